@@ -1,0 +1,1 @@
+"""Platform collectors. Each one fills an :class:`~zhengban_agent.inventory.Inventory`."""

@@ -1,0 +1,16 @@
+"""The /api/v1/ router. Each app registers its viewsets in its own api.py; this module only
+collects them, so adding an app is one line here."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from zhengban.orgs.api import register as register_orgs
+
+router = DefaultRouter()
+register_orgs(router)
+
+api_urlpatterns = [
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OrgsConfig(AppConfig):
+    name = "zhengban.orgs"
+    label = "orgs"
+    verbose_name = _("组织机构")
+
+    def ready(self) -> None:
+        from zhengban.orgs import navigation  # noqa: F401  (registers menu entries)
+        from zhengban.orgs import signals  # noqa: F401  (login audit records)

@@ -1,0 +1,52 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RegionLevel(models.TextChoices):
+    NATIONAL = "national", _("国家")
+    PROVINCE = "province", _("省级")
+    CITY = "city", _("市级")
+    COUNTY = "county", _("县级")
+
+
+class UnitType(models.TextChoices):
+    GOVERNMENT_AGENCY = "government_agency", _("政府机关")
+    OTHER_STATE_ORGAN = "other_state_organ", _("其他国家机关")
+    PUBLIC_INSTITUTION = "public_institution", _("事业单位")
+    PEOPLES_ORGANISATION = "peoples_organisation", _("人民团体")
+    EXEMPT_SOCIAL_GROUP = "exempt_social_group", _("免予登记的社会团体")
+
+
+class Role(models.TextChoices):
+    SAM_OFFICER = "sam_officer", _("具体负责人")
+    APPROVER = "approver", _("审批人")
+    STAFF = "staff", _("软件使用人")
+    HEAD = "head", _("单位负责人")
+    SUPERVISOR = "supervisor", _("版权监管人员")
+    FINANCE = "finance", _("财务审核人员")
+    AUDITOR = "auditor", _("审计人员")
+    SYSADMIN = "sysadmin", _("系统管理员")
+    SECADMIN = "secadmin", _("安全管理员")
+    AUDIT_ADMIN = "audit_admin", _("审计管理员")
+
+
+# 三员: no account may hold two of these (enforced by a partial unique index, too).
+PLATFORM_ROLES = frozenset({Role.SYSADMIN, Role.SECADMIN, Role.AUDIT_ADMIN})
+# Roles that look at a whole region subtree rather than one unit.
+REGION_ROLES = frozenset({Role.SUPERVISOR, Role.FINANCE, Role.AUDITOR})
+# Roles that may change their unit's data.
+UNIT_EDITOR_ROLES = frozenset({Role.SAM_OFFICER})
+
+
+class MechanismRole(models.TextChoices):
+    LEADER = "leader", _("组长")
+    DEPUTY = "deputy", _("副组长")
+    MEMBER = "member", _("成员")
+    MEMBER_UNIT = "member_unit", _("成员单位")
+
+
+class SubmissionStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    SUBMITTED = "submitted", _("已报送")
+    RECEIVED = "received", _("已接收")
+    RETURNED = "returned", _("已退回")

@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.static import serve
+
+from zhengban.api import api_urlpatterns
+
+urlpatterns = [
+    path("", include("zhengban.core.urls")),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(success_url="/"),
+        name="password_change",
+    ),
+    path("orgs/", include("zhengban.orgs.urls")),
+    path("api/v1/", include(api_urlpatterns)),
+]
+
+if settings.DEBUG:
+    # Uploaded files in development; production serves MEDIA_ROOT from the reverse proxy.
+    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
