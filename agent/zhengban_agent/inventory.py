@@ -15,7 +15,7 @@ import platform
 import socket
 import sys
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from . import AGENT_NAME, __version__
 from .regfile import PROGRAM, SYSTEM_COMPONENT, UninstallEntry
@@ -52,16 +52,16 @@ class Inventory:
     """Mutable collection of the sections; :meth:`to_dict` renders the JSON document."""
 
     def __init__(self) -> None:
-        self.hardware: Dict[str, Any] = {}
-        self.operatingsystem: Dict[str, Any] = {}
-        self.bios: Dict[str, Any] = {}
-        self.softwares: List[Dict[str, Any]] = []
-        self.networks: List[Dict[str, Any]] = []
-        self.cpus: List[Dict[str, Any]] = []
-        self.memories: List[Dict[str, Any]] = []
-        self.licenseinfos: List[Dict[str, Any]] = []
-        self.machine_id: Optional[str] = None
-        self.errors: List[str] = []
+        self.hardware: dict[str, Any] = {}
+        self.operatingsystem: dict[str, Any] = {}
+        self.bios: dict[str, Any] = {}
+        self.softwares: list[dict[str, Any]] = []
+        self.networks: list[dict[str, Any]] = []
+        self.cpus: list[dict[str, Any]] = []
+        self.memories: list[dict[str, Any]] = []
+        self.licenseinfos: list[dict[str, Any]] = []
+        self.machine_id: str | None = None
+        self.errors: list[str] = []
 
     # -- software -------------------------------------------------------------------------
 
@@ -75,7 +75,7 @@ class Inventory:
     def add_uninstall_entry(
         self,
         entry: UninstallEntry,
-        user_names: Optional[Dict[str, str]] = None,
+        user_names: dict[str, str] | None = None,
         native_arch: str = "x86_64",
     ) -> None:
         """Add a Windows Uninstall entry. Every named entry is kept, hidden ones marked by
@@ -117,8 +117,8 @@ class Inventory:
         seed = "|".join([self.hardware.get("name", socket.gethostname())] + macs)
         return str(uuid.UUID(hashlib.sha256(seed.encode()).hexdigest()[:32]))
 
-    def to_dict(self, tag: Optional[str] = None) -> Dict[str, Any]:
-        content: Dict[str, Any] = {
+    def to_dict(self, tag: str | None = None) -> dict[str, Any]:
+        content: dict[str, Any] = {
             "versionclient": f"{AGENT_NAME}_v{__version__}",
             "hardware": self.hardware,
             "operatingsystem": self.operatingsystem,
@@ -128,7 +128,7 @@ class Inventory:
             section = getattr(self, name)
             if section:
                 content[name] = section
-        doc: Dict[str, Any] = {
+        doc: dict[str, Any] = {
             "action": "inventory",
             "deviceid": self.device_id(),
             "itemtype": "Computer",
@@ -139,7 +139,7 @@ class Inventory:
         return doc
 
 
-def to_json_bytes(doc: Dict[str, Any]) -> bytes:
+def to_json_bytes(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
 
 

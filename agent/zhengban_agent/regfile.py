@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple
 
 __all__ = [
     "RegParseError",
@@ -45,7 +45,9 @@ KINDS = (PROGRAM, SYSTEM_COMPONENT, UPDATE, HIDDEN_NO_NAME, HIDDEN_NO_UNINSTALL)
 # exports contain both "Hotfix" and "HotFix").
 UPDATE_RELEASE_TYPES = frozenset({"update", "hotfix", "security update", "service pack"})
 
-_GUID_RE = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
+_GUID_RE = re.compile(
+    r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$"
+)
 # Knowledge-base style names of Windows updates: KB2079403, KB917734_WMP10, Q815021.
 _KB_KEY_RE = re.compile(r"^(KB|Q)\d{5,}", re.IGNORECASE)
 _KB_NAME_RE = re.compile(r"\bKB\d{5,}\b", re.IGNORECASE)
@@ -74,7 +76,7 @@ REG_TYPE_NAMES = {
 class RegParseError(ValueError):
     """The data is not a registry export, or a line of it cannot be understood."""
 
-    def __init__(self, message: str, line: Optional[int] = None) -> None:
+    def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line
         super().__init__(f"line {line}: {message}" if line else message)
 
@@ -94,7 +96,7 @@ RegDict = Dict[str, Dict[str, Any]]
 # --------------------------------------------------------------------------------------------
 
 
-def decode_reg_text(data: bytes, encoding: Optional[str] = None) -> str:
+def decode_reg_text(data: bytes, encoding: str | None = None) -> str:
     """Decode the bytes of a .reg file.
 
     regedit writes version 5 files as UTF-16LE with a BOM; REGEDIT4 files and hand-made files
@@ -140,7 +142,7 @@ def _parse_quoted(text: str, pos: int) -> tuple[str, int] | None:
         c = text[i]
         if c == "\\" and i + 1 < n:
             nxt = text[i + 1]
-            if nxt in "\\\"":
+            if nxt in '\\"':
                 out.append(nxt)
             else:
                 out.append(c + nxt)
@@ -197,7 +199,7 @@ def _ends_inside_string(line: str) -> bool:
     return rest.startswith('"')
 
 
-def _value_separator(line: str) -> Optional[int]:
+def _value_separator(line: str) -> int | None:
     """Index of the ``=`` after the value name, or None if the line has no value name."""
     if line.startswith("@"):
         rest = line[1:].lstrip()
@@ -214,7 +216,9 @@ def _value_separator(line: str) -> Optional[int]:
     return None
 
 
-def parse_reg_typed(data: bytes | str, encoding: Optional[str] = None) -> Dict[str, Dict[str, RegValue]]:
+def parse_reg_typed(
+    data: bytes | str, encoding: str | None = None
+) -> dict[str, dict[str, RegValue]]:
     """Parse a .reg export into ``{key_path: {value_name: RegValue}}``, in file order.
 
     Key paths are kept as written (``HKEY_LOCAL_MACHINE\\SOFTWARE\\...``). Keys that appear more
@@ -237,9 +241,9 @@ def parse_reg_typed(data: bytes | str, encoding: Optional[str] = None) -> Dict[s
             f"not a registry export: first line must be '{HEADER_V5}' or '{HEADER_V4}'", 1
         )
 
-    result: Dict[str, Dict[str, RegValue]] = {}
-    canonical: Dict[str, str] = {}  # lower-case path -> path as first seen
-    current: Optional[Dict[str, RegValue]] = None
+    result: dict[str, dict[str, RegValue]] = {}
+    canonical: dict[str, str] = {}  # lower-case path -> path as first seen
+    current: dict[str, RegValue] | None = None
     seen_header = False
 
     lines = text.splitlines()
@@ -324,13 +328,13 @@ def parse_reg_typed(data: bytes | str, encoding: Optional[str] = None) -> Dict[s
     return result
 
 
-def _delete_key(result: Dict[str, Any], canonical: Dict[str, str], path: str) -> None:
+def _delete_key(result: dict[str, Any], canonical: dict[str, str], path: str) -> None:
     low = path.lower()
     for key_low in [k for k in canonical if k == low or k.startswith(low + "\\")]:
         result.pop(canonical.pop(key_low), None)
 
 
-def parse_reg(data: bytes | str, encoding: Optional[str] = None) -> RegDict:
+def parse_reg(data: bytes | str, encoding: str | None = None) -> RegDict:
     """Parse a .reg export into ``{key_path: {value_name: value}}`` (types as ``winreg``)."""
     return {
         key: {name: v.value for name, v in values.items()}
@@ -350,31 +354,31 @@ class UninstallEntry:
     key_path: str
     key_name: str
     kind: str
-    name: Optional[str] = None
-    version: Optional[str] = None
-    publisher: Optional[str] = None
-    install_date: Optional[str] = None  # ISO yyyy-mm-dd when the value is a valid date
-    install_location: Optional[str] = None
-    uninstall_string: Optional[str] = None
-    comments: Optional[str] = None
-    url_info_about: Optional[str] = None
-    help_link: Optional[str] = None
-    estimated_size_kb: Optional[int] = None
-    release_type: Optional[str] = None
-    parent_key_name: Optional[str] = None
-    parent_display_name: Optional[str] = None
+    name: str | None = None
+    version: str | None = None
+    publisher: str | None = None
+    install_date: str | None = None  # ISO yyyy-mm-dd when the value is a valid date
+    install_location: str | None = None
+    uninstall_string: str | None = None
+    comments: str | None = None
+    url_info_about: str | None = None
+    help_link: str | None = None
+    estimated_size_kb: int | None = None
+    release_type: str | None = None
+    parent_key_name: str | None = None
+    parent_display_name: str | None = None
     windows_installer: bool = False
     system_component: bool = False
     no_remove: bool = False
-    guid: Optional[str] = None
+    guid: str | None = None
     # Which registry location the entry came from.
     scope: str = "machine"  # machine | user
-    user_sid: Optional[str] = None
-    view: Optional[str] = None  # "32" for WOW6432Node, "64"/None otherwise
+    user_sid: str | None = None
+    view: str | None = None  # "32" for WOW6432Node, "64"/None otherwise
     # True for anything that is a patch of something else, even when Programs and Features
     # lists it (e.g. an XP hotfix key "KB943729" with neither ParentKeyName nor ReleaseType).
     is_update: bool = False
-    values: Dict[str, Any] = field(default_factory=dict, repr=False)
+    values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def visible(self) -> bool:
@@ -382,7 +386,7 @@ class UninstallEntry:
         return self.kind == PROGRAM
 
 
-def _str_value(values: Dict[str, Any], name: str) -> Optional[str]:
+def _str_value(values: dict[str, Any], name: str) -> str | None:
     """A string value with surrounding blanks removed; None when absent, empty or not text."""
     v = values.get(name)
     if isinstance(v, list):  # REG_MULTI_SZ written where a string is expected
@@ -393,12 +397,12 @@ def _str_value(values: Dict[str, Any], name: str) -> Optional[str]:
     return v or None
 
 
-def _dword_value(values: Dict[str, Any], name: str) -> Optional[int]:
+def _dword_value(values: dict[str, Any], name: str) -> int | None:
     v = values.get(name)
     return v if isinstance(v, int) else None
 
 
-def _install_date(raw: Optional[str]) -> Optional[str]:
+def _install_date(raw: str | None) -> str | None:
     """InstallDate is written as yyyymmdd by MSI and most installers; keep it only if valid."""
     if not raw:
         return None
@@ -414,7 +418,7 @@ def _install_date(raw: Optional[str]) -> Optional[str]:
     return f"{y:04d}-{mo:02d}-{d:02d}"
 
 
-def classify_uninstall_entry(key_name: str, values: Dict[str, Any]) -> tuple[str, bool]:
+def classify_uninstall_entry(key_name: str, values: dict[str, Any]) -> tuple[str, bool]:
     """Return ``(kind, is_update)`` for one Uninstall subkey, mirroring Programs and Features.
 
     This is the single place where visibility is decided; both the .reg import and the live
@@ -457,7 +461,7 @@ def classify_uninstall_entry(key_name: str, values: Dict[str, Any]) -> tuple[str
     return PROGRAM, is_update
 
 
-def _location(base_path: str) -> tuple[str, Optional[str], Optional[str]]:
+def _location(base_path: str) -> tuple[str, str | None, str | None]:
     """(scope, user SID, view) for the Uninstall key at ``base_path``."""
     parts = base_path.split("\\")
     root = parts[0].upper()
@@ -469,7 +473,7 @@ def _location(base_path: str) -> tuple[str, Optional[str], Optional[str]]:
     return "machine", None, view
 
 
-def make_entry(key_path: str, values: Dict[str, Any]) -> UninstallEntry:
+def make_entry(key_path: str, values: dict[str, Any]) -> UninstallEntry:
     """Build the :class:`UninstallEntry` for the Uninstall subkey at ``key_path``."""
     m = _UNINSTALL_KEY_RE.match(key_path)
     base, key_name = (m.group("base"), m.group("name")) if m else ("", key_path)
@@ -506,17 +510,19 @@ def make_entry(key_path: str, values: Dict[str, Any]) -> UninstallEntry:
     )
 
 
-def uninstall_entries(reg: RegDict) -> List[UninstallEntry]:
+def uninstall_entries(reg: RegDict) -> list[UninstallEntry]:
     """Every direct subkey of any ``...\\CurrentVersion\\Uninstall`` key in ``reg``, classified.
 
     Works on a whole-registry export too: HKLM, its WOW6432Node view, HKEY_USERS\\<SID> and
     HKEY_CURRENT_USER Uninstall keys are all recognised. Deeper keys (an installer's private
     ``...\\{GUID}\\CustomMessages``) are not entries and are skipped.
     """
-    return [make_entry(path, values) for path, values in reg.items() if _UNINSTALL_KEY_RE.match(path)]
+    return [
+        make_entry(path, values) for path, values in reg.items() if _UNINSTALL_KEY_RE.match(path)
+    ]
 
 
-def programs_and_features(reg: RegDict) -> List[UninstallEntry]:
+def programs_and_features(reg: RegDict) -> list[UninstallEntry]:
     """Only the entries a person sees in the programs list, sorted by name like the list."""
     return sorted(
         (e for e in uninstall_entries(reg) if e.visible), key=lambda e: (e.name or "").lower()

@@ -11,7 +11,7 @@ import json
 import re
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Sequence
 
 Record = Dict[str, Any]
 
@@ -50,10 +50,10 @@ def _list_value(v: str) -> Any:
     return v
 
 
-def parse_wmic_list(text: str) -> List[Record]:
+def parse_wmic_list(text: str) -> list[Record]:
     """Parse ``wmic ... get /format:list`` output: ``Name=value`` lines, blank lines between
     instances. Empty values become None; arrays become lists."""
-    records: List[Record] = []
+    records: list[Record] = []
     current: Record = {}
     for raw in text.splitlines():
         line = raw.strip("\r\n\ufeff")
@@ -72,7 +72,7 @@ def parse_wmic_list(text: str) -> List[Record]:
     return records
 
 
-def wmi_datetime(value: Any) -> Optional[str]:
+def wmi_datetime(value: Any) -> str | None:
     """``20130813153755.000000+120`` -> ``2013-08-13 15:37:55``; None for unset dates."""
     if not isinstance(value, str):
         return None
@@ -90,20 +90,20 @@ def wmi_datetime(value: Any) -> Optional[str]:
     return f"{y}-{mo}-{d} {h}:{mi}:{s}"
 
 
-def as_int(value: Any) -> Optional[int]:
+def as_int(value: Any) -> int | None:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
 
 
-def licenseinfos_from_slp(records: Sequence[Record]) -> List[Record]:
+def licenseinfos_from_slp(records: Sequence[Record]) -> list[Record]:
     """GLPI ``licenseinfos`` items from SoftwareLicensingProduct instances that have a key.
 
     Only the partial product key (last five characters) is ever sent: it identifies which key
     is installed without disclosing the licence itself.
     """
-    out: List[Record] = []
+    out: list[Record] = []
     for r in records:
         partial = r.get("PartialProductKey")
         if not partial:
@@ -128,7 +128,9 @@ def licenseinfos_from_slp(records: Sequence[Record]) -> List[Record]:
     return out
 
 
-def query(wmi_class: str, properties: Sequence[str], where: str = "", timeout: int = 120) -> List[Record]:
+def query(
+    wmi_class: str, properties: Sequence[str], where: str = "", timeout: int = 120
+) -> list[Record]:
     """Run a WMI query on this Windows machine; [] on any failure or on other systems.
 
     PowerShell first (wmic is removed from Windows 11 24H2), wmic as the fallback for
@@ -138,7 +140,7 @@ def query(wmi_class: str, properties: Sequence[str], where: str = "", timeout: i
         return []
     props = ",".join(properties)
     flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    ps_filter = f" -Filter \"{where}\"" if where else ""
+    ps_filter = f' -Filter "{where}"' if where else ""
     script = (
         "[Console]::OutputEncoding=[Text.Encoding]::UTF8;"
         f"@(Get-CimInstance -ClassName {wmi_class}{ps_filter} | Select-Object {props})"
@@ -158,7 +160,7 @@ def query(wmi_class: str, properties: Sequence[str], where: str = "", timeout: i
             return [dict(d) for d in data if isinstance(d, dict)]
     except (OSError, subprocess.SubprocessError, ValueError):
         pass
-    cmd = ["wmic", "path", wmic_class_path(wmic_class)]
+    cmd = ["wmic", "path", wmi_class]
     if where:
         cmd += ["where", where]
     cmd += ["get", props, "/format:list"]
@@ -169,4 +171,3 @@ def query(wmi_class: str, properties: Sequence[str], where: str = "", timeout: i
     except (OSError, subprocess.SubprocessError):
         pass
     return []
-

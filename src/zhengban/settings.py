@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "axes",
     "zhengban.core",
     "zhengban.orgs",
+    "zhengban.catalog",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
         name="password_change",
     ),
     path("orgs/", include("zhengban.orgs.urls")),
+    path("catalog/", include("zhengban.catalog.urls")),
     path("api/v1/", include(api_urlpatterns)),
 ]
 

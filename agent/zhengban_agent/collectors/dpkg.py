@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Iterator
 
 STATUS_FILE = "var/lib/dpkg/status"
 INFO_DIR = "var/lib/dpkg/info"
@@ -21,11 +21,11 @@ INSTALLED = "install ok installed"
 _EMAIL_RE = re.compile(r"\s*<[^>]*>\s*")
 
 
-def parse_status(text: str) -> Iterator[Dict[str, str]]:
+def parse_status(text: str) -> Iterator[dict[str, str]]:
     """Yield the stanzas of a dpkg status file as ``{Field: value}`` (continuation lines are
     joined with newlines, field names kept as written)."""
-    fields: Dict[str, str] = {}
-    last: Optional[str] = None
+    fields: dict[str, str] = {}
+    last: str | None = None
     for line in text.splitlines():
         if not line.strip():
             if fields:
@@ -51,7 +51,7 @@ def publisher_from_maintainer(maintainer: str) -> str:
     return name or maintainer.strip()
 
 
-def _install_date(root: str, package: str, arch: str) -> Optional[str]:
+def _install_date(root: str, package: str, arch: str) -> str | None:
     """dpkg rewrites ``info/<pkg>.list`` (``<pkg>:<arch>.list`` for Multi-Arch: same packages)
     when it unpacks the package, so its mtime is the install or last upgrade date."""
     info = os.path.join(root, INFO_DIR)
@@ -64,12 +64,12 @@ def _install_date(root: str, package: str, arch: str) -> Optional[str]:
     return None
 
 
-def installed_packages(root: str = "/") -> List[Dict[str, Any]]:
+def installed_packages(root: str = "/") -> list[dict[str, Any]]:
     """Software items for every package whose status is ``install ok installed``."""
     path = os.path.join(root, STATUS_FILE)
     with open(path, encoding="utf-8", errors="replace") as fh:
         text = fh.read()
-    items: List[Dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for st in parse_status(text):
         if st.get("Status", "").split() != INSTALLED.split():
             continue

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import plistlib
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 APP_DIRS = ("Applications", "Applications/Utilities", "System/Applications")
 
 
-def read_app(bundle: str) -> Optional[Dict[str, Any]]:
+def read_app(bundle: str) -> dict[str, Any] | None:
     """Software item for one ``.app`` bundle, or None if its Info.plist is unreadable."""
     plist = os.path.join(bundle, "Contents", "Info.plist")
     try:
@@ -38,10 +38,10 @@ def read_app(bundle: str) -> Optional[Dict[str, Any]]:
     }
 
 
-def find_apps(root: str = "/", depth: int = 2) -> List[str]:
+def find_apps(root: str = "/", depth: int = 2) -> list[str]:
     """Bundles in the standard application folders, looking one folder deep for suites
     (``/Applications/Microsoft Office/...app``) but never inside a bundle."""
-    found: List[str] = []
+    found: list[str] = []
     seen = set()
 
     def walk(path: str, level: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import subprocess
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 FIELDS = (
     "NAME",
@@ -24,13 +24,13 @@ FIELDS = (
 QUERY_FORMAT = "\\t".join(f"%{{{f}}}" for f in FIELDS) + "\\n"
 
 
-def _none(value: str) -> Optional[str]:
+def _none(value: str) -> str | None:
     return None if value in ("", "(none)") else value
 
 
-def parse_rpm_output(text: str) -> List[Dict[str, Any]]:
+def parse_rpm_output(text: str) -> list[dict[str, Any]]:
     """Software items from ``rpm -qa --queryformat QUERY_FORMAT`` output."""
-    items: List[Dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for line in text.splitlines():
         parts = line.split("\t", len(FIELDS) - 1)
         if len(parts) != len(FIELDS):

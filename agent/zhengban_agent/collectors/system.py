@@ -10,7 +10,7 @@ import os
 import platform
 import re
 import socket
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 DMI = "sys/class/dmi/id"
 
@@ -22,7 +22,7 @@ _CPU_ARCH_RE = re.compile(
 )
 
 
-def read_text(path: str) -> Optional[str]:
+def read_text(path: str) -> str | None:
     """File content stripped, or None when missing or unreadable (DMI serials are root-only)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -32,9 +32,9 @@ def read_text(path: str) -> Optional[str]:
     return value or None
 
 
-def parse_os_release(text: str) -> Dict[str, str]:
+def parse_os_release(text: str) -> dict[str, str]:
     """``KEY=value`` lines of os-release(5), with shell-style quotes removed."""
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -47,12 +47,12 @@ def parse_os_release(text: str) -> Dict[str, str]:
     return out
 
 
-def os_info(root: str = "/") -> Dict[str, Any]:
+def os_info(root: str = "/") -> dict[str, Any]:
     text = read_text(os.path.join(root, "etc/os-release")) or read_text(
         os.path.join(root, "usr/lib/os-release")
     )
     rel = parse_os_release(text or "")
-    info: Dict[str, Any] = {
+    info: dict[str, Any] = {
         "name": rel.get("NAME") or platform.system(),
         "full_name": rel.get("PRETTY_NAME") or rel.get("NAME") or platform.system(),
         "version": rel.get("VERSION_ID") or rel.get("VERSION") or "",
@@ -67,7 +67,7 @@ def os_info(root: str = "/") -> Dict[str, Any]:
     return {k: v for k, v in info.items() if v}
 
 
-def machine_id(root: str = "/") -> Optional[str]:
+def machine_id(root: str = "/") -> str | None:
     for rel in ("etc/machine-id", "var/lib/dbus/machine-id"):
         value = read_text(os.path.join(root, rel))
         if value and value.strip("0"):
@@ -75,13 +75,13 @@ def machine_id(root: str = "/") -> Optional[str]:
     return None
 
 
-def dmi_info(root: str = "/") -> Dict[str, Dict[str, str]]:
+def dmi_info(root: str = "/") -> dict[str, dict[str, str]]:
     """BIOS and system identity from /sys/class/dmi/id; serials and UUID need root."""
 
-    def dmi(name: str) -> Optional[str]:
+    def dmi(name: str) -> str | None:
         return read_text(os.path.join(root, DMI, name))
 
-    bios: Dict[str, str] = {}
+    bios: dict[str, str] = {}
     for src, dst in (
         ("bios_vendor", "bmanufacturer"),
         ("bios_version", "bversion"),
@@ -102,15 +102,15 @@ def dmi_info(root: str = "/") -> Dict[str, Dict[str, str]]:
     m = re.match(r"^(\d{2})/(\d{2})/(\d{4})$", date or "")
     if m:
         bios["bdate"] = f"{m.group(3)}-{m.group(1)}-{m.group(2)}"
-    hardware: Dict[str, str] = {}
+    hardware: dict[str, str] = {}
     uuid = dmi("product_uuid")
     if uuid:
         hardware["uuid"] = uuid.upper()
     return {"bios": bios, "hardware": hardware}
 
 
-def memory_mb(root: str = "/") -> Dict[str, int]:
-    out: Dict[str, int] = {}
+def memory_mb(root: str = "/") -> dict[str, int]:
+    out: dict[str, int] = {}
     text = read_text(os.path.join(root, "proc/meminfo")) or ""
     for line in text.splitlines():
         m = re.match(r"^(MemTotal|SwapTotal):\s+(\d+)\s*kB", line)
@@ -119,14 +119,14 @@ def memory_mb(root: str = "/") -> Dict[str, int]:
     return out
 
 
-def cpus(root: str = "/") -> List[Dict[str, Any]]:
+def cpus(root: str = "/") -> list[dict[str, Any]]:
     """One item per physical package, from /proc/cpuinfo."""
     text = read_text(os.path.join(root, "proc/cpuinfo")) or ""
-    packages: Dict[str, Dict[str, Any]] = {}
-    threads: Dict[str, int] = {}
-    cores: Dict[str, set] = {}
+    packages: dict[str, dict[str, Any]] = {}
+    threads: dict[str, int] = {}
+    cores: dict[str, set] = {}
     for block in re.split(r"\n\s*\n", text):
-        fields: Dict[str, str] = {}
+        fields: dict[str, str] = {}
         for line in block.splitlines():
             key, sep, value = line.partition(":")
             if sep:
@@ -138,7 +138,7 @@ def cpus(root: str = "/") -> List[Dict[str, Any]]:
         cores.setdefault(pid, set()).add(fields.get("core id", fields["processor"]))
         if pid in packages:
             continue
-        cpu: Dict[str, Any] = {}
+        cpu: dict[str, Any] = {}
         name = fields.get("model name") or fields.get("Processor") or fields.get("cpu model")
         if name:
             cpu["name"] = name
@@ -171,17 +171,17 @@ def cpus(root: str = "/") -> List[Dict[str, Any]]:
     return result
 
 
-def networks(root: str = "/") -> List[Dict[str, Any]]:
+def networks(root: str = "/") -> list[dict[str, Any]]:
     """Interfaces from /sys/class/net with MAC address, state and type."""
     base = os.path.join(root, "sys/class/net")
     try:
         names = sorted(os.listdir(base))
     except OSError:
         return []
-    out: List[Dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for name in names:
         path = os.path.join(base, name)
-        item: Dict[str, Any] = {"description": name}
+        item: dict[str, Any] = {"description": name}
         mac = read_text(os.path.join(path, "address"))
         if mac and mac != "00:00:00:00:00:00":
             item["mac"] = mac.lower()
@@ -204,7 +204,7 @@ def networks(root: str = "/") -> List[Dict[str, Any]]:
     return out
 
 
-def ipv4_addresses(root: str = "/") -> Dict[str, str]:
+def ipv4_addresses(root: str = "/") -> dict[str, str]:
     """Interface -> first IPv4 address, from /proc/net/fib_trie's local host routes."""
     text = read_text(os.path.join(root, "proc/net/fib_trie")) or ""
     route = read_text(os.path.join(root, "proc/net/route")) or ""
@@ -217,7 +217,7 @@ def ipv4_addresses(root: str = "/") -> Dict[str, str]:
             dest = socket.inet_ntoa(bytes.fromhex(parts[1])[::-1])
             mask = socket.inet_ntoa(bytes.fromhex(parts[7])[::-1])
             subnets.append((parts[0], dest, mask))
-    addrs: Dict[str, str] = {}
+    addrs: dict[str, str] = {}
     last_ip = None
     for line in text.splitlines():
         m = re.match(r"^\s*\|--\s+(\d+\.\d+\.\d+\.\d+)", line)

@@ -10,8 +10,9 @@ live registry. Either way the entries are classified by
 
 from __future__ import annotations
 
+import datetime
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .. import wmi
 from ..regfile import RegDict, UninstallEntry, uninstall_entries
@@ -33,7 +34,7 @@ class RegDictReader:
 
     def __init__(self, reg: RegDict) -> None:
         self._values = {k.lower(): v for k, v in reg.items()}
-        self._children: Dict[str, List[str]] = {}
+        self._children: dict[str, list[str]] = {}
         for path in reg:
             parts = path.split("\\")
             for i in range(1, len(parts)):
@@ -42,10 +43,10 @@ class RegDictReader:
                 if parts[i] not in kids:
                     kids.append(parts[i])
 
-    def subkeys(self, path: str) -> List[str]:
+    def subkeys(self, path: str) -> list[str]:
         return list(self._children.get(path.lower(), []))
 
-    def values(self, path: str) -> Dict[str, Any]:
+    def values(self, path: str) -> dict[str, Any]:
         return dict(self._values.get(path.lower(), {}))
 
 
@@ -63,7 +64,7 @@ class WinregReader:  # pragma: no cover - needs Windows
         root, _, sub = path.partition("\\")
         return winreg.OpenKey(self._roots[root], sub, 0, self._access)
 
-    def subkeys(self, path: str) -> List[str]:
+    def subkeys(self, path: str) -> list[str]:
         try:
             with self._open(path) as key:
                 count = winreg.QueryInfoKey(key)[0]
@@ -71,8 +72,8 @@ class WinregReader:  # pragma: no cover - needs Windows
         except OSError:
             return []
 
-    def values(self, path: str) -> Dict[str, Any]:
-        out: Dict[str, Any] = {}
+    def values(self, path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         try:
             with self._open(path) as key:
                 count = winreg.QueryInfoKey(key)[1]
@@ -87,7 +88,7 @@ class WinregReader:  # pragma: no cover - needs Windows
         return out
 
 
-def uninstall_roots(reader: Any) -> List[str]:
+def uninstall_roots(reader: Any) -> list[str]:
     """Every Uninstall key Programs and Features reads: HKLM in both views, and each user hive
     loaded under HKEY_USERS (logged-on users and service accounts)."""
     roots = [
@@ -112,14 +113,14 @@ def read_uninstall_keys(reader: Any) -> RegDict:
     return reg
 
 
-def collect_uninstall(reader: Any) -> List[UninstallEntry]:
+def collect_uninstall(reader: Any) -> list[UninstallEntry]:
     """Classified Uninstall entries of the machine ``reader`` reads."""
     return uninstall_entries(read_uninstall_keys(reader))
 
 
-def user_names(reader: Any) -> Dict[str, str]:
+def user_names(reader: Any) -> dict[str, str]:
     """SID -> user name, from the profile directory names in ProfileList."""
-    names: Dict[str, str] = {}
+    names: dict[str, str] = {}
     for sid in reader.subkeys(PROFILE_LIST):
         path = reader.values(f"{PROFILE_LIST}\\{sid}").get("ProfileImagePath")
         if isinstance(path, str) and path:
@@ -127,12 +128,10 @@ def user_names(reader: Any) -> Dict[str, str]:
     return names
 
 
-def os_from_registry(reader: Any) -> Dict[str, Any]:
+def os_from_registry(reader: Any) -> dict[str, Any]:
     """Operating system facts from ``HKLM\\...\\Windows NT\\CurrentVersion``."""
     v = reader.values(NT_CURRENT_VERSION)
-    env = reader.values(
-        HKLM + r"\SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
-    )
+    env = reader.values(HKLM + r"\SYSTEM\CurrentControlSet\Control\Session Manager\Environment")
     product = str(v.get("ProductName") or "Windows").strip()
     build = str(v.get("CurrentBuildNumber") or v.get("CurrentBuild") or "").strip()
     # Windows 11 kept "Windows 10" in ProductName; build 22000 is the first Windows 11.
@@ -145,12 +144,14 @@ def os_from_registry(reader: Any) -> Dict[str, Any]:
     else:
         kernel = f"{v.get('CurrentVersion', '')}.{build}".strip(".")
     ubr = v.get("UBR")
-    os_info: Dict[str, Any] = {
+    os_info: dict[str, Any] = {
         "name": "Windows",
         "full_name": product if product.startswith("Microsoft") else f"Microsoft {product}",
         "kernel_name": "MSWin32",
         "kernel_version": kernel + (f".{ubr}" if isinstance(ubr, int) else ""),
-        "version": str(v.get("DisplayVersion") or v.get("ReleaseId") or v.get("CurrentVersion") or ""),
+        "version": str(
+            v.get("DisplayVersion") or v.get("ReleaseId") or v.get("CurrentVersion") or ""
+        ),
     }
     if v.get("EditionID"):
         os_info["edition"] = str(v["EditionID"])
@@ -160,11 +161,9 @@ def os_from_registry(reader: Any) -> Dict[str, Any]:
     os_info["arch"] = {"AMD64": "64-bit", "ARM64": "ARM 64-bit", "x86": "32-bit"}.get(arch, arch)
     install = v.get("InstallDate")
     if isinstance(install, int) and install > 0:
-        import datetime
-
         ts = datetime.datetime.fromtimestamp(install, datetime.timezone.utc)
         os_info["install_date"] = ts.strftime("%Y-%m-%d %H:%M:%S")
-    hardware: Dict[str, Any] = {}
+    hardware: dict[str, Any] = {}
     for src, dst in (
         ("ProductId", "winprodid"),
         ("RegisteredOwner", "winowner"),
@@ -175,7 +174,7 @@ def os_from_registry(reader: Any) -> Dict[str, Any]:
     return {"operatingsystem": {k: x for k, x in os_info.items() if x}, "hardware": hardware}
 
 
-def machine_guid(reader: Any) -> Optional[str]:
+def machine_guid(reader: Any) -> str | None:
     value = reader.values(HKLM + r"\SOFTWARE\Microsoft\Cryptography").get("MachineGuid")
     return str(value) if value else None
 
@@ -184,9 +183,14 @@ def collect(inventory: Any) -> None:  # pragma: no cover - needs Windows
     """Fill ``inventory`` (an :class:`~zhengban_agent.inventory.Inventory`) on Windows."""
     reader = WinregReader()
     names = user_names(reader)
-    for entry in collect_uninstall(reader):
-        inventory.add_uninstall_entry(entry, user_names=names)
     facts = os_from_registry(reader)
+    # The 64-bit view holds native programs; WOW6432Node entries are marked i586 by the
+    # inventory. On 32-bit Windows there is only the one, 32-bit, view.
+    native = {"64-bit": "x86_64", "ARM 64-bit": "aarch64"}.get(
+        facts["operatingsystem"].get("arch", ""), "i586"
+    )
+    for entry in collect_uninstall(reader):
+        inventory.add_uninstall_entry(entry, user_names=names, native_arch=native)
     inventory.operatingsystem.update(facts["operatingsystem"])
     inventory.hardware.update(facts["hardware"])
     inventory.machine_id = machine_guid(reader)
@@ -245,7 +249,7 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
         "Win32_Processor",
         ["Name", "Manufacturer", "NumberOfCores", "NumberOfLogicalProcessors", "MaxClockSpeed"],
     ):
-        cpu: Dict[str, Any] = {"name": str(row.get("Name") or "").strip()}
+        cpu: dict[str, Any] = {"name": str(row.get("Name") or "").strip()}
         if row.get("Manufacturer"):
             cpu["manufacturer"] = str(row["Manufacturer"])
         for src, dst in (
@@ -261,7 +265,7 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
         "Win32_PhysicalMemory",
         ["Capacity", "DeviceLocator", "Manufacturer", "SerialNumber", "Speed", "PartNumber"],
     ):
-        mem_item: Dict[str, Any] = {}
+        mem_item: dict[str, Any] = {}
         cap = wmi.as_int(row.get("Capacity"))
         if cap:
             mem_item["capacity"] = cap // (1024 * 1024)
@@ -281,7 +285,7 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
         ["Description", "MACAddress", "IPAddress", "IPSubnet", "DefaultIPGateway", "DHCPServer"],
         where="IPEnabled=TRUE",
     ):
-        net: Dict[str, Any] = {"description": str(row.get("Description") or "network adapter")}
+        net: dict[str, Any] = {"description": str(row.get("Description") or "network adapter")}
         if row.get("MACAddress"):
             net["mac"] = str(row["MACAddress"]).lower()
         ips = row.get("IPAddress") or []

@@ -478,7 +478,8 @@ class Recogniser:
         return _Rule(
             id=spec.get("id") or f"{product['key']}#{order}",
             type=rtype,
-            rank=(-priority, _TYPE_RANK[rtype], -specificity, order),
+            # A database-built catalog passes its global rule position; files use load order.
+            rank=(-priority, _TYPE_RANK[rtype], -specificity, spec.get("position", order)),
             regex=regex,
             platform=platform,
             publisher=re.compile(publisher, re.IGNORECASE) if publisher else None,

@@ -39,7 +39,9 @@ class AuditLogEntry(models.Model):
         verbose_name_plural = _("审计日志")
 
     def __str__(self) -> str:
-        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+        return (
+            f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
+        )
 
 
 class Notification(models.Model):

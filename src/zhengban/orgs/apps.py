@@ -8,5 +8,7 @@ class OrgsConfig(AppConfig):
     verbose_name = _("组织机构")
 
     def ready(self) -> None:
-        from zhengban.orgs import navigation  # noqa: F401  (registers menu entries)
-        from zhengban.orgs import signals  # noqa: F401  (login audit records)
+        from zhengban.orgs import (
+            navigation,  # noqa: F401  (registers menu entries)
+            signals,  # noqa: F401  (login audit records)
+        )

@@ -50,3 +50,22 @@ class SubmissionStatus(models.TextChoices):
     SUBMITTED = "submitted", _("已报送")
     RECEIVED = "received", _("已接收")
     RETURNED = "returned", _("已退回")
+
+
+# A unit has done its year-end duty once its list is submitted (the bureau may still return it).
+SUBMISSION_DONE = frozenset({SubmissionStatus.SUBMITTED, SubmissionStatus.RECEIVED})
+# The bureau's overview also shows units that have not even started a draft.
+NOT_STARTED = "not_started"
+NOT_STARTED_LABEL = _("未填报")
+# Roles a bureau may edit its region's working mechanism with.
+MECHANISM_EDITOR_ROLES = frozenset({Role.SUPERVISOR, Role.SAM_OFFICER})
+# Roles named by text in the import template's 人员 sheet; platform roles are never imported.
+IMPORTABLE_ROLES = (
+    Role.SAM_OFFICER,
+    Role.APPROVER,
+    Role.STAFF,
+    Role.HEAD,
+    Role.SUPERVISOR,
+    Role.FINANCE,
+    Role.AUDITOR,
+)

@@ -265,6 +265,17 @@ class MechanismMember(TimeStampedModel):
         ordering = ["region", "role", "id"]
         verbose_name = _("工作机制成员")
         verbose_name_plural = _("工作机制成员")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=MechanismRole.values), name="mechanism_role_valid"
+            ),
+            # A member unit names a unit; a leading-body member names a person.
+            models.CheckConstraint(
+                condition=(Q(role=MechanismRole.MEMBER_UNIT) & Q(unit__isnull=False))
+                | (~Q(role=MechanismRole.MEMBER_UNIT) & ~Q(person_name="")),
+                name="mechanism_member_complete",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.person_name or str(self.unit)
@@ -289,6 +300,12 @@ class DeploymentMeeting(TimeStampedModel):
         ordering = ["-date", "-id"]
         verbose_name = _("部署会议")
         verbose_name_plural = _("部署会议")
+        indexes = [models.Index(fields=["unit", "year"], name="meeting_unit_year")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(year__gte=2000, year__lte=2100), name="meeting_year_range"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -331,6 +348,19 @@ class OfficerListSubmission(TimeStampedModel):
             models.CheckConstraint(
                 condition=~Q(status="returned") | ~Q(return_reason=""),
                 name="returned_submission_has_reason",
+            ),
+            # Anything past a draft was submitted by someone at some time.
+            models.CheckConstraint(
+                condition=Q(status=SubmissionStatus.DRAFT) | Q(submitted_at__isnull=False),
+                name="submission_has_submitted_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[SubmissionStatus.RECEIVED, SubmissionStatus.RETURNED])
+                | Q(decided_at__isnull=False),
+                name="decided_submission_has_decided_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(year__gte=2000, year__lte=2100), name="submission_year_range"
             ),
         ]
 

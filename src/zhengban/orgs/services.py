@@ -136,9 +136,7 @@ def _grant(*, actor: User | None, user: User, role: str) -> RoleGrant:
     if role in held:
         raise ValidationError(_("该人员已拥有此角色。"))
     if role in PLATFORM_ROLES and held & PLATFORM_ROLES:
-        raise ValidationError(
-            _("三员分立：系统管理员、安全管理员、审计管理员不得由同一账号兼任。")
-        )
+        raise ValidationError(_("三员分立：系统管理员、安全管理员、审计管理员不得由同一账号兼任。"))
     if role in PLATFORM_ROLES and held - PLATFORM_ROLES:
         raise ValidationError(_("三员账号不得兼任业务角色。"))
     if role not in PLATFORM_ROLES and held & PLATFORM_ROLES:

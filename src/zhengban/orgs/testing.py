@@ -7,15 +7,9 @@ from dataclasses import dataclass
 from zhengban.orgs import services
 from zhengban.orgs.choices import RegionLevel, Role, UnitType
 from zhengban.orgs.models import Region, Unit, User
-from zhengban.orgs.validators import credit_code_check_char
+from zhengban.orgs.validators import make_credit_code
 
 TEST_PASSWORD = "Zb-test-Passw0rd"
-
-
-def make_credit_code(region_code: str, serial: int, prefix: str = "11") -> str:
-    """A valid 统一社会信用代码: registration prefix, region, 9-char org code, check char."""
-    body = f"{prefix}{region_code}{serial:09d}"
-    return body + credit_code_check_char(body)
 
 
 _serial = [0]

@@ -11,14 +11,25 @@ _CREDIT_CODE_RE = re.compile(rf"^[{CREDIT_CODE_CHARSET}]{{18}}$")
 
 
 def credit_code_check_char(first17: str) -> str:
-    total = sum(
-        CREDIT_CODE_CHARSET.index(ch) * w for ch, w in zip(first17, CREDIT_CODE_WEIGHTS)
-    )
+    total = sum(CREDIT_CODE_CHARSET.index(ch) * w for ch, w in zip(first17, CREDIT_CODE_WEIGHTS))
     return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
 
 
+def make_credit_code(region_code: str, serial: int, prefix: str = "11") -> str:
+    """A valid 统一社会信用代码: registration prefix, region, 9-char org code, check char.
+
+    Used by the demo and by tests; real codes come from the registration authorities."""
+    body = f"{prefix}{region_code}{serial:09d}"
+    return body + credit_code_check_char(body)
+
+
+def normalise_credit_code(value: str) -> str:
+    # People paste codes with spaces and in lower case; the stored form is upper case.
+    return "".join((value or "").split()).upper()
+
+
 def validate_credit_code(value: str) -> None:
-    code = (value or "").strip().upper()
+    code = normalise_credit_code(value)
     if len(code) != 18:
         raise ValidationError(
             _("统一社会信用代码应为18位，当前为%(n)d位。") % {"n": len(code)}, code="length"

@@ -16,7 +16,10 @@ def names(qs):
 
 @pytest.mark.django_db
 def test_unit_scope_covers_own_unit_and_affiliates(org):
-    assert names(Unit.objects.visible_to(org.officer_a)) == ["历下区财政局", "历下区财政局国库支付中心"]
+    assert names(Unit.objects.visible_to(org.officer_a)) == [
+        "历下区财政局",
+        "历下区财政局国库支付中心",
+    ]
     assert names(Unit.objects.visible_to(org.officer_b)) == ["青岛市教育局"]
     assert names(Region.objects.visible_to(org.officer_a)) == ["历下区"]
 
@@ -52,7 +55,10 @@ def test_only_secadmin_grants_roles_and_it_is_audited(org):
         services.grant_role(actor=org.sysadmin, user=org.staff_a, role=Role.APPROVER)
     services.grant_role(actor=org.secadmin, user=org.staff_a, role=Role.APPROVER)
     entry = AuditLogEntry.objects.filter(action="grant").latest("id")
-    assert (entry.actor_name, entry.after) == ("secadmin", {"user": org.staff_a.pk, "role": "approver"})
+    assert (entry.actor_name, entry.after) == (
+        "secadmin",
+        {"user": org.staff_a.pk, "role": "approver"},
+    )
 
 
 @pytest.mark.django_db

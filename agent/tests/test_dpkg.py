@@ -1,0 +1,109 @@
+"""dpkg collector: exactly the ``ii`` packages of this machine, and the status-file rules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from zhengban_agent.collectors import dpkg
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs a dpkg-based system")
+def test_matches_dpkg_query_on_this_machine() -> None:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    expected = set()
+    for line in out.splitlines():
+        abbrev, _, package = line.partition(" ")
+        # db:Status-Abbrev is three characters: want, status, error flag ("ii " when clean).
+        if line[:3] == "ii ":
+            expected.add(package.strip())
+    items = dpkg.installed_packages("/")
+    assert {i["name"] for i in items} == expected
+    # dpkg-query lists one line per installed architecture; so do we.
+    assert len(items) == sum(1 for line in out.splitlines() if line[:3] == "ii ")
+
+
+STATUS = """\
+Package: wps-office
+Status: install ok installed
+Priority: optional
+Section: editors
+Installed-Size: 1500000
+Maintainer: Kingsoft Office Corporation <wps@kingsoft.com>
+Architecture: amd64
+Version: 11.1.0.11719
+Description: WPS Office, is the office suite.
+ Second description line.
+
+Package: libfoo1
+Status: install ok installed
+Multi-Arch: same
+Maintainer: Kylin Team <team@kylinos.cn>
+Architecture: i386
+Version: 1.2-3
+Description: foo library
+
+Package: removed-app
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+
+Package: held-app
+Status: hold ok installed
+Architecture: amd64
+Version: 2.0
+Maintainer: someone@example.com
+
+Package: broken-app
+Status: install reinstreq half-installed
+Architecture: amd64
+Version: 0.1
+"""
+
+
+def test_status_rules_and_fields(tmp_path) -> None:
+    (tmp_path / "var/lib/dpkg/info").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text(STATUS, encoding="utf-8")
+    stamp = time.mktime((2024, 3, 5, 12, 0, 0, 0, 0, -1))
+    for name in ("wps-office.list", "libfoo1:i386.list"):
+        path = tmp_path / "var/lib/dpkg/info" / name
+        path.write_text("/.\n")
+        os.utime(path, (stamp, stamp))
+    assert dpkg.installed_packages(str(tmp_path)) == [
+        {
+            "name": "wps-office",
+            "version": "11.1.0.11719",
+            "publisher": "Kingsoft Office Corporation",
+            "arch": "amd64",
+            "install_date": "2024-03-05",
+            "comments": "WPS Office, is the office suite.",
+            "system_category": "editors",
+            "filesize": 1500000 * 1024,
+            "from": "dpkg",
+        },
+        {
+            "name": "libfoo1",
+            "version": "1.2-3",
+            "publisher": "Kylin Team",
+            "arch": "i386",
+            "install_date": "2024-03-05",
+            "comments": "foo library",
+            "system_category": None,
+            "filesize": None,
+            "from": "dpkg",
+        },
+    ]
+
+
+def test_publisher_from_maintainer() -> None:
+    assert dpkg.publisher_from_maintainer("Debian Python Team <x@y.org>") == "Debian Python Team"
+    assert dpkg.publisher_from_maintainer("<only@mail.org>") == "<only@mail.org>"

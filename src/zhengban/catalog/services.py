@@ -1,0 +1,771 @@
+"""Catalog business logic: import/export, rules from unrecognised records, and the cached
+recogniser built from the database rules. Each public function that changes data is one
+transaction and writes its own audit record."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from zhengban.catalog.choices import RuleType
+from zhengban.catalog.document import (
+    DATA_DIR,
+    FORMAT,
+    FORMAT_VERSION,
+    KEY_RE,
+    CatalogError,
+    catalog_files,
+    load_catalog,
+    merge_documents,
+    validate_document,
+)
+from zhengban.catalog.models import (
+    CatalogState,
+    Product,
+    ProductFamily,
+    ProductVersion,
+    Publisher,
+    RecognitionRule,
+    SwidTag,
+)
+from zhengban.catalog.recognition import (
+    Recogniser,
+    Recognition,
+    clean_text,
+    normalize_name,
+)
+from zhengban.core import audit
+from zhengban.core.choices import AuditAction
+from zhengban.core.scoping import scope_queryset
+from zhengban.orgs.choices import Role
+
+logger = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------ permissions
+
+
+def can_edit_catalog(user: Any) -> bool:
+    """The region's catalog is kept by its copyright bureau (and the system administrator)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.has_role(Role.SYSADMIN):
+        return True
+    unit = getattr(user, "unit", None)
+    return bool(user.has_role(Role.SUPERVISOR) and unit is not None and unit.is_copyright_bureau)
+
+
+def can_add_inhouse(user: Any, unit: Any) -> bool:
+    """A unit's SAM officer may record the unit's own in-house software."""
+    if user is None or not getattr(user, "is_authenticated", False) or unit is None:
+        return False
+    if user.is_superuser or user.has_role(Role.SYSADMIN):
+        return True
+    if not user.has_role(Role.SAM_OFFICER):
+        return False
+    from zhengban.orgs.models import Unit
+
+    return scope_queryset(Unit.objects.filter(pk=unit.pk), user).exists()
+
+
+# ------------------------------------------------------------------------- revision & cache
+
+
+def _state() -> CatalogState:
+    state = CatalogState.objects.select_for_update().order_by("pk").first()
+    if state is None:
+        state = CatalogState.objects.create(revision=0)
+    return state
+
+
+def _bump_revision() -> int:
+    state = _state()
+    state.revision += 1
+    state.save(update_fields=["revision", "updated"])
+    return state.revision
+
+
+def current_revision() -> int:
+    value = CatalogState.objects.order_by("pk").values_list("revision", flat=True).first()
+    return value or 0
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {"revision": None, "shared": None, "units": {}}
+
+
+class LayeredRecogniser:
+    """A unit's in-house rules first, then the shared catalog."""
+
+    def __init__(self, own: Recogniser, shared: Recogniser) -> None:
+        self.own = own
+        self.shared = shared
+
+    def recognise(self, *args: Any, **kwargs: Any) -> Recognition:
+        found = self.own.recognise(*args, **kwargs)
+        return found if found.family is not None else self.shared.recognise(*args, **kwargs)
+
+    def recognise_record(self, record: Any) -> Recognition:
+        found = self.own.recognise_record(record)
+        return found if found.family is not None else self.shared.recognise_record(record)
+
+    def recognise_many(self, records: Iterable[Mapping[str, Any]]) -> list[Recognition]:
+        return [self.recognise_record(r) for r in records]
+
+
+def get_recogniser(unit_id: int | None = None) -> Recogniser | LayeredRecogniser:
+    """The recogniser for the current catalog revision (built once per process and revision).
+
+    One cheap query checks the revision, so rule changes made by any process are seen.
+    """
+    revision = current_revision()
+    with _cache_lock:
+        if _cache["revision"] != revision:
+            _cache.update(revision=revision, shared=None, units={})
+        if _cache["shared"] is None:
+            _cache["shared"] = Recogniser(catalog_document_from_db(owner_unit_id=None))
+        shared = _cache["shared"]
+        if unit_id is None:
+            return shared
+        if unit_id not in _cache["units"]:
+            own = None
+            if Product.objects.filter(owner_unit_id=unit_id).exists():
+                own = Recogniser(catalog_document_from_db(owner_unit_id=unit_id))
+            _cache["units"][unit_id] = own
+        own = _cache["units"][unit_id]
+        return shared if own is None else LayeredRecogniser(own, shared)
+
+
+def recognise_records(
+    records: Iterable[Mapping[str, Any]], *, unit_id: int | None = None
+) -> list[Recognition]:
+    return get_recogniser(unit_id).recognise_many(records)
+
+
+# ----------------------------------------------------------------------------- DB → document
+
+
+def catalog_document_from_db(
+    *, owner_unit_id: int | None = None, include_positions: bool = True
+) -> dict[str, Any]:
+    """The catalog in the (merged) exchange format, built from the database.
+
+    ``owner_unit_id=None`` gives the shared catalog; a unit id gives only that unit's
+    in-house products (with the publishers they need for the domestic lookup).
+    """
+    publishers = [
+        {
+            "key": p.key,
+            "name": p.name,
+            **({"name_zh": p.name_zh} if p.name_zh else {}),
+            "aliases": list(p.aliases or []),
+            "domestic": p.domestic,
+            **({"local": True} if p.local else {}),
+        }
+        for p in Publisher.objects.order_by("key")
+    ]
+    families = [
+        {
+            "key": f.key,
+            "name": f.name,
+            **({"publisher": f.publisher.key} if f.publisher_id else {}),
+        }
+        for f in ProductFamily.objects.select_related("publisher").order_by("key")
+    ]
+    products_qs = Product.objects.select_related("family", "publisher").filter(
+        owner_unit_id=owner_unit_id
+    )
+    rules_by_product: dict[int, list[dict[str, Any]]] = {}
+    for rule in RecognitionRule.objects.filter(product__owner_unit_id=owner_unit_id).order_by(
+        "position", "id"
+    ):
+        spec = rule.as_spec()
+        if include_positions:
+            spec["position"] = rule.position
+        rules_by_product.setdefault(rule.product_id, []).append(spec)
+    versions: dict[int, list[str]] = {}
+    for pv in ProductVersion.objects.filter(product__owner_unit_id=owner_unit_id).order_by(
+        "product_id", "position", "id"
+    ):
+        versions.setdefault(pv.product_id, []).append(pv.version)
+    tags: dict[int, list[str]] = {}
+    for tag in SwidTag.objects.filter(product__owner_unit_id=owner_unit_id).order_by("tag_id"):
+        tags.setdefault(tag.product_id, []).append(tag.tag_id)
+    components: dict[int, list[str]] = {}
+    through = Product.components.through
+    for from_id, key in through.objects.filter(
+        from_product__owner_unit_id=owner_unit_id
+    ).values_list("from_product_id", "to_product__key"):
+        components.setdefault(from_id, []).append(key)
+    products = []
+    for p in products_qs.order_by("key"):
+        item: dict[str, Any] = {
+            "key": p.key,
+            "family": p.family.key,
+            "name": p.name,
+            "category": p.category,
+            "license_model": p.license_model,
+            "domestic": p.domestic,
+            "home_edition": p.home_edition,
+            "versions": versions.get(p.pk, []),
+            "components": sorted(components.get(p.pk, [])),
+            "swid": tags.get(p.pk, []),
+            "rules": rules_by_product.get(p.pk, []),
+        }
+        if p.publisher_id:
+            item["publisher"] = p.publisher.key
+        if p.edition:
+            item["edition"] = p.edition
+        if p.description:
+            item["description"] = p.description
+        if p.local:
+            item["local"] = True
+        products.append(item)
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "publishers": publishers,
+        "families": families,
+        "products": products,
+    }
+
+
+def export_catalog(*, actor: Any = None) -> dict[str, Any]:
+    """The shared catalog as one exchange document (in-house products never leave the unit)."""
+    doc = catalog_document_from_db(owner_unit_id=None, include_positions=False)
+    if actor is not None:
+        audit.record(
+            actor=actor,
+            action=AuditAction.EXPORT,
+            object_type="catalog.product",
+            object_repr=_("软件目录"),
+            message=f"{len(doc['products'])} products",
+        )
+    return doc
+
+
+# ------------------------------------------------------------------------------- import
+
+
+@dataclass
+class ImportResult:
+    created: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+    deleted: Counter = field(default_factory=Counter)
+    kept_local: Counter = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return bool(sum(self.created.values()) + sum(self.updated.values()))or bool(
+            sum(self.deleted.values())
+        )
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {
+            "created": dict(sorted(self.created.items())),
+            "updated": dict(sorted(self.updated.items())),
+            "deleted": dict(sorted(self.deleted.items())),
+            "kept_local": dict(sorted(self.kept_local.items())),
+        }
+
+
+_RULE_FIELD_MAP = {
+    "platform": "platform",
+    "publisher": "publisher_pattern",
+    "min_version": "min_version",
+    "max_version": "max_version",
+    "family_from": "family_from",
+    "family_prefix": "family_prefix",
+    "family_strip": "family_strip",
+    "domestic_from": "domestic_from",
+    "comment": "comment",
+}
+
+
+def _rule_values(spec: Mapping[str, Any]) -> dict[str, Any]:
+    values = {model_field: spec.get(key) or "" for key, model_field in _RULE_FIELD_MAP.items()}
+    values.update(
+        rule_type=spec["type"],
+        pattern=spec["name"],
+        priority=spec.get("priority", 100),
+    )
+    return values
+
+
+def _apply(obj: Any, values: Mapping[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _merge_with_db(document: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate ``document`` and resolve its references, allowing it to refer to publishers
+    and families that already exist in the database (a small regional document)."""
+    doc = validate_document(document, source)
+    doc_pub_keys = {p["key"] for p in doc["publishers"]}
+    doc_fam_keys = {f["key"] for f in doc["families"]}
+    base = {
+        "publishers": [
+            {"key": p.key, "name": p.name, "aliases": list(p.aliases or []), "domestic": p.domestic}
+            for p in Publisher.objects.exclude(key__in=doc_pub_keys)
+        ],
+        "families": [
+            {"key": f.key, "name": f.name, "publisher": f.publisher.key if f.publisher_id else None}
+            for f in ProductFamily.objects.select_related("publisher").exclude(key__in=doc_fam_keys)
+        ],
+        "products": [],
+    }
+    merged = merge_documents([("database", base), (source, doc)])
+    # Components may name products that exist only in the database.
+    return merged
+
+
+@transaction.atomic
+def import_catalog(
+    document: Mapping[str, Any], *, actor: Any, source: str = "import"
+) -> ImportResult:
+    """Merge a catalog document into the database.
+
+    Idempotent: importing the same document twice changes nothing the second time. Products,
+    publishers and rules marked ``local`` in the database (region additions, units' in-house
+    software) are never overwritten or removed. Rules of an imported product that the document
+    no longer lists are removed (unless local); products missing from the document are kept,
+    because installs and licences may refer to them.
+    """
+    if actor is not None and not can_edit_catalog(actor):
+        raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以导入软件目录。"))
+    try:
+        merged = _merge_with_db(document, source)
+    except CatalogError as exc:
+        raise ValidationError(str(exc)) from exc
+    doc_pub_keys = {p["key"] for p in validate_document(document, source)["publishers"]}
+    result = ImportResult()
+
+    # Publishers.
+    publishers = {p.key: p for p in Publisher.objects.all()}
+    for spec in merged["publishers"]:
+        if spec["key"] not in doc_pub_keys:
+            continue
+        values = {
+            "name": spec["name"],
+            "name_zh": spec.get("name_zh") or "",
+            "aliases": list(spec["aliases"]),
+            "domestic": bool(spec["domestic"]),
+        }
+        obj = publishers.get(spec["key"])
+        if obj is None:
+            publishers[spec["key"]] = Publisher.objects.create(key=spec["key"], **values)
+            result.created["publisher"] += 1
+        elif obj.local:
+            result.kept_local["publisher"] += 1
+        elif _apply(obj, values):
+            obj.save()
+            result.updated["publisher"] += 1
+
+    # Families.
+    families = {f.key: f for f in ProductFamily.objects.all()}
+    for spec in merged["families"]:
+        values = {
+            "name": spec["name"],
+            "publisher_id": publishers[spec["publisher"]].pk if spec.get("publisher") else None,
+        }
+        obj = families.get(spec["key"])
+        if obj is None:
+            families[spec["key"]] = ProductFamily.objects.create(key=spec["key"], **values)
+            result.created["family"] += 1
+        elif _apply(obj, values):
+            obj.save()
+            result.updated["family"] += 1
+
+    # Products.
+    products = {p.key: p for p in Product.objects.all()}
+    imported: list[tuple[Product, dict[str, Any]]] = []
+    for spec in merged["products"]:
+        values = {
+            "family_id": families[spec["family"]].pk,
+            "publisher_id": publishers[spec["publisher"]].pk if spec.get("publisher") else None,
+            "name": spec["name"],
+            "edition": spec.get("edition") or "",
+            "category": spec["category"],
+            "license_model": spec["license_model"],
+            "domestic": bool(spec["domestic"]),
+            "home_edition": bool(spec["home_edition"]),
+            "description": spec.get("description") or "",
+        }
+        obj = products.get(spec["key"])
+        if obj is None:
+            obj = Product(key=spec["key"], local=bool(spec.get("local")), **values)
+            obj.full_clean(exclude=["family", "publisher", "owner_unit"], validate_unique=False)
+            obj.save()
+            products[spec["key"]] = obj
+            result.created["product"] += 1
+        elif obj.local or obj.owner_unit_id:
+            result.kept_local["product"] += 1
+            continue
+        elif _apply(obj, values):
+            obj.save()
+            result.updated["product"] += 1
+        imported.append((obj, spec))
+
+    _sync_product_details(imported, products, result)
+
+    if result.changed:
+        _bump_revision()
+    if result.changed or actor is not None:
+        audit.record(
+            actor=actor,
+            action=AuditAction.IMPORT,
+            object_type="catalog.product",
+            object_repr=_("软件目录"),
+            after=result.as_dict(),
+            message=source[:200],
+        )
+    return result
+
+
+def _sync_product_details(
+    imported: list[tuple[Product, dict[str, Any]]],
+    products: dict[str, Product],
+    result: ImportResult,
+) -> None:
+    ids = [p.pk for p, _spec in imported]
+    # Versions.
+    existing_versions: dict[tuple[int, str], ProductVersion] = {
+        (v.product_id, v.version): v for v in ProductVersion.objects.filter(product_id__in=ids)
+    }
+    new_versions, changed_versions = [], []
+    for product, spec in imported:
+        for position, version in enumerate(spec["versions"]):
+            obj = existing_versions.get((product.pk, version))
+            if obj is None:
+                new_versions.append(
+                    ProductVersion(product=product, version=version, position=position)
+                )
+            elif obj.position != position:
+                obj.position = position
+                changed_versions.append(obj)
+    ProductVersion.objects.bulk_create(new_versions)
+    ProductVersion.objects.bulk_update(changed_versions, ["position"])
+    result.created["version"] += len(new_versions)
+    result.updated["version"] += len(changed_versions)
+
+    # SWID tags (unique across the catalog: a tag moves with its product).
+    tags = {t.tag_id: t for t in SwidTag.objects.all()}
+    wanted_tags: dict[str, Product] = {}
+    for product, spec in imported:
+        for tag in spec["swid"]:
+            wanted_tags[tag] = product
+    for tag_id, product in wanted_tags.items():
+        obj = tags.get(tag_id)
+        if obj is None:
+            SwidTag.objects.create(product=product, tag_id=tag_id)
+            result.created["swid"] += 1
+        elif obj.product_id != product.pk:
+            obj.product = product
+            obj.save(update_fields=["product"])
+            result.updated["swid"] += 1
+    stale = SwidTag.objects.filter(product_id__in=ids).exclude(tag_id__in=list(wanted_tags))
+    result.deleted["swid"] += stale.delete()[0]
+
+    # Components.
+    for product, spec in imported:
+        wanted = set()
+        for key in spec["components"]:
+            if key not in products:
+                raise ValidationError(
+                    _("产品 %(product)s 的组件 %(component)s 不存在。")
+                    % {"product": product.key, "component": key}
+                )
+            wanted.add(products[key].pk)
+        current = set(product.components.values_list("pk", flat=True))
+        if wanted != current:
+            product.components.set(wanted)
+            result.updated["components"] += 1
+
+    # Rules: keyed by rule id; local rules are never touched.
+    existing_rules = {r.key: r for r in RecognitionRule.objects.all()}
+    base_position = 0
+    new_rules, changed_rules = [], []
+    wanted_keys: set[str] = set()
+    update_fields = [
+        "product",
+        "rule_type",
+        "pattern",
+        "priority",
+        "position",
+        *_RULE_FIELD_MAP.values(),
+    ]
+    for product, spec in imported:
+        for rule_spec in spec["rules"]:
+            base_position += 1
+            key = rule_spec["id"]
+            wanted_keys.add(key)
+            values = _rule_values(rule_spec)
+            values["position"] = base_position
+            obj = existing_rules.get(key)
+            if obj is None:
+                new_rules.append(
+                    RecognitionRule(
+                        key=key, product=product, local=bool(rule_spec.get("local")), **values
+                    )
+                )
+            elif obj.local:
+                result.kept_local["rule"] += 1
+            else:
+                values["product_id"] = product.pk
+                if _apply(obj, values):
+                    changed_rules.append(obj)
+    RecognitionRule.objects.bulk_create(new_rules, batch_size=500)
+    RecognitionRule.objects.bulk_update(
+        changed_rules, [f if f != "product" else "product_id" for f in update_fields], batch_size=500
+    )
+    result.created["rule"] += len(new_rules)
+    result.updated["rule"] += len(changed_rules)
+    stale_rules = (
+        RecognitionRule.objects.filter(product_id__in=ids, local=False)
+        .exclude(key__in=list(wanted_keys))
+    )
+    result.deleted["rule"] += stale_rules.delete()[0]
+
+
+# ------------------------------------------------------------------------ shipped catalog
+
+
+def shipped_digest() -> str:
+    digest = hashlib.sha256()
+    for path in catalog_files(DATA_DIR):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_shipped_catalog(*, force: bool = False) -> ImportResult | None:
+    """Import the catalog shipped in ``catalog/data`` unless this exact data is loaded."""
+    digest = shipped_digest()
+    with transaction.atomic():
+        state = _state()
+        if state.shipped_digest == digest and not force:
+            return None
+        result = import_catalog(load_catalog(DATA_DIR), actor=None, source="shipped catalog")
+        state = _state()
+        state.shipped_digest = digest
+        state.save(update_fields=["shipped_digest", "updated"])
+    return result
+
+
+def load_shipped_catalog_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any):
+    """post_migrate hook: load the shipped catalog into a fresh or upgraded database."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    try:
+        load_shipped_catalog()
+    except (CatalogError, ValidationError) as exc:
+        # A broken data file must not make the whole database unusable: say so loudly and
+        # leave the previous catalog in place.
+        message = getattr(exc, "messages", [str(exc)])
+        print(f"zhengban: shipped software catalog not loaded: {'; '.join(message)}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- unrecognised records
+
+
+@dataclass
+class QueueEntry:
+    """One kind of unrecognised record, ranked by how many devices have it."""
+
+    name: str
+    publisher: str
+    platform: str
+    normalized: str
+    devices: int = 0
+    versions: list[str] = field(default_factory=list)
+
+
+def unrecognised_queue(
+    records: Iterable[Mapping[str, Any]], *, unit_id: int | None = None, limit: int = 200
+) -> list[QueueEntry]:
+    """Group unrecognised raw records and rank them by device count.
+
+    ``records`` carry ``name``, ``publisher``, ``version``, ``platform`` and ``devices`` (how
+    many devices report this exact raw record).
+    TODO(inventory): the inventory app feeds this from its distinct raw installs
+    (``SELECT name, publisher, version, platform, COUNT(DISTINCT device)``) and stores the
+    recognition outcome; until it exists the queue page shows an empty queue.
+    """
+    recogniser = get_recogniser(unit_id)
+    groups: dict[tuple[str, str, str], QueueEntry] = {}
+    for rec in records:
+        if recogniser.recognise_record(rec).family is not None:
+            continue
+        name = rec.get("name")
+        if not isinstance(name, str) or not name.strip():
+            continue
+        cname = clean_text(name)
+        publisher = rec.get("publisher") if isinstance(rec.get("publisher"), str) else ""
+        platform = rec.get("platform") if isinstance(rec.get("platform"), str) else ""
+        norm = normalize_name(cname) or cname
+        key = (norm, clean_text(publisher), platform)
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = QueueEntry(
+                name=name.strip(), publisher=publisher.strip(), platform=platform, normalized=norm
+            )
+        entry.devices += int(rec.get("devices") or 0)
+        version = rec.get("version")
+        if isinstance(version, str) and version and version not in entry.versions:
+            entry.versions.append(version)
+    ranked = sorted(groups.values(), key=lambda e: (-e.devices, e.normalized))
+    return ranked[:limit]
+
+
+def pending_unrecognised_records(user: Any) -> list[dict[str, Any]]:
+    """Raw records with device counts for the queue page, within ``user``'s scope.
+
+    TODO(inventory): return the distinct unrecognised installs visible to ``user`` with
+    their device counts once the inventory app stores installs.
+    """
+    return []
+
+
+def _new_key(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@transaction.atomic
+def create_rule_from_unrecognised(
+    *,
+    actor: Any,
+    name: str,
+    publisher: str = "",
+    platform: str = "",
+    rule_type: str = RuleType.NORMALIZED,
+    pattern: str | None = None,
+    match_publisher: bool = False,
+    product: Product | None = None,
+    new_product: Mapping[str, Any] | None = None,
+    owner_unit: Any = None,
+) -> RecognitionRule:
+    """Turn an unrecognised record into a rule: an alias of ``product``, or a new product.
+
+    With ``owner_unit`` the new product is that unit's in-house software (SAM officers);
+    otherwise the rule joins the region's catalog (copyright bureau). Rules made here are
+    ``local``: later catalog updates keep them.
+    TODO(inventory): enqueue the background task that re-applies recognition to existing
+    installs with this raw key and reports progress.
+    """
+    if (product is None) == (new_product is None):
+        raise ValidationError(_("请选择已有产品或填写新产品,二者选其一。"))
+    target_unit = owner_unit if owner_unit is not None else getattr(product, "owner_unit", None)
+    if target_unit is not None:
+        if not can_add_inhouse(actor, target_unit):
+            raise PermissionDenied(_("只能为本单位添加自有软件。"))
+    elif not can_edit_catalog(actor):
+        raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以修改软件目录。"))
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(_("软件名称不能为空。"))
+    if rule_type not in RuleType.values:
+        raise ValidationError(_("未知的规则类型。"))
+
+    if pattern is None or not pattern.strip():
+        cname = clean_text(name)
+        if rule_type == RuleType.NORMALIZED:
+            pattern = normalize_name(cname) or cname
+        elif rule_type == RuleType.PATTERN:
+            pattern = "^" + re.escape(normalize_name(cname) or cname) + r"\b"
+        elif rule_type == RuleType.PACKAGE:
+            pattern = cname
+        else:
+            pattern = " ".join(name.split())
+    pattern = pattern.strip()
+    if rule_type == RuleType.PATTERN:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValidationError(_("正则表达式无效:%(error)s") % {"error": exc}) from exc
+    if not pattern:
+        raise ValidationError(_("匹配内容不能为空。"))
+
+    if new_product is not None:
+        product = _create_local_product(actor=actor, spec=new_product, owner_unit=owner_unit)
+
+    publisher_pattern = ""
+    if match_publisher and publisher.strip():
+        publisher_pattern = "^" + re.escape(clean_text(publisher)) + "$"
+    position = (RecognitionRule.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+    rule = RecognitionRule(
+        key=_new_key("local"),
+        product=product,
+        rule_type=rule_type,
+        pattern=pattern,
+        platform=platform if platform in ("windows", "linux", "macos") else "",
+        publisher_pattern=publisher_pattern,
+        position=position,
+        local=True,
+        comment=_("由未识别记录创建:%(name)s") % {"name": name.strip()[:200]},
+    )
+    rule.full_clean(exclude=["product"])
+    rule.save()
+    _bump_revision()
+    audit.record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=rule,
+        after=audit.snapshot(rule),
+        unit_id=product.owner_unit_id,
+    )
+    return rule
+
+
+def _create_local_product(*, actor: Any, spec: Mapping[str, Any], owner_unit: Any) -> Product:
+    key = (spec.get("key") or "").strip()
+    if not KEY_RE.match(key):
+        raise ValidationError(_("产品标识只能包含小写字母、数字和连字符。"))
+    if Product.objects.filter(key=key).exists():
+        raise ValidationError(_("产品标识 %(key)s 已存在。") % {"key": key})
+    family = spec.get("family")
+    if family is None:
+        family_key = key
+        family, created = ProductFamily.objects.get_or_create(
+            key=family_key,
+            defaults={"name": spec.get("name") or key, "publisher": spec.get("publisher")},
+        )
+        if created:
+            audit.record(actor=actor, action=AuditAction.CREATE, obj=family)
+    product = Product(
+        key=key,
+        family=family,
+        publisher=spec.get("publisher"),
+        name=(spec.get("name") or "").strip(),
+        edition=(spec.get("edition") or "").strip(),
+        category=spec.get("category") or "",
+        license_model=spec.get("license_model") or "",
+        domestic=bool(spec.get("domestic")),
+        home_edition=bool(spec.get("home_edition")),
+        local=True,
+        owner_unit=owner_unit,
+    )
+    product.full_clean()
+    product.save()
+    audit.record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=product,
+        after=audit.snapshot(product),
+        unit_id=owner_unit.pk if owner_unit is not None else None,
+    )
+    return product
