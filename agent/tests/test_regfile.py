@@ -82,7 +82,9 @@ def test_other_exports_counts() -> None:
 
 
 def test_visible_lists() -> None:
-    assert [e.name for e in programs_and_features(parse_reg(reg_bytes("10_russian-Uninstall.reg")))] == [
+    assert [
+        e.name for e in programs_and_features(parse_reg(reg_bytes("10_russian-Uninstall.reg")))
+    ] == [
         "1C Предприятие 7.7",
         "КриптоПро CSP",
     ]
@@ -201,7 +203,9 @@ def test_regedit4_ansi_gbk() -> None:
         '"DisplayName"="金山办公软件"\r\n'
         '"UninstallString"="C:\\\\WPS\\\\uninst.exe"\r\n'
         # REGEDIT4 expands strings are ANSI bytes: "%ProgramFiles%\\金山" in GBK, NUL-ended
-        '"Path"=hex(2):' + ",".join(f"{b:02x}" for b in "%ProgramFiles%\\金山".encode("gbk")) + ",00\r\n"
+        '"Path"=hex(2):'
+        + ",".join(f"{b:02x}" for b in "%ProgramFiles%\\金山".encode("gbk"))
+        + ",00\r\n"
     )
     reg = parse_reg(text.encode("gbk"))
     values = reg[UNINSTALL + "\\Kingsoft"]
@@ -216,8 +220,10 @@ def test_regedit4_ansi_gbk() -> None:
 def test_keys_are_case_insensitive_and_merged() -> None:
     text = (
         "Windows Registry Editor Version 5.00\n\n"
-        "[HKEY_LOCAL_MACHINE\\Software\\A]\n" '"x"="1"\n\n'
-        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\a]\n" '"y"="2"\n'
+        "[HKEY_LOCAL_MACHINE\\Software\\A]\n"
+        '"x"="1"\n\n'
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\a]\n"
+        '"y"="2"\n'
     )
     assert parse_reg(text.encode()) == {"HKEY_LOCAL_MACHINE\\Software\\A": {"x": "1", "y": "2"}}
 
@@ -227,11 +233,11 @@ def test_keys_are_case_insensitive_and_merged() -> None:
     [
         (b"", "not a registry export"),
         (b"hello world\n", "not a registry export"),
-        (b"REGEDIT4\n\n\"a\"=\"b\"\n", "line 3: value outside of a key"),
-        (b"REGEDIT4\n\n[HKEY_X]\n\"a\"=dword:zz\n", "line 4: bad dword"),
-        (b"REGEDIT4\n\n[HKEY_X]\n\"a\"=hex:0g\n", "line 4: bad hex data"),
+        (b'REGEDIT4\n\n"a"="b"\n', "line 3: value outside of a key"),
+        (b'REGEDIT4\n\n[HKEY_X]\n"a"=dword:zz\n', "line 4: bad dword"),
+        (b'REGEDIT4\n\n[HKEY_X]\n"a"=hex:0g\n', "line 4: bad hex data"),
         (b"REGEDIT4\n\n[HKEY_X\n", "line 3: key line without closing"),
-        (b"REGEDIT4\n\n[HKEY_X]\n\"a\"=\"open\n", "line 4: unterminated string value"),
+        (b'REGEDIT4\n\n[HKEY_X]\n"a"="open\n', "line 4: unterminated string value"),
         (b"REGEDIT4\n\n[HKEY_X]\nfoo\n", "line 4: cannot understand line"),
     ],
 )

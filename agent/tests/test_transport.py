@@ -45,7 +45,7 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/front/inventory.php?e=U1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def documents(self) -> list:
@@ -102,7 +102,9 @@ def test_post_compressed_and_plain(receiver) -> None:
 
 def test_cli_sends_the_same_json_it_writes_locally(receiver, tmp_path) -> None:
     local = tmp_path / "local"
-    code = main(["--server", receiver.url, "--spool", str(tmp_path / "spool"), "--local", str(local)])
+    code = main(
+        ["--server", receiver.url, "--spool", str(tmp_path / "spool"), "--local", str(local)]
+    )
     assert code == 0
     (written,) = list(local.glob("*.json"))
     (sent,) = receiver.documents()

@@ -73,6 +73,9 @@ WHOLE_MACHINE = f"""Windows Registry Editor Version 5.00
 "RegisteredOwner"="zhang"
 "InstallDate"=dword:65000000
 
+[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform]
+"BackupProductKeyDefault"="VK7JG-NPHTM-C97JM-9MPGT-3V66T"
+
 [HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\{SID}]
 "ProfileImagePath"=hex(2):43,00,3a,00,5c,00,55,00,73,00,65,00,72,00,73,00,5c,00,7a,00,68,00,61,00,6e,00,67,00,00,00
 
@@ -161,7 +164,11 @@ def test_os_facts_from_registry() -> None:
             "arch": "64-bit",
             "install_date": "2023-09-12 06:06:56",  # UTC, from the epoch DWORD
         },
-        "hardware": {"winprodid": "00330-80000-00000-AA123", "winowner": "zhang"},
+        "hardware": {
+            "winprodid": "00330-80000-00000-AA123",
+            "winowner": "zhang",
+            "winprodkey": "XXXXX-XXXXX-XXXXX-XXXXX-3V66T",
+        },
     }
     assert windows.machine_guid(reader) == "0f3a4c3e-7d55-4b8a-9c0e-1b2d3e4f5a6b"
 

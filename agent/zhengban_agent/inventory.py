@@ -8,7 +8,6 @@ rpm, mac), ``system_category`` (application, system_component, update, hidden_no
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import platform
@@ -173,7 +172,3 @@ def _guarded(inv: Inventory, name: str, fn: Any) -> None:
         fn()
     except Exception as exc:  # noqa: BLE001 - any failure of a collector is reported, not fatal
         inv.errors.append(f"{name}: {type(exc).__name__}: {exc}")
-
-
-def now_iso() -> str:
-    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")

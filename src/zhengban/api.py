@@ -2,15 +2,17 @@
 collects them, so adding an app is one line here."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.routers import DefaultRouter
 
+from zhengban.catalog.api import register as register_catalog
 from zhengban.orgs.api import register as register_orgs
 
 router = DefaultRouter()
 register_orgs(router)
+register_catalog(router)
 
 api_urlpatterns = [
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("", include(router.urls)),
 ]

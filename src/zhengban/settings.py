@@ -8,6 +8,7 @@ ALLOWED_HOSTS  comma-separated
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -31,7 +32,11 @@ def env_list(name: str, default: str = "") -> list[str]:
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
 DEBUG = env_bool("DEBUG", False)
 
-DATA_DIR = Path(os.environ.get("ZHENGBAN_DATA_DIR", Path.cwd() / "data")).resolve()
+# Tests never write into the working tree, whichever folder pytest starts in.
+_default_data_dir = (
+    Path(tempfile.gettempdir()) / "zhengban-test-data" if TESTING else Path.cwd() / "data"
+)
+DATA_DIR = Path(os.environ.get("ZHENGBAN_DATA_DIR", _default_data_dir)).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -66,6 +71,7 @@ INSTALLED_APPS = [
     "zhengban.core",
     "zhengban.orgs",
     "zhengban.catalog",
+    "zhengban.inventory",
 ]
 
 MIDDLEWARE = [

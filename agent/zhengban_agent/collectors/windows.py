@@ -11,7 +11,6 @@ live registry. Either way the entries are classified by
 from __future__ import annotations
 
 import datetime
-import sys
 from typing import Any
 
 from .. import wmi
@@ -171,6 +170,12 @@ def os_from_registry(reader: Any) -> dict[str, Any]:
     ):
         if v.get(src):
             hardware[dst] = str(v[src])
+    # slmgr keeps the installed key here (Windows 8 and later, readable by administrators).
+    # Only its last five characters are sent, like WMI's PartialProductKey.
+    spp = reader.values(NT_CURRENT_VERSION + r"\SoftwareProtectionPlatform")
+    backup = spp.get("BackupProductKeyDefault")
+    if isinstance(backup, str) and len(backup.strip()) >= 5:
+        hardware["winprodkey"] = "XXXXX-XXXXX-XXXXX-XXXXX-" + backup.strip()[-5:]
     return {"operatingsystem": {k: x for k, x in os_info.items() if x}, "hardware": hardware}
 
 
@@ -328,7 +333,3 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
 
 # SoftwareLicensingProduct.ApplicationID of Windows itself (Office uses 0ff1ce15-...).
 WINDOWS_APPLICATION_ID = "55c92734-d682-4d71-983e-d6ec3f16059f"
-
-
-def is_windows() -> bool:
-    return sys.platform == "win32"

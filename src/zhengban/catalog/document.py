@@ -137,7 +137,7 @@ def validate_rule(rule: Any, where: str, index: int) -> dict[str, Any]:
     rwhere = f"{where} rule #{index}"
     if not isinstance(rule, Mapping):
         raise CatalogError(f"{rwhere}: must be an object")
-    unknown = set(rule) - _RULE_FIELDS
+    unknown = {k for k in rule if not k.startswith("_")} - _RULE_FIELDS
     if unknown:
         raise CatalogError(f"{rwhere}: unknown field(s) {sorted(unknown)}")
     rtype = rule.get("type")
@@ -231,7 +231,8 @@ def validate_document(doc: Any, source: str = "<document>") -> dict[str, Any]:
             raise CatalogError(f"{source}: every product must be an object")
         where = _where(source, "product", prod.get("key"))
         key = _require_key(prod.get("key"), where, "key")
-        unknown = set(prod) - _PRODUCT_FIELDS
+        # Keys starting with "_" are annotations (e.g. the source file), not data.
+        unknown = {k for k in prod if not k.startswith("_")} - _PRODUCT_FIELDS
         if unknown:
             raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}")
         family = prod.get("family") or key

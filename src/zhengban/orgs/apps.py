@@ -11,4 +11,5 @@ class OrgsConfig(AppConfig):
         from zhengban.orgs import (
             navigation,  # noqa: F401  (registers menu entries)
             signals,  # noqa: F401  (login audit records)
+            simulate,  # noqa: F401  (simulator part)
         )

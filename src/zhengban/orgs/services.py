@@ -3,11 +3,19 @@ transaction and writes its own audit record."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
 
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
@@ -184,4 +192,191 @@ def revoke_role(*, actor: User, user: User, role: str) -> None:
         object_repr=f"{user} · {role}",
         unit_id=user.unit_id,
         before={"user": user.pk, "role": role},
+    )
+
+
+# --- Accounts (系统管理员) and API tokens -------------------------------------------------
+
+ACCOUNT_EDITABLE_FIELDS = frozenset({"full_name", "unit", "department", "post", "phone", "email"})
+
+
+def can_manage_accounts(user: User) -> bool:
+    return bool(user.is_active and (user.is_superuser or user.has_role(Role.SYSADMIN)))
+
+
+def _require_account_admin(actor: User, target: User | None = None) -> None:
+    _require(can_manage_accounts(actor), _("只有系统管理员可以管理账号。"))
+    if target is None or actor.is_superuser:
+        return
+    _require(actor.pk != target.pk, _("不得对自己的账号执行此操作。"))
+    # Resetting another operator's password would let one person act as two of the 三员,
+    # so only a superuser (created at installation) touches those accounts.
+    _require(not target.is_platform_operator, _("三员账号只能由超级管理员维护。"))
+
+
+def _check_department(unit: Unit | None, department: Department | None) -> None:
+    if department is not None and (unit is None or department.unit_id != unit.pk):
+        raise ValidationError(_("部门必须属于所选单位。"))
+
+
+@transaction.atomic
+def create_account(
+    *,
+    actor: User,
+    username: str,
+    full_name: str,
+    password: str,
+    unit: Unit | None = None,
+    department: Department | None = None,
+    post: str = "",
+    phone: str = "",
+    email: str = "",
+) -> User:
+    """A new account, without roles: the 安全管理员 grants those."""
+    _require_account_admin(actor)
+    _check_department(unit, department)
+    validate_password(password, User(username=username, full_name=full_name, email=email))
+    user = User(
+        username=username,
+        full_name=full_name,
+        unit=unit,
+        department=department,
+        post=post,
+        phone=phone,
+        email=email,
+    )
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit.record(actor=actor, action=AuditAction.CREATE, obj=user, after=audit.snapshot(user))
+    return user
+
+
+@transaction.atomic
+def update_account(*, actor: User, user: User, **changes: Any) -> User:
+    _require_account_admin(actor, user)
+    unknown = set(changes) - ACCOUNT_EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(_("不可修改的字段：%(f)s") % {"f": ", ".join(sorted(unknown))})
+    user = User.objects.select_for_update().get(pk=user.pk)
+    before = audit.snapshot(user)
+    for key, value in changes.items():
+        setattr(user, key, value)
+    _check_department(user.unit, user.department)
+    if user.unit_id is None and user.role_grants.exclude(role__in=PLATFORM_ROLES).exists():
+        raise ValidationError(_("该账号拥有业务角色，必须属于某一单位。"))
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit.record(
+        actor=actor, action=AuditAction.UPDATE, obj=user, before=before, after=audit.snapshot(user)
+    )
+    return user
+
+
+@transaction.atomic
+def set_password(*, actor: User, user: User, password: str) -> None:
+    """The 系统管理员 resets a password; the password policy applies as everywhere."""
+    _require_account_admin(actor, user)
+    validate_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit.record(actor=actor, action=AuditAction.UPDATE, obj=user, message="重置密码")
+
+
+def _set_active(*, actor: User, user: User, active: bool) -> User:
+    _require_account_admin(actor, user)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_active == active:
+        raise ValidationError(_("账号已是启用状态。") if active else _("账号已是停用状态。"))
+    before = audit.snapshot(user)
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    audit.record(
+        actor=actor, action=AuditAction.UPDATE, obj=user, before=before, after=audit.snapshot(user)
+    )
+    return user
+
+
+@transaction.atomic
+def deactivate_account(*, actor: User, user: User) -> User:
+    """Accounts are deactivated, never deleted: the audit log and history refer to them."""
+    return _set_active(actor=actor, user=user, active=False)
+
+
+@transaction.atomic
+def activate_account(*, actor: User, user: User) -> User:
+    return _set_active(actor=actor, user=user, active=True)
+
+
+def locked_usernames(usernames: list[str] | None = None) -> set[str]:
+    """Usernames django-axes currently locks out (failures within the cool-off period)."""
+    attempts = AccessAttempt.objects.all()
+    if settings.AXES_COOLOFF_TIME:
+        since = timezone.now() - datetime.timedelta(hours=float(settings.AXES_COOLOFF_TIME))
+        attempts = attempts.filter(attempt_time__gte=since)
+    if usernames is not None:
+        attempts = attempts.filter(username__in=usernames)
+    rows = (
+        attempts.values("username")
+        .annotate(failures=Sum("failures_since_start"))
+        .filter(failures__gte=settings.AXES_FAILURE_LIMIT)
+    )
+    return {row["username"] for row in rows}
+
+
+@transaction.atomic
+def unlock_account(*, actor: User, user: User) -> int:
+    """Clears django-axes' failed attempts for the account; returns how many were cleared."""
+    _require(can_manage_accounts(actor), _("只有系统管理员可以管理账号。"))
+    cleared = axes_reset(username=user.username)
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=user,
+        message=f"解除登录锁定（清除 {cleared} 条失败记录）",
+    )
+    return cleared
+
+
+@transaction.atomic
+def issue_token(*, actor: User | None, user: User, rotate: bool = False) -> str:
+    """An API token for a machine or script acting as `user`. One token per account:
+    `rotate` replaces an existing one (the old key stops working at once)."""
+    if actor is not None:
+        _require(can_manage_accounts(actor), _("只有系统管理员可以管理API令牌。"))
+    if not user.is_active:
+        raise ValidationError(_("账号已停用，不能签发令牌。"))
+    existing = Token.objects.filter(user=user).first()
+    if existing is not None:
+        if not rotate:
+            raise ValidationError(_("该账号已有令牌；如需更换请使用 --rotate。"))
+        existing.delete()
+    token = Token.objects.create(user=user)
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE if existing else AuditAction.CREATE,
+        object_type="authtoken.token",
+        object_id=user.pk,
+        object_repr=f"API令牌 · {user.username}",
+        unit_id=user.unit_id,
+        message="更换API令牌" if existing else "签发API令牌",
+    )
+    return token.key
+
+
+@transaction.atomic
+def revoke_token(*, actor: User | None, user: User) -> None:
+    if actor is not None:
+        _require(can_manage_accounts(actor), _("只有系统管理员可以管理API令牌。"))
+    deleted, _unused = Token.objects.filter(user=user).delete()
+    if not deleted:
+        raise ValidationError(_("该账号没有API令牌。"))
+    audit.record(
+        actor=actor,
+        action=AuditAction.DELETE,
+        object_type="authtoken.token",
+        object_id=user.pk,
+        object_repr=f"API令牌 · {user.username}",
+        unit_id=user.unit_id,
+        message="撤销API令牌",
     )

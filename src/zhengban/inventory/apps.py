@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InventoryConfig(AppConfig):
+    name = "zhengban.inventory"
+    label = "inventory"
+    verbose_name = _("终端与软件清单")
+
+    def ready(self) -> None:
+        from zhengban.inventory import navigation  # noqa: F401  (registers menu entries)

@@ -1,0 +1,319 @@
+"""Devices, what is installed on them, the history of changes, and enrolment tokens.
+
+Device identity (see ``services.match_device`` for the code): an inventory is matched only
+against devices of the unit its enrolment token belongs to, in this order, and a candidate
+is never accepted when both sides carry a valid hardware UUID or BIOS serial that differ:
+
+1. the agent's device id (stable for one agent installation);
+2. hardware UUID and BIOS serial together, then the UUID alone, then the serial alone
+   (these survive re-imaging and agent re-installation; junk values such as
+   "To Be Filled By O.E.M." or an all-zero UUID are ignored);
+3. a universally administered MAC address (burnt into the network card);
+4. a locally administered MAC address together with the same host name (containers and
+   VMs without dmidecode report no serial or UUID, and their MACs are not unique alone);
+5. otherwise a new device.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from zhengban.core.scoping import ScopedQuerySet
+from zhengban.inventory.choices import (
+    DeviceType,
+    EventType,
+    InstallationKind,
+    InventorySource,
+    OSActivation,
+)
+
+
+class Device(models.Model):
+    unit = models.ForeignKey(
+        "orgs.Unit", on_delete=models.PROTECT, related_name="devices", verbose_name=_("单位")
+    )
+    department = models.ForeignKey(
+        "orgs.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="devices",
+        verbose_name=_("部门"),
+    )
+    assigned_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="devices",
+        verbose_name=_("使用人账号"),
+    )
+    # The 使用人 need not have an account: the ledger records a name.
+    assigned_name = models.CharField(_("使用人"), max_length=50, blank=True)
+    asset_number = models.CharField(_("资产编号"), max_length=64, blank=True)
+
+    # Identity.
+    agent_device_id = models.CharField(_("客户端设备标识"), max_length=255, blank=True)
+    hardware_uuid = models.CharField(_("硬件UUID"), max_length=64, blank=True)
+    serial_number = models.CharField(_("序列号"), max_length=100, blank=True)
+
+    hostname = models.CharField(_("计算机名"), max_length=255, blank=True)
+    device_type = models.CharField(
+        _("类型"), max_length=16, choices=DeviceType.choices, default=DeviceType.OTHER
+    )
+    manufacturer = models.CharField(_("制造商"), max_length=200, blank=True)
+    model = models.CharField(_("型号"), max_length=200, blank=True)
+    cpu = models.CharField(_("处理器"), max_length=255, blank=True)
+    memory_mb = models.PositiveIntegerField(_("内存(MB)"), null=True, blank=True)
+    last_user = models.CharField(_("最近登录用户"), max_length=150, blank=True)
+
+    os_name = models.CharField(_("操作系统"), max_length=255, blank=True)
+    os_version = models.CharField(_("系统版本"), max_length=100, blank=True)
+    os_edition = models.CharField(_("系统版本类型"), max_length=100, blank=True)
+    os_arch = models.CharField(_("系统架构"), max_length=32, blank=True)
+    os_product_id = models.CharField(_("产品ID"), max_length=64, blank=True)
+    # Only the last five characters of a product key are ever stored.
+    os_partial_key = models.CharField(_("部分产品密钥"), max_length=5, blank=True)
+    os_activation = models.CharField(
+        _("激活状态"), max_length=16, choices=OSActivation.choices, blank=True
+    )
+
+    first_seen = models.DateTimeField(_("首次发现"))
+    last_seen = models.DateTimeField(_("最近上报"), db_index=True)
+    last_source = models.CharField(_("最近来源"), max_length=20, choices=InventorySource.choices)
+    last_agent = models.CharField(_("客户端版本"), max_length=100, blank=True)
+    # sha256 of the last normalised inventory (its software list and the device facts we
+    # store): an unchanged repeat is recognised with one comparison and only moves last_seen.
+    inventory_hash = models.CharField(_("清单摘要"), max_length=64, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "unit"
+
+    class Meta:
+        ordering = ["hostname", "id"]
+        verbose_name = _("终端")
+        verbose_name_plural = _("终端")
+        indexes = [
+            models.Index(fields=["unit", "agent_device_id"], name="device_unit_agent_id"),
+            models.Index(fields=["unit", "hardware_uuid"], name="device_unit_uuid"),
+            models.Index(fields=["unit", "serial_number"], name="device_unit_serial"),
+            models.Index(fields=["unit", "hostname"], name="device_unit_hostname"),
+        ]
+        constraints = [
+            # Two concurrent first inventories of one agent must not create two devices.
+            models.UniqueConstraint(
+                fields=["unit", "agent_device_id"],
+                condition=~Q(agent_device_id=""),
+                name="device_agent_id_unique_per_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(device_type__in=DeviceType.values), name="device_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(last_source__in=InventorySource.values), name="device_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(os_activation__in=OSActivation.values),
+                name="device_os_activation_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_seen__gte=models.F("first_seen")),
+                name="device_seen_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname or self.serial_number or f"#{self.pk}"
+
+
+class DeviceMAC(models.Model):
+    """A MAC address a device reported (normalised "aa:bb:cc:dd:ee:ff")."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="macs")
+    mac = models.CharField(_("MAC地址"), max_length=17, db_index=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "device__unit"
+
+    class Meta:
+        verbose_name = _("MAC地址")
+        verbose_name_plural = _("MAC地址")
+        constraints = [
+            models.UniqueConstraint(fields=["device", "mac"], name="device_mac_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.mac
+
+
+class InventoryReport(models.Model):
+    """One accepted inventory that changed something (unchanged repeats only move
+    Device.last_seen, so that a fleet reporting daily does not grow this table)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="reports")
+    received = models.DateTimeField(_("接收时间"), db_index=True)
+    source = models.CharField(_("来源"), max_length=20, choices=InventorySource.choices)
+    agent = models.CharField(_("客户端版本"), max_length=100, blank=True)
+    partial = models.BooleanField(_("部分清单"), default=False)
+    software_count = models.PositiveIntegerField(_("软件条目数"), default=0)
+    installed = models.PositiveIntegerField(_("新安装"), default=0)
+    removed = models.PositiveIntegerField(_("已卸载"), default=0)
+    version_changed = models.PositiveIntegerField(_("版本变更"), default=0)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "device__unit"
+
+    class Meta:
+        ordering = ["-received", "-id"]
+        verbose_name = _("清单上报")
+        verbose_name_plural = _("清单上报")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=InventorySource.values), name="report_source_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device} {self.received:%Y-%m-%d %H:%M}"
+
+
+class Installation(models.Model):
+    """One installed piece of software (the operating system too, with kind "os") as the
+    device last reported it. Raw fields are kept exactly as reported (trimmed)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="installations")
+    kind = models.CharField(_("类别"), max_length=20, choices=InstallationKind.choices)
+    name = models.CharField(_("名称"), max_length=512)
+    publisher = models.CharField(_("发行商"), max_length=255, blank=True)
+    version = models.CharField(_("版本"), max_length=128, blank=True)
+    arch = models.CharField(_("架构"), max_length=32, blank=True)
+    install_date = models.DateField(_("安装日期"), null=True, blank=True)
+    source = models.CharField(_("来源"), max_length=32, blank=True)  # registry, dpkg, rpm, …
+    guid = models.CharField(_("GUID/注册表键"), max_length=255, blank=True)
+    owner = models.CharField(_("所属用户"), max_length=150, blank=True)  # per-user installs
+    category = models.CharField(_("系统分类"), max_length=100, blank=True)
+    # The recogniser's memo key, hashed: (name, publisher, version, platform).
+    raw_key = models.CharField(_("识别键"), max_length=40, db_index=True)
+    product = models.ForeignKey(
+        "catalog.Product",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="installations",
+        verbose_name=_("识别产品"),
+    )
+    first_seen = models.DateTimeField(_("首次发现"))
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "device__unit"
+
+    class Meta:
+        ordering = ["name", "version", "id"]
+        verbose_name = _("软件安装")
+        verbose_name_plural = _("软件安装")
+        indexes = [
+            models.Index(fields=["device", "kind"], name="installation_device_kind"),
+            models.Index(fields=["name"], name="installation_name"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=InstallationKind.values), name="installation_kind_valid"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="installation_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}".strip()
+
+
+class InstallationEvent(models.Model):
+    """A change between two inventories of a device: the ledger's 附表3."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    report = models.ForeignKey(
+        InventoryReport, on_delete=models.CASCADE, related_name="events", verbose_name=_("清单")
+    )
+    event_type = models.CharField(_("变更"), max_length=20, choices=EventType.choices)
+    kind = models.CharField(_("类别"), max_length=20, choices=InstallationKind.choices)
+    name = models.CharField(_("名称"), max_length=512)
+    publisher = models.CharField(_("发行商"), max_length=255, blank=True)
+    arch = models.CharField(_("架构"), max_length=32, blank=True)
+    owner = models.CharField(_("所属用户"), max_length=150, blank=True)
+    old_version = models.CharField(_("原版本"), max_length=128, blank=True)
+    new_version = models.CharField(_("新版本"), max_length=128, blank=True)
+    product = models.ForeignKey(
+        "catalog.Product",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="installation_events",
+        verbose_name=_("识别产品"),
+    )
+    date = models.DateTimeField(_("发现时间"), db_index=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "device__unit"
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        verbose_name = _("软件变更")
+        verbose_name_plural = _("软件变更")
+        indexes = [models.Index(fields=["device", "date"], name="event_device_date")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(event_type__in=EventType.values), name="event_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=InstallationKind.values), name="event_kind_valid"
+            ),
+            # Each event type carries exactly the versions it describes.
+            models.CheckConstraint(
+                condition=~Q(event_type=EventType.INSTALLED) | Q(old_version=""),
+                name="event_installed_no_old_version",
+            ),
+            models.CheckConstraint(
+                condition=~Q(event_type=EventType.REMOVED) | Q(new_version=""),
+                name="event_removed_no_new_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_type_display()} {self.name}"
+
+
+class EnrollmentToken(models.Model):
+    """A secret in an ingest URL: whoever holds it may report devices into one unit."""
+
+    unit = models.ForeignKey(
+        "orgs.Unit", on_delete=models.PROTECT, related_name="enrollment_tokens", verbose_name=_("单位")
+    )
+    label = models.CharField(_("说明"), max_length=100, blank=True)
+    # sha256 of the token: the token itself is shown once, at creation.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("令牌前缀"), max_length=8, editable=False)
+    created = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("创建人"),
+    )
+    expires = models.DateTimeField(_("有效期至"))
+    revoked = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    last_used = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "unit"
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = _("注册令牌")
+        verbose_name_plural = _("注册令牌")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.unit})"
