@@ -99,8 +99,10 @@ def main() -> int:
     parser.add_argument("name", nargs="?")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--list", action="store_true", help="list the benchmarks")
-    parser.add_argument("extra", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # Everything after "--" goes to the benchmark itself.
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     names = sorted(p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"})
     if args.list or not args.name:
         print("\n".join(names))
@@ -115,7 +117,6 @@ def main() -> int:
     env["DATABASE_URL"] = fresh_database(args.db, RESULTS)
     env.setdefault("ZHENGBAN_DATA_DIR", str(RESULTS / "data"))
     env.setdefault("SECRET_KEY", "benchmark-only-secret-key")
-    extra = [a for a in args.extra if a != "--"]
     cmd = [sys.executable, str(HERE / f"{args.name}.py"), "--json", str(out), *extra]
     code = subprocess.call(cmd, env=env)
     if code != 0 or not out.exists():

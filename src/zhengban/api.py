@@ -6,11 +6,13 @@ from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.routers import DefaultRouter
 
 from zhengban.catalog.api import register as register_catalog
+from zhengban.governance.api import register as register_governance
 from zhengban.orgs.api import register as register_orgs
 
 router = DefaultRouter()
 register_orgs(router)
 register_catalog(router)
+register_governance(router)
 
 api_urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

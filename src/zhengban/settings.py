@@ -7,12 +7,12 @@ ALLOWED_HOSTS  comma-separated
 """
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,14 +40,15 @@ DATA_DIR = Path(os.environ.get("ZHENGBAN_DATA_DIR", _default_data_dir)).resolve(
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Without a SECRET_KEY, operator commands (migrate, import, …) still run with a throw-away key,
+# but serving refuses to start: see wsgi.py and cli.py.
+SECRET_KEY_IS_EPHEMERAL = False
 if not SECRET_KEY:
     if DEBUG or TESTING:
         SECRET_KEY = "insecure-development-key-do-not-use-in-production"
     else:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Production refuses to start without one "
-            "(set DEBUG=1 for a development server)."
-        )
+        SECRET_KEY = secrets.token_urlsafe(50)
+        SECRET_KEY_IS_EPHEMERAL = True
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if not DEBUG else "*")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
     "zhengban.orgs",
     "zhengban.catalog",
     "zhengban.inventory",
+    "zhengban.licensing",
+    "zhengban.governance",
 ]
 
 MIDDLEWARE = [

@@ -129,7 +129,9 @@ def _check_regex(pattern: str, where: str, field: str) -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise CatalogError(f"{where}: field {field!r} is not a valid regular expression: {exc}") from exc
+        raise CatalogError(
+            f"{where}: field {field!r} is not a valid regular expression: {exc}"
+        ) from exc
 
 
 def validate_rule(rule: Any, where: str, index: int) -> dict[str, Any]:
@@ -166,7 +168,9 @@ def validate_rule(rule: Any, where: str, index: int) -> dict[str, Any]:
     if family_strip is not None:
         _check_regex(family_strip, rwhere, "family_strip")
     prefix = rule.get("family_prefix")
-    if prefix is not None and (not isinstance(prefix, str) or not re.match(r"^[a-z0-9-]*$", prefix)):
+    if prefix is not None and (
+        not isinstance(prefix, str) or not re.match(r"^[a-z0-9-]*$", prefix)
+    ):
         raise CatalogError(f"{rwhere}: family_prefix must match [a-z0-9-]*")
     domestic_from = rule.get("domestic_from")
     if domestic_from is not None and domestic_from not in DOMESTIC_FROM:
@@ -351,7 +355,9 @@ def merge_documents(docs: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, 
         for index, rule in enumerate(prod["rules"]):
             rule_id = rule.get("id") or f"{key}#{index}"
             if rule_id in rule_ids:
-                raise CatalogError(f"{where}: rule id {rule_id!r} already used by {rule_ids[rule_id]}")
+                raise CatalogError(
+                    f"{where}: rule id {rule_id!r} already used by {rule_ids[rule_id]}"
+                )
             rule_ids[rule_id] = key
             rule["id"] = rule_id
         if prod["domestic"] is None:
@@ -376,7 +382,9 @@ def load_file(path: Path | str) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise CatalogError(f"{path.name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        raise CatalogError(
+            f"{path.name}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise CatalogError(
             f"{path.name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -404,4 +412,10 @@ def load_catalog(*paths: Path | str) -> dict[str, Any]:
 
 
 def empty_document() -> dict[str, Any]:
-    return {"format": FORMAT, "version": FORMAT_VERSION, "publishers": [], "families": [], "products": []}
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "publishers": [],
+        "families": [],
+        "products": [],
+    }

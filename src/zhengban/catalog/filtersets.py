@@ -62,5 +62,7 @@ class RuleFilterSet(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return queryset.filter(
-            Q(pattern__icontains=value) | Q(product__name__icontains=value) | Q(key__icontains=value)
+            Q(pattern__icontains=value)
+            | Q(product__name__icontains=value)
+            | Q(key__icontains=value)
         )

@@ -284,6 +284,9 @@ class CatalogState(models.Model):
     loaded (so a new release's catalog is loaded at the next migrate)."""
 
     revision = models.PositiveBigIntegerField(default=0)
+    # Changes with every revision: a restored or rolled-back database may repeat a revision
+    # number with different content, never a token.
+    token = models.CharField(max_length=32, blank=True)
     shipped_digest = models.CharField(max_length=64, blank=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -37,7 +37,16 @@ MAX_NAME_CHARS = 512
 MAX_VERSION_CHARS = 64
 DEFAULT_MAX_MEMO = 1_000_000
 
-FIELDS = ("family", "product", "edition", "version", "category", "license_model", "domestic", "rule")
+FIELDS = (
+    "family",
+    "product",
+    "edition",
+    "version",
+    "category",
+    "license_model",
+    "domestic",
+    "rule",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +411,7 @@ class Recogniser:
         self._package: dict[str, list[_Rule]] = {}
         self._normalized: dict[str, list[_Rule]] = {}
         self._always: list[_Rule] = []  # patterns without a usable literal: always tried
-        self._bigrams: dict[str, list[tuple[str, tuple[_Rule, ...]]]] = {}
+        self._trie: dict[str, Any] = {}
         self.rule_count = 0
         self._compile(catalog)
 
@@ -455,8 +464,13 @@ class Recogniser:
             )
             for lit in best:
                 index.setdefault(lit, []).append(rule)
+        # A character trie of the literals: scanning a name walks it from each position,
+        # a few dict lookups per character however many patterns there are.
         for lit, rules in index.items():
-            self._bigrams.setdefault(lit[:2], []).append((lit, tuple(rules)))
+            node = self._trie
+            for ch in lit:
+                node = node.setdefault(ch, {})
+            node[""] = tuple(rules)  # "" never collides with a one-character key
         self._always.sort(key=lambda r: r.rank)
 
     def _make_rule(self, spec: Mapping[str, Any], product: dict[str, Any], order: int) -> _Rule:
@@ -617,16 +631,20 @@ class Recogniser:
             norm = self._normalized.get(normalize_name(cname))
             if norm:
                 candidates.extend(norm)
-        patterns: set[_Rule] | None = None
-        bigrams = self._bigrams
-        for i in range(len(cname) - 1):
-            entries = bigrams.get(cname[i : i + 2])
-            if entries:
-                for lit, rules in entries:
-                    if cname.startswith(lit, i):
-                        if patterns is None:
-                            patterns = set()
-                        patterns.update(rules)
+        patterns: set[_Rule] = set()
+        root = self._trie
+        n = len(cname)
+        for i, ch in enumerate(cname):
+            node = root.get(ch)
+            j = i + 1
+            while node is not None:
+                found = node.get("")
+                if found is not None:
+                    patterns.update(found)
+                if j >= n:
+                    break
+                node = node.get(cname[j])
+                j += 1
         if patterns:
             candidates.extend(patterns)
         if self._always:

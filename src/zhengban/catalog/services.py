@@ -93,13 +93,19 @@ def _state() -> CatalogState:
 def _bump_revision() -> int:
     state = _state()
     state.revision += 1
-    state.save(update_fields=["revision", "updated"])
+    state.token = uuid.uuid4().hex
+    state.save(update_fields=["revision", "token", "updated"])
     return state.revision
 
 
 def current_revision() -> int:
     value = CatalogState.objects.order_by("pk").values_list("revision", flat=True).first()
     return value or 0
+
+
+def _revision_token() -> tuple[int, str]:
+    row = CatalogState.objects.order_by("pk").values_list("revision", "token").first()
+    return row or (0, "")
 
 
 _cache_lock = threading.Lock()
@@ -130,7 +136,7 @@ def get_recogniser(unit_id: int | None = None) -> Recogniser | LayeredRecogniser
 
     One cheap query checks the revision, so rule changes made by any process are seen.
     """
-    revision = current_revision()
+    revision = _revision_token()
     with _cache_lock:
         if _cache["revision"] != revision:
             _cache.update(revision=revision, shared=None, units={})
@@ -209,8 +215,22 @@ def catalog_document_from_db(
         from_product__owner_unit_id=owner_unit_id
     ).values_list("from_product_id", "to_product__key"):
         components.setdefault(from_id, []).append(key)
+    # Catalog order (first rule's position) so that an export re-imports unchanged.
+    first_position = {
+        pid: min(spec.get("position", 0) for spec in specs) if include_positions else 0
+        for pid, specs in rules_by_product.items()
+    }
+    if not include_positions:
+        for rule in RecognitionRule.objects.filter(product__owner_unit_id=owner_unit_id).values(
+            "product_id", "position"
+        ):
+            pid = rule["product_id"]
+            first_position[pid] = min(first_position.get(pid) or rule["position"], rule["position"])
+    ordered = sorted(
+        products_qs, key=lambda p: (p.pk not in first_position, first_position.get(p.pk, 0), p.key)
+    )
     products = []
-    for p in products_qs.order_by("key"):
+    for p in ordered:
         item: dict[str, Any] = {
             "key": p.key,
             "family": p.family.key,
@@ -268,16 +288,17 @@ class ImportResult:
 
     @property
     def changed(self) -> bool:
-        return bool(sum(self.created.values()) + sum(self.updated.values()))or bool(
-            sum(self.deleted.values())
-        )
+        return any(sum(c.values()) for c in (self.created, self.updated, self.deleted))
 
     def as_dict(self) -> dict[str, dict[str, int]]:
+        def clean(counter: Counter) -> dict[str, int]:
+            return {k: v for k, v in sorted(counter.items()) if v}
+
         return {
-            "created": dict(sorted(self.created.items())),
-            "updated": dict(sorted(self.updated.items())),
-            "deleted": dict(sorted(self.deleted.items())),
-            "kept_local": dict(sorted(self.kept_local.items())),
+            "created": clean(self.created),
+            "updated": clean(self.updated),
+            "deleted": clean(self.deleted),
+            "kept_local": clean(self.kept_local),
         }
 
 
@@ -499,6 +520,17 @@ def _sync_product_details(
 
     # Rules: keyed by rule id; local rules are never touched.
     existing_rules = {r.key: r for r in RecognitionRule.objects.all()}
+    # Positions only order rules of equal rank. Keep the current ones while the document
+    # lists the known rules in the same relative order (so re-importing an export changes
+    # nothing); otherwise renumber everything in document order.
+    doc_keys = [r["id"] for _p, spec in imported for r in spec["rules"]]
+    known = [
+        existing_rules[k].position
+        for k in doc_keys
+        if k in existing_rules and not existing_rules[k].local
+    ]
+    keep_positions = all(a < b for a, b in zip(known, known[1:]))
+    next_free = max((r.position for r in existing_rules.values()), default=0)
     base_position = 0
     new_rules, changed_rules = [], []
     wanted_keys: set[str] = set()
@@ -516,8 +548,15 @@ def _sync_product_details(
             key = rule_spec["id"]
             wanted_keys.add(key)
             values = _rule_values(rule_spec)
-            values["position"] = base_position
             obj = existing_rules.get(key)
+            if keep_positions:
+                if obj is None:
+                    next_free += 1
+                    values["position"] = next_free
+                else:
+                    values["position"] = obj.position
+            else:
+                values["position"] = base_position
             if obj is None:
                 new_rules.append(
                     RecognitionRule(
@@ -532,13 +571,14 @@ def _sync_product_details(
                     changed_rules.append(obj)
     RecognitionRule.objects.bulk_create(new_rules, batch_size=500)
     RecognitionRule.objects.bulk_update(
-        changed_rules, [f if f != "product" else "product_id" for f in update_fields], batch_size=500
+        changed_rules,
+        [f if f != "product" else "product_id" for f in update_fields],
+        batch_size=500,
     )
     result.created["rule"] += len(new_rules)
     result.updated["rule"] += len(changed_rules)
-    stale_rules = (
-        RecognitionRule.objects.filter(product_id__in=ids, local=False)
-        .exclude(key__in=list(wanted_keys))
+    stale_rules = RecognitionRule.objects.filter(product_id__in=ids, local=False).exclude(
+        key__in=list(wanted_keys)
     )
     result.deleted["rule"] += stale_rules.delete()[0]
 
@@ -578,7 +618,9 @@ def load_shipped_catalog_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIA
         # A broken data file must not make the whole database unusable: say so loudly and
         # leave the previous catalog in place.
         message = getattr(exc, "messages", [str(exc)])
-        print(f"zhengban: shipped software catalog not loaded: {'; '.join(message)}", file=sys.stderr)
+        print(
+            f"zhengban: shipped software catalog not loaded: {'; '.join(message)}", file=sys.stderr
+        )
 
 
 # ---------------------------------------------------------------- unrecognised records

@@ -29,7 +29,7 @@ class CatalogVisibilityMixin:
 
 class PublisherListView(CatalogVisibilityMixin, ObjectListView):
     model = Publisher
-    queryset = Publisher.objects.annotate(product_count=Count("products"))
+    queryset = Publisher.objects.annotate(product_count=Count("products")).order_by("name")
     table_class = PublisherTable
     filterset_class = PublisherFilterSet
     title = gettext_lazy("发行商")
@@ -99,9 +99,7 @@ class UnrecognisedQueueView(LoginRequiredMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         user = self.request.user
         records = services.pending_unrecognised_records(user)
-        ctx["queue"] = services.unrecognised_queue(
-            records, unit_id=getattr(user, "unit_id", None)
-        )
+        ctx["queue"] = services.unrecognised_queue(records, unit_id=getattr(user, "unit_id", None))
         ctx["can_edit"] = self._allowed()
         ctx.setdefault(
             "form",
@@ -149,5 +147,3 @@ class UnrecognisedQueueView(LoginRequiredMixin, TemplateView):
                     reverse("catalog:product_detail", args=[rule.product_id])
                 )
         return self.render_to_response(self.get_context_data(form=form), status=400)
-
-

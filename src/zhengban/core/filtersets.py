@@ -1,8 +1,11 @@
+from typing import Any
+
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.choices import AuditAction
 from zhengban.core.models import AuditLogEntry
+from zhengban.core.scoping import scope_queryset
 
 
 class AuditLogEntryFilterSet(django_filters.FilterSet):
@@ -19,3 +22,17 @@ class AuditLogEntryFilterSet(django_filters.FilterSet):
     class Meta:
         model = AuditLogEntry
         fields = ["actor_name", "action", "object_type", "since", "until"]
+
+
+def scope_filter_choices(filterset: django_filters.FilterSet, user: Any) -> None:
+    """Narrows every model choice of a filter form to what `user` may see.
+
+    Without this a unit's officer would find every unit and person of the province in the
+    drop-downs of a list page (and could probe ids of other units through the API filters)."""
+    for field in filterset.form.fields.values():
+        queryset = getattr(field, "queryset", None)
+        if queryset is None:
+            continue
+        model = queryset.model
+        if hasattr(model, "scope_unit_path") or hasattr(model, "scope_region_path"):
+            field.queryset = scope_queryset(queryset, user)

@@ -1,7 +1,7 @@
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import ListView, TemplateView
+from django.views.generic import DetailView, ListView, TemplateView
 
 from zhengban.core.filtersets import AuditLogEntryFilterSet
 from zhengban.core.home import panels_for
@@ -48,3 +48,22 @@ class NotificationListView(LoginRequiredMixin, ListView):
             read_at=timezone.now()
         )
         return response
+
+
+class AuditLogDetailView(PermissionRequiredMixin, DetailView):
+    """One entry with its before/after side by side, for the 审计管理员."""
+
+    permission_required = "core.view_auditlogentry"
+    model = AuditLogEntry
+    template_name = "core/audit_detail.html"
+    context_object_name = "entry"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        entry = self.object
+        before, after = entry.before or {}, entry.after or {}
+        ctx["changes"] = [
+            (key, before.get(key), after.get(key)) for key in sorted({*before, *after})
+        ]
+        ctx["title"] = _("审计日志详情")
+        return ctx

@@ -15,6 +15,7 @@ from django_tables2 import SingleTableMixin
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
 from zhengban.core.exports import build_workbook, xlsx_response
+from zhengban.core.filtersets import scope_filter_choices
 from zhengban.core.scoping import scope_queryset
 
 
@@ -53,6 +54,7 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
         if filterset_class is None:
             return qs
         filterset = filterset_class(self.request.GET or None, queryset=qs, request=self.request)
+        scope_filter_choices(filterset, self.request.user)
         return filterset.qs if filterset.is_bound and filterset.is_valid() else qs
 
     def export_xlsx(self, request: HttpRequest) -> HttpResponse:
@@ -73,6 +75,12 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
         )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return xlsx_response(f"{self.export_name}-{stamp}.xlsx", content)
+
+    def get_filterset(self, filterset_class):
+        filterset = super().get_filterset(filterset_class)
+        # Drop-downs offer only what the person may see (see scope_filter_choices).
+        scope_filter_choices(filterset, self.request.user)
+        return filterset
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         ctx = super().get_context_data(**kwargs)

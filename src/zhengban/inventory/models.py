@@ -288,7 +288,10 @@ class EnrollmentToken(models.Model):
     """A secret in an ingest URL: whoever holds it may report devices into one unit."""
 
     unit = models.ForeignKey(
-        "orgs.Unit", on_delete=models.PROTECT, related_name="enrollment_tokens", verbose_name=_("单位")
+        "orgs.Unit",
+        on_delete=models.PROTECT,
+        related_name="enrollment_tokens",
+        verbose_name=_("单位"),
     )
     label = models.CharField(_("说明"), max_length=100, blank=True)
     # sha256 of the token: the token itself is shown once, at creation.

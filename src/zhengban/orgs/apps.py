@@ -9,6 +9,8 @@ class OrgsConfig(AppConfig):
 
     def ready(self) -> None:
         from zhengban.orgs import (
+            demo,  # noqa: F401  (registers the demo step)
+            home,  # noqa: F401  (registers home-page panels)
             navigation,  # noqa: F401  (registers menu entries)
             signals,  # noqa: F401  (login audit records)
             simulate,  # noqa: F401  (simulator part)

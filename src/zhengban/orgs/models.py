@@ -5,6 +5,7 @@ from functools import cached_property
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.models import TimeStampedModel
@@ -55,6 +56,9 @@ class Region(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("orgs:region_detail", args=[self.pk])
 
     @property
     def depth(self) -> int:
@@ -121,6 +125,9 @@ class Unit(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("orgs:unit_detail", args=[self.pk])
 
 
 class Department(TimeStampedModel):

@@ -26,3 +26,26 @@ navigation.register(_("组织机构"), _("人员"), "orgs:person_list", order=10
 navigation.register(_("系统"), _("审计日志"), "core:audit_log", order=90, visible=_audit_admin)
 
 
+# Platform operators (三员): each sees only the page of its own job.
+def _account_admin(user) -> bool:
+    return user.has_perm("orgs.add_user")
+
+
+def _role_admin(user) -> bool:
+    return user.has_perm("orgs.add_rolegrant")
+
+
+navigation.register(_("系统"), _("账号管理"), "orgs:account_list", order=90, visible=_account_admin)
+navigation.register(_("系统"), _("角色管理"), "orgs:role_list", order=90, visible=_role_admin)
+
+
+def _in_unit(user) -> bool:
+    return user.unit_id is not None
+
+
+def _system_admin(user) -> bool:
+    return user.is_superuser or user.has_role(Role.SYSADMIN)
+
+
+navigation.register(_("组织机构"), _("名单报送"), "orgs:submission_home", visible=_in_unit)
+navigation.register(_("组织机构"), _("批量导入"), "orgs:import", visible=_system_admin)

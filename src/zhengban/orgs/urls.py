@@ -1,6 +1,6 @@
 from django.urls import path
 
-from zhengban.orgs import views
+from zhengban.orgs import views, views_accounts
 
 app_name = "orgs"
 
@@ -32,4 +32,37 @@ urlpatterns = [
     path("submissions/<int:pk>/return/", views.submission_return, name="submission_return"),
     path("bureaus/<int:pk>/submissions/", views.bureau_submissions, name="bureau_submissions"),
     path("bureaus/<int:pk>/remind/", views.bureau_remind, name="bureau_remind"),
+    path("import/", views.import_page, name="import"),
+    path("import/template.xlsx", views.import_template, name="import_template"),
+    path("import/reports/<str:report_id>.xlsx", views.import_report, name="import_report"),
+]
+
+# Platform operators (三员): accounts (系统管理员) and roles (安全管理员).
+urlpatterns += [
+    path("accounts/", views_accounts.AccountListView.as_view(), name="account_list"),
+    path("accounts/new/", views_accounts.AccountCreateView.as_view(), name="account_create"),
+    path("accounts/<int:pk>/", views_accounts.AccountEditView.as_view(), name="account_edit"),
+    path(
+        "accounts/<int:pk>/password/",
+        views_accounts.AccountPasswordView.as_view(),
+        name="account_password",
+    ),
+    path(
+        "accounts/<int:pk>/deactivate/",
+        views_accounts.AccountDeactivateView.as_view(),
+        name="account_deactivate",
+    ),
+    path(
+        "accounts/<int:pk>/activate/",
+        views_accounts.AccountActivateView.as_view(),
+        name="account_activate",
+    ),
+    path(
+        "accounts/<int:pk>/unlock/",
+        views_accounts.AccountUnlockView.as_view(),
+        name="account_unlock",
+    ),
+    path("roles/", views_accounts.RoleAccountListView.as_view(), name="role_list"),
+    path("roles/<int:pk>/", views_accounts.RoleManageView.as_view(), name="role_manage"),
+    path("roles/<int:pk>/revoke/", views_accounts.RoleRevokeView.as_view(), name="role_revoke"),
 ]

@@ -1,8 +1,11 @@
+import uuid
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -14,9 +17,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import DetailView
 
+from zhengban.core.exports import xlsx_response
 from zhengban.core.scoping import get_visible_or_404
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
-from zhengban.orgs import forms, responsibility, services, submissions
+from zhengban.orgs import forms, importer, responsibility, services, submissions
 from zhengban.orgs.choices import NOT_STARTED, NOT_STARTED_LABEL, Role, SubmissionStatus
 from zhengban.orgs.filtersets import RegionFilterSet, UnitFilterSet, UserFilterSet
 from zhengban.orgs.models import (
@@ -189,9 +193,7 @@ def department_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def department_rename(request: HttpRequest, pk: int) -> HttpResponse:
-    department = get_visible_or_404(
-        Department.objects.select_related("unit"), request.user, pk=pk
-    )
+    department = get_visible_or_404(Department.objects.select_related("unit"), request.user, pk=pk)
     form = forms.DepartmentForm(request.POST)
     if form.is_valid():
         done = _service_call(
@@ -280,9 +282,9 @@ class RegionDetailView(ScopedQuerysetMixin, DetailView):
         children = list(Region.objects.visible_to(user).filter(parent=region))
         # Unit counts per child region cover the child's whole subtree.
         for child in children:
-            child.unit_total = Unit.objects.visible_to(user).filter(
-                region__path__startswith=child.path
-            ).count()
+            child.unit_total = (
+                Unit.objects.visible_to(user).filter(region__path__startswith=child.path).count()
+            )
         units = (
             Unit.objects.visible_to(user)
             .filter(region=region)
@@ -457,9 +459,7 @@ def _decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         else:
             form = forms.ReturnForm(request.POST)
             reason = form.data.get("reason", "")
-            submissions.return_submission(
-                actor=request.user, submission=submission, reason=reason
-            )
+            submissions.return_submission(actor=request.user, submission=submission, reason=reason)
             messages.success(request, _("已退回%(unit)s的名单。") % {"unit": submission.unit})
     except ValidationError as exc:
         for message in exc.messages:
@@ -535,3 +535,67 @@ def bureau_remind(request: HttpRequest, pk: int) -> HttpResponse:
             % {"units": len(result.units), "people": len(result.recipients)},
         )
     return redirect(f"{reverse('orgs:bureau_submissions', args=[bureau.pk])}?year={year}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk import of units and people
+
+REPORT_SESSION_KEY = "orgs_import_reports"
+
+
+@login_required
+def import_template(request: HttpRequest) -> HttpResponse:
+    if not responsibility.can_create_unit(request.user):
+        raise PermissionDenied
+    content = importer.build_template(regions=list(Region.objects.visible_to(request.user)))
+    return xlsx_response("单位和人员导入模板.xlsx", content)
+
+
+@login_required
+def import_page(request: HttpRequest) -> HttpResponse:
+    if not responsibility.can_create_unit(request.user):
+        raise PermissionDenied
+    form = forms.ImportForm(request.POST or None, request.FILES or None)
+    result = None
+    report_id = ""
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        result = importer.import_orgs(actor=request.user, file=upload, filename=upload.name)
+        if result.ok:
+            messages.success(
+                request,
+                _("导入成功：单位%(u)d个、部门%(d)d个、人员%(p)d人。")
+                % {
+                    "u": result.units_created,
+                    "d": result.departments_created,
+                    "p": result.people_created,
+                },
+            )
+            return redirect("orgs:import")
+        # The report is kept as a file and only this session may fetch it back.
+        report_id = uuid.uuid4().hex
+        default_storage.save(
+            f"import-reports/{report_id}.xlsx",
+            ContentFile(importer.build_error_report(result)),
+        )
+        request.session[REPORT_SESSION_KEY] = [
+            *request.session.get(REPORT_SESSION_KEY, [])[-9:],
+            report_id,
+        ]
+    return render(
+        request,
+        "orgs/import.html",
+        {"form": form, "result": result, "report_id": report_id, "title": _("批量导入")},
+    )
+
+
+@login_required
+def import_report(request: HttpRequest, report_id: str) -> HttpResponse:
+    if report_id not in request.session.get(REPORT_SESSION_KEY, []):
+        raise Http404
+    name = f"import-reports/{report_id}.xlsx"
+    if not default_storage.exists(name):
+        raise Http404
+    with default_storage.open(name, "rb") as fh:
+        content = fh.read()
+    return xlsx_response("导入错误报告.xlsx", content)

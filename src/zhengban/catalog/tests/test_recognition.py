@@ -69,7 +69,11 @@ def test_office_editions(engine):
     )
     # The catch-all has a lower priority; the edition comes from the name.
     r = engine.recognise("Microsoft Office Enterprise 2007", ms, "12.0.6612.1000", "windows")
-    assert (r.product, r.edition, r.rule) == ("microsoft-office", "Enterprise", "microsoft-office#0")
+    assert (r.product, r.edition, r.rule) == (
+        "microsoft-office",
+        "Enterprise",
+        "microsoft-office#0",
+    )
     # Version from the name when the version field is empty.
     assert rec(engine, "Microsoft Office 专业增强版 2010", ms)["version"] == "2010"
 
@@ -145,7 +149,11 @@ def test_home_editions_are_their_own_products(engine):
 def test_huorong_personal_vs_enterprise(engine):
     p = "北京火绒网络科技有限公司"
     assert short(engine, "火绒安全软件", p) == ("huorong", "huorong-personal", "free")
-    assert short(engine, "火绒终端安全管理系统", p) == ("huorong", "huorong-enterprise", "commercial")
+    assert short(engine, "火绒终端安全管理系统", p) == (
+        "huorong",
+        "huorong-enterprise",
+        "commercial",
+    )
 
 
 def test_sql_server_express_vs_standard(engine):
@@ -182,11 +190,17 @@ def test_version_bounds_split_oracle_java(engine):
 
 
 def test_full_width_and_bracketed_language_tags(engine):
-    assert short(engine, "ＷＰＳ　Ｏｆｆｉｃｅ （11.1.0.14309）", "Kingsoft")[1] == "wps-office-personal"
+    assert (
+        short(engine, "ＷＰＳ　Ｏｆｆｉｃｅ （11.1.0.14309）", "Kingsoft")[1]
+        == "wps-office-personal"
+    )
     assert short(engine, "ＷｉｎＲＡＲ　６.２４", "")[1] == "winrar"
     assert normalize_name(clean_text("WPS Office [zh-CN] (x64)")) == "wps office"
     assert normalize_name(clean_text("AutoCAD 2020 - 简体中文 (Simplified Chinese)")) == "autocad"
-    assert normalize_name(clean_text("Mozilla Firefox 52.9.0 ESR (x86 zh-CN)")) == "mozilla firefox esr"
+    assert (
+        normalize_name(clean_text("Mozilla Firefox 52.9.0 ESR (x86 zh-CN)"))
+        == "mozilla firefox esr"
+    )
     assert normalize_name(clean_text("WinRAR 5.71 (64 位)")) == "winrar"
     assert normalize_name(clean_text("搜狗拼音输入法 13.4正式版")) == "搜狗拼音输入法 正式版"
     assert normalize_name(clean_text("Adobe Reader XI (11.0.23) - Chinese Simplified")) == (
@@ -202,13 +216,16 @@ def test_generic_fallbacks(engine):
         "Update for Windows 10 for x64-based Systems (KB4023057)",
     ):
         assert short(engine, name, ms) == ("windows-update", "windows-update", "free")
-    assert short(engine, "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33130", ms)[
-        0
-    ] == "vc-redist"
+    assert (
+        short(engine, "Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33130", ms)[0]
+        == "vc-redist"
+    )
     assert short(engine, "Microsoft Visual C++ 2022 X64 Minimum Runtime - 14.38.33130", ms)[0] == (
         "vc-redist"
     )
-    realtek = engine.recognise("Realtek High Definition Audio Driver", "Realtek Semiconductor", "6.0")
+    realtek = engine.recognise(
+        "Realtek High Definition Audio Driver", "Realtek Semiconductor", "6.0"
+    )
     assert (realtek.family, realtek.category, realtek.domestic) == (
         "driver-realtek-high-definition-audio",
         "driver",
@@ -218,7 +235,10 @@ def test_generic_fallbacks(engine):
     assert (lenovo.family, lenovo.domestic) == ("driver-lenovo-power-management", True)
     # An unknown publisher written in Chinese counts as domestic.
     assert engine.recognise("某某打印机驱动程序", "珠海某某电子有限公司").domestic is True
-    gtk = [engine.recognise(n, "Debian", "3.24.5-1", "linux") for n in ("libgtk-3-0", "libgtk-3-common")]
+    gtk = [
+        engine.recognise(n, "Debian", "3.24.5-1", "linux")
+        for n in ("libgtk-3-0", "libgtk-3-common")
+    ]
     assert [(r.family, r.product, r.category, r.license_model) for r in gtk] == [
         ("gtk", "linux-library", "runtime", "open_source"),
         ("gtk", "linux-library", "runtime", "open_source"),
@@ -271,8 +291,15 @@ def test_memo_returns_the_same_object(engine):
     first = engine.recognise("WinRAR 6.24 (64-bit)", "win.rar GmbH", "6.24.0", "windows")
     assert engine.recognise("WinRAR 6.24 (64-bit)", "win.rar GmbH", "6.24.0", "windows") is first
     many = engine.recognise_many(
-        [{"name": "WinRAR 6.24 (64-bit)", "publisher": "win.rar GmbH", "version": "6.24.0",
-          "platform": "windows"}, {"name": ["bad"]}]
+        [
+            {
+                "name": "WinRAR 6.24 (64-bit)",
+                "publisher": "win.rar GmbH",
+                "version": "6.24.0",
+                "platform": "windows",
+            },
+            {"name": ["bad"]},
+        ]
     )
     assert many[0] is first and many[1].family is None
 

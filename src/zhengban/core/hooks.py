@@ -1,0 +1,28 @@
+"""A tiny registry of named events, so that a lower layer can let higher ones react without
+importing them: inventory fires "inventory.ingested" after storing an inventory, governance
+(registered from its AppConfig.ready()) raises violations and matches approved requests.
+
+Handlers run synchronously inside the caller's transaction: a failing handler rolls the
+caller's work back with it, so nothing is half-done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# Event names in use, with the keyword arguments they carry.
+INVENTORY_INGESTED = "inventory.ingested"  # device=Device, report=InventoryReport | None
+
+_handlers: dict[str, list[Callable[..., Any]]] = {}
+
+
+def register(event: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    handlers = _handlers.setdefault(event, [])
+    if fn not in handlers:
+        handlers.append(fn)
+    return fn
+
+
+def fire(event: str, **kwargs: Any) -> list[Any]:
+    return [fn(**kwargs) for fn in list(_handlers.get(event, ()))]

@@ -1,0 +1,1 @@
+"""Simulator part: filled in once inventory's part exists."""

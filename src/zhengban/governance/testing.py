@@ -1,0 +1,104 @@
+"""Builders for governance tests (and the browser test): devices fed through inventory's
+real ingest service, so recognition, events and the governance hook all run for real."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zhengban.catalog.models import Product
+from zhengban.governance import services
+from zhengban.inventory import services as inventory
+from zhengban.inventory.choices import InventorySource
+from zhengban.inventory.document import InventoryDocument, OperatingSystem, Software
+from zhengban.inventory.models import Device
+from zhengban.orgs.choices import Role
+from zhengban.orgs.models import Department, Unit, User
+from zhengban.orgs.testing import OrgTree, make_person
+
+WINDOWS = OperatingSystem(name="Microsoft Windows 10 专业版", version="10.0.19045", arch="x64")
+
+# Raw names as agents report them, recognised by the shipped catalog.
+WPS = ("WPS Office 专业版", "12.1.0.16120", "Kingsoft Corp.")
+TIANQING = ("奇安信天擎终端安全管理系统", "10.0", "Qi An Xin")
+HUORONG = ("火绒安全软件", "5.0.75", "Huorong")
+SAFE_360 = ("360安全卫士", "13.0", "360.cn")
+SEVEN_ZIP = ("7-Zip 23.01 (x64)", "23.01", "Igor Pavlov")
+PHOTOSHOP = ("Adobe Photoshop 2023", "24.0", "Adobe Inc.")
+
+
+def product(key: str) -> Product:
+    return Product.objects.get(key=key)
+
+
+def ingest(
+    unit: Unit,
+    agent_id: str,
+    software: Sequence[tuple[str, str, str]],
+    *,
+    received: datetime.datetime,
+) -> inventory.IngestResult:
+    """One inventory through inventory's ingest service, then governance's reaction to it.
+    Processing is idempotent, so this is right whether or not the ingest service already
+    fires the "inventory.ingested" hook itself."""
+    document = InventoryDocument(
+        source=InventorySource.ZHENGBAN_AGENT,
+        agent_device_id=agent_id,
+        agent="zhengban-agent/test",
+        hostname=f"PC-{agent_id}",
+        os=WINDOWS,
+        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
+    )
+    result = inventory.ingest_inventory(unit=unit, document=document, received=received)
+    if not result.unchanged:
+        services.process_inventory(device=result.device, report=result.report, now=received)
+    return result
+
+
+@dataclass
+class GovTree:
+    org: OrgTree
+    office: Department
+    dept_head: User  # 审批人 of 办公室
+    staff: User  # 办公室 member using `device`
+    colleague: User  # another 办公室 member
+    device: Device
+    staff_b: User
+    device_b: Device
+
+
+T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+def build_gov_tree(org: OrgTree, *, software=(WPS, TIANQING)) -> GovTree:
+    office = Department.objects.create(unit=org.unit_a, name="办公室")
+    dept_head = make_person(
+        "dept_head_a", org.unit_a, Role.APPROVER, department=office, email="head@a.example"
+    )
+    staff = make_person(
+        "zhang_a", org.unit_a, Role.STAFF, department=office, full_name="张三", post="科员",
+        email="zhang@a.example",
+    )
+    colleague = make_person("li_a", org.unit_a, Role.STAFF, department=office, full_name="李四")
+    staff_b = make_person("wang_b", org.unit_b, Role.STAFF, full_name="王五")
+    org.officer_a.email = "officer@a.example"
+    org.officer_a.save(update_fields=["email"])
+    baseline = ingest(org.unit_a, "dev-a1", software, received=T0)
+    device = inventory.update_device(
+        actor=org.officer_a, device=baseline.device, assigned_user=staff, department=office
+    )
+    other = ingest(org.unit_b, "dev-b1", software, received=T0)
+    device_b = inventory.update_device(
+        actor=org.officer_b, device=other.device, assigned_user=staff_b
+    )
+    return GovTree(
+        org=org,
+        office=office,
+        dept_head=dept_head,
+        staff=staff,
+        colleague=colleague,
+        device=device,
+        staff_b=staff_b,
+        device_b=device_b,
+    )

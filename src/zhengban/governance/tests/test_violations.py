@@ -1,0 +1,225 @@
+"""Each violation type, raised from real inventories fed through inventory's ingest."""
+
+import datetime
+
+import pytest
+from django.core import mail
+from django.core.exceptions import PermissionDenied
+
+from zhengban.core.models import Notification
+from zhengban.governance import services
+from zhengban.governance import testing as t
+from zhengban.governance.choices import Resolution, RuleKind, ViolationKind, ViolationStatus
+from zhengban.governance.models import Violation
+from zhengban.inventory.models import Installation
+
+T1 = t.T0 + datetime.timedelta(days=1)
+T2 = t.T0 + datetime.timedelta(days=2)
+T3 = t.T0 + datetime.timedelta(days=3)
+
+
+@pytest.fixture
+def spec(gov):
+    spec = services.create_spec(actor=gov.org.officer_a, unit=gov.org.unit_a, name="本单位配置规范")
+    officer = gov.org.officer_a
+    services.add_rule(actor=officer, spec=spec, kind=RuleKind.REQUIRED, category="antivirus")
+    family = t.product("wps-office").family
+    services.add_rule(actor=officer, spec=spec, kind=RuleKind.ALLOWED, family=family)
+    services.add_rule(actor=officer, spec=spec, kind=RuleKind.FREE, product=t.product("7zip"))
+    services.add_rule(
+        actor=officer, spec=spec, kind=RuleKind.PROHIBITED, family=t.product("360-safe").family
+    )
+    return spec
+
+
+def rows(unit):
+    return [
+        (v.kind, v.product.key if v.product else None, v.person_name, v.status, v.resolution)
+        for v in Violation.objects.filter(unit=unit).order_by("id")
+    ]
+
+
+@pytest.mark.django_db
+def test_private_install_raises_one_violation_with_person_and_notifications(
+    gov, spec, django_capture_on_commit_callbacks
+):
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    violation = Violation.objects.get()
+    assert (
+        violation.kind,
+        violation.product.key,
+        violation.software_name,
+        violation.software_version,
+        violation.device_id,
+        violation.person_id,
+        violation.person_name,
+        violation.first_seen,
+        violation.status,
+    ) == (
+        ViolationKind.UNAUTHORISED_INSTALL,
+        "adobe-photoshop",
+        "Adobe Photoshop 2023",
+        "24.0",
+        gov.device.pk,
+        gov.staff.pk,
+        "张三",
+        T1,
+        ViolationStatus.OPEN,
+    )
+    assert violation.installation == Installation.objects.get(
+        device=gov.device, name="Adobe Photoshop 2023"
+    )
+    subject = "发现违规：私自安装 Adobe Photoshop 2023（PC-dev-a1）"
+    assert sorted(
+        Notification.objects.filter(subject=subject).values_list("recipient__username", flat=True)
+    ) == ["officer_a", "zhang_a"]
+    assert sorted(m.to[0] for m in mail.outbox if m.subject == subject) == [
+        "officer@a.example",
+        "zhang@a.example",
+    ]
+
+
+@pytest.mark.django_db
+def test_same_install_is_not_raised_twice(gov, spec):
+    result = t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    # The same report processed again, then a later inventory with an allowed free tool.
+    services.process_inventory(device=result.device, report=result.report, now=T2)
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP, t.SEVEN_ZIP], received=T2)
+    assert rows(gov.org.unit_a) == [
+        ("unauthorised_install", "adobe-photoshop", "张三", "open", ""),
+    ]
+
+
+@pytest.mark.django_db
+def test_allowed_free_and_exempt_installs_raise_nothing(gov, spec):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.SEVEN_ZIP], received=T1)
+    assert rows(gov.org.unit_a) == []
+
+
+@pytest.mark.django_db
+def test_without_a_spec_installs_are_not_judged(gov):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    assert rows(gov.org.unit_a) == []
+
+
+@pytest.mark.django_db
+def test_private_removal_of_required_antivirus(gov, spec):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS], received=T1)
+    violation = Violation.objects.get()
+    assert (
+        violation.kind,
+        violation.product.key,
+        violation.key,
+        violation.software_version,
+        violation.first_seen,
+    ) == (ViolationKind.UNAUTHORISED_REMOVAL, "qianxin-tianqing", "category:antivirus", "10.0", T1)
+    # Putting an antivirus back settles it.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.HUORONG], received=T2)
+    violation.refresh_from_db()
+    assert (violation.status, violation.resolution, violation.resolved_at) == (
+        ViolationStatus.RESOLVED,
+        Resolution.REINSTALLED,
+        T2,
+    )
+    assert rows(gov.org.unit_a) == [
+        ("unauthorised_removal", "qianxin-tianqing", "张三", "resolved", "reinstalled")
+    ]
+
+
+@pytest.mark.django_db
+def test_swapping_one_antivirus_for_another_is_no_removal(gov, spec):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.HUORONG], received=T1)
+    assert rows(gov.org.unit_a) == []
+
+
+@pytest.mark.django_db
+def test_prohibited_software_wins_over_required_category_and_is_found_on_baseline(gov, spec):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.SAFE_360], received=T1)
+    # A device never seen before: its first inventory has no events, yet 360 is there.
+    t.ingest(gov.org.unit_a, "dev-a2", [t.WPS, t.TIANQING, t.SAFE_360], received=T1)
+    assert [
+        (v.kind, v.product.key, v.device.agent_device_id, v.person_name)
+        for v in Violation.objects.order_by("id")
+    ] == [
+        ("prohibited", "360-safe", "dev-a1", "张三"),
+        ("prohibited", "360-safe", "dev-a2", ""),
+    ]
+    # Uninstalling it settles the first; the second stays.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING], received=T2)
+    assert rows(gov.org.unit_a) == [
+        ("prohibited", "360-safe", "张三", "resolved", "removed"),
+        ("prohibited", "360-safe", "", "open", ""),
+    ]
+
+
+@pytest.mark.django_db
+def test_unlicensed_commercial_software_from_licensing(gov):
+    wps = Installation.objects.get(device=gov.device, product__key="wps-office-professional")
+    raised = services.record_unlicensed(installations=[wps], now=T1)
+    again = services.record_unlicensed(installations=[wps], now=T2)
+    assert (len(raised), again) == (1, [])
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "wps-office-professional", "张三", "open", ""),
+    ]
+    violation = Violation.objects.get()
+    assert (violation.first_seen, violation.last_seen, violation.key) == (
+        T1,
+        T2,
+        f"product:{wps.product_id}",
+    )
+    # An officer records that a licence has been bought.
+    services.resolve_violation(
+        actor=gov.org.officer_a, violation=violation, resolution=Resolution.LICENSED, now=T3
+    )
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "wps-office-professional", "张三", "resolved", "licensed"),
+    ]
+
+
+@pytest.mark.django_db
+def test_life_cycle_explain_assign_resolve_with_permissions(gov, spec):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    violation = Violation.objects.get()
+    with pytest.raises(PermissionDenied):
+        services.explain_violation(actor=gov.colleague, violation=violation, explanation="x")
+    with pytest.raises(PermissionDenied):
+        services.assign_violation(actor=gov.staff, violation=violation, assignee=gov.staff)
+    services.assign_violation(actor=gov.org.officer_a, violation=violation, assignee=gov.dept_head)
+    services.explain_violation(
+        actor=gov.staff, violation=violation, explanation="制图需要，已补办申请", now=T2
+    )
+    violation.refresh_from_db()
+    assert (violation.status, violation.explained_at, violation.assignee) == (
+        ViolationStatus.EXPLAINED,
+        T2,
+        gov.dept_head,
+    )
+    with pytest.raises(PermissionDenied):
+        services.resolve_violation(
+            actor=gov.org.officer_b, violation=violation, resolution=Resolution.REMOVED
+        )
+    # Uninstalling resolves it automatically.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING], received=T3)
+    assert rows(gov.org.unit_a) == [
+        ("unauthorised_install", "adobe-photoshop", "张三", "resolved", "removed")
+    ]
+
+
+@pytest.mark.django_db
+def test_database_refuses_a_second_open_violation_for_the_same_finding(gov, spec):
+    from django.db import IntegrityError, transaction
+
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    first = Violation.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Violation.objects.create(
+            unit=first.unit,
+            device=first.device,
+            kind=first.kind,
+            key=first.key,
+            software_name="x",
+            first_seen=T2,
+            last_seen=T2,
+        )

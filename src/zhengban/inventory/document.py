@@ -1,0 +1,366 @@
+"""The one internal inventory document every way in (GLPI JSON, FusionInventory/OCS XML,
+spreadsheets, .reg exports) is normalised into before the ingest service sees it.
+
+Values here are already cleaned: trimmed, control characters removed (PostgreSQL refuses NUL
+in text), cut to the column sizes, dates parsed, MAC addresses normalised, junk hardware ids
+dropped. ``None`` means "not reported", which matters for partial inventories.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from zhengban.inventory.choices import DeviceType, InstallationKind, OSActivation
+
+# Column sizes of Installation / Device (kept in one place for the cleaners).
+NAME_MAX = 512
+VERSION_MAX = 128
+PUBLISHER_MAX = 255
+SHORT_MAX = 32
+
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text(value: object, limit: int = 255) -> str:
+    """A clean single-line string: control characters and lone surrogates become spaces."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = "1" if value else "0"
+    s = value if isinstance(value, str) else str(value)
+    if not s.isprintable():  # control characters and surrogates are not printable
+        s = _CONTROL_RE.sub(" ", s)
+    s = s.strip()
+    if len(s) > limit:
+        s = s[:limit].rstrip()
+    return s
+
+
+_DATE_PATTERNS = [
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$"), ("y", "m", "d")),
+    (re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T].*)?$"), ("y", "m", "d")),
+    (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), ("y", "m", "d")),  # Windows InstallDate
+    # FusionInventory writes dd/mm/yyyy; US-style month-first dates are told apart when
+    # the day cannot be a month.
+    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?$"), ("d", "m", "y")),
+    (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), ("d", "m", "y")),
+]
+
+
+def parse_date(value: object) -> datetime.date | None:
+    """A plausible install date, or None ("N/A", 1970-01-01 placeholders, nonsense)."""
+    s = text(value, 40)
+    if not s:
+        return None
+    for pattern, order in _DATE_PATTERNS:
+        m = pattern.match(s)
+        if not m:
+            continue
+        parts = dict(zip(order, (int(g) for g in m.groups()), strict=True))
+        y, mo, d = parts["y"], parts["m"], parts["d"]
+        if mo > 12 and d <= 12:
+            mo, d = d, mo
+        try:
+            date = datetime.date(y, mo, d)
+        except ValueError:
+            return None
+        # Epoch and far-future placeholders are not install dates.
+        if date.year < 1980 or date.year > 2100:
+            return None
+        return date
+    return None
+
+
+_MAC_HEX_RE = re.compile(r"[^0-9a-f]")
+
+
+def normalise_mac(value: object) -> str | None:
+    """'AA-BB-CC-DD-EE-FF' → 'aa:bb:cc:dd:ee:ff'; None for junk (zero, broadcast, multicast)."""
+    s = _MAC_HEX_RE.sub("", text(value, 64).lower())
+    if len(s) != 12 or s in ("000000000000", "ffffffffffff"):
+        return None
+    if int(s[:2], 16) & 0x01:  # multicast
+        return None
+    return ":".join(s[i : i + 2] for i in range(0, 12, 2))
+
+
+def mac_is_universal(mac: str) -> bool:
+    """Burnt-in (universally administered) MACs identify a card; locally administered ones
+    (containers, some VMs, randomised Wi-Fi) do not."""
+    return not int(mac[:2], 16) & 0x02
+
+
+_JUNK_IDS = {
+    "",
+    "0",
+    "00000000",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "unknown",
+    "default string",
+    "to be filled by o.e.m.",
+    "to be filled by oem",
+    "system serial number",
+    "not specified",
+    "not applicable",
+    "not available",
+    "invalid",
+    "chassis serial number",
+    "base board serial number",
+    "0123456789",
+    "123456789",
+    "1234567890",
+    "xxxxxxxxxx",
+    "oem",
+    "o.e.m.",
+    "serial",
+    "serial number",
+    "default",
+}
+_UUID_JUNK_RE = re.compile(r"^[0f-]+$|^03000200-0400-0500-0006-000700080009$", re.IGNORECASE)
+
+
+def hardware_serial(value: object) -> str:
+    s = text(value, 100)
+    if s.lower() in _JUNK_IDS or len(set(s.replace(" ", ""))) <= 1:
+        return ""
+    return s.upper()
+
+
+def hardware_uuid(value: object) -> str:
+    s = text(value, 64)
+    if s.lower() in _JUNK_IDS or _UUID_JUNK_RE.match(s):
+        return ""
+    return s.upper()
+
+
+_LAPTOP_CHASSIS = {
+    "notebook",
+    "laptop",
+    "portable",
+    "sub notebook",
+    "hand held",
+    "convertible",
+    "detachable",
+    "tablet",
+}
+_DESKTOP_CHASSIS = {
+    "desktop",
+    "tower",
+    "mini tower",
+    "low profile desktop",
+    "all in one",
+    "space-saving",
+    "mini pc",
+    "pizza box",
+    "lunch box",
+    "stick pc",
+}
+_SERVER_CHASSIS = {
+    "server",
+    "rack mount chassis",
+    "blade",
+    "blade enclosure",
+    "main server chassis",
+    "multi-system chassis",
+}
+
+
+def device_type(*, chassis: object, vmsystem: object, os_name: object) -> str | None:
+    vm = text(vmsystem, 50).lower()
+    if vm and vm != "physical":
+        return DeviceType.VM
+    if "android" in text(os_name, 200).lower():
+        return DeviceType.MOBILE
+    c = text(chassis, 50).lower()
+    if c in _LAPTOP_CHASSIS:
+        return DeviceType.LAPTOP
+    if c in _DESKTOP_CHASSIS:
+        return DeviceType.DESKTOP
+    if c in _SERVER_CHASSIS:
+        return DeviceType.SERVER
+    return None
+
+
+_ACTIVATION = {
+    "licensed": OSActivation.LICENSED,
+    "unlicensed": OSActivation.UNLICENSED,
+    "notification": OSActivation.NOTIFICATION,
+    "oob_grace": OSActivation.GRACE,
+    "oot_grace": OSActivation.GRACE,
+    "non_genuine_grace": OSActivation.GRACE,
+    "extended_grace": OSActivation.GRACE,
+}
+
+
+def activation_state(value: object) -> str:
+    return _ACTIVATION.get(text(value, 40).lower(), OSActivation.UNKNOWN)
+
+
+def partial_key(value: object) -> str:
+    """Only the last five characters of a product key are kept, whatever was sent."""
+    s = text(value, 64).replace("-", "")
+    return s[-5:].upper() if len(s) >= 5 and not set(s) <= {"X", "x"} else ""
+
+
+# Windows "system_category" values our agent and GLPI agents send for Uninstall entries.
+_KIND_BY_CATEGORY = {
+    "application": InstallationKind.APPLICATION,
+    "system_component": InstallationKind.SYSTEM_COMPONENT,
+    "update": InstallationKind.UPDATE,
+    "hidden_no_uninstall": InstallationKind.HIDDEN,
+    "hidden": InstallationKind.HIDDEN,
+}
+_UPDATE_RELEASE_TYPES = {"update", "hotfix", "security update", "service pack"}
+
+
+def software_kind(*, category: str, release_type: object = None) -> str:
+    kind = _KIND_BY_CATEGORY.get(category.lower())
+    if kind is not None:
+        return kind
+    if text(release_type, 40).lower() in _UPDATE_RELEASE_TYPES:
+        return InstallationKind.UPDATE
+    return InstallationKind.APPLICATION
+
+
+@dataclass(slots=True)
+class Software:
+    name: str
+    version: str = ""
+    publisher: str = ""
+    arch: str = ""
+    install_date: datetime.date | None = None
+    source: str = ""
+    guid: str = ""
+    owner: str = ""
+    kind: str = InstallationKind.APPLICATION
+    category: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes two reports the same install (the version is what may change).
+
+        Name, architecture, per-user owner and registry key: a 32- and a 64-bit copy, or
+        two users' copies, are separate installs. Several versions under one identity
+        (Linux kernels) are paired by the ingest service.
+        """
+        return (self.name, self.arch, self.owner, self.guid)
+
+    def fields(self) -> tuple:
+        return (
+            self.kind,
+            self.name,
+            self.publisher,
+            self.version,
+            self.arch,
+            self.install_date,
+            self.source,
+            self.guid,
+            self.owner,
+            self.category,
+        )
+
+
+@dataclass(slots=True)
+class OperatingSystem:
+    name: str  # the full name, e.g. "Microsoft Windows 10 专业版"
+    version: str = ""
+    edition: str = ""
+    arch: str = ""
+    publisher: str = ""
+    install_date: datetime.date | None = None
+    product_id: str = ""
+    partial_key: str = ""
+    activation: str = OSActivation.UNKNOWN
+
+    def as_software(self) -> Software:
+        return Software(
+            name=self.name,
+            version=self.version,
+            publisher=self.publisher,
+            arch=self.arch,
+            install_date=self.install_date,
+            source="os",
+            kind=InstallationKind.OS,
+            category=self.edition,
+        )
+
+
+@dataclass
+class InventoryDocument:
+    source: str
+    agent_device_id: str = ""
+    agent: str = ""
+    partial: bool = False
+    hostname: str | None = None
+    device_type: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    hardware_uuid: str | None = None
+    macs: list[str] | None = None
+    cpu: str | None = None
+    memory_mb: int | None = None
+    last_user: str | None = None
+    os: OperatingSystem | None = None
+    # None: a partial inventory without a software section (keep what is stored).
+    software: list[Software] | None = field(default_factory=list)
+
+    def platform(self) -> str:
+        """The recogniser's platform hint: windows, linux, macos or ''."""
+        name = (self.os.name if self.os else "").lower()
+        if "windows" in name:
+            return "windows"
+        if "mac" in name or "darwin" in name:
+            return "macos"
+        if name:
+            return "linux"
+        return ""
+
+    def installations(self) -> list[Software]:
+        """The software list with the operating system as one more installation."""
+        items = list(self.software or [])
+        if self.os is not None:
+            items.append(self.os.as_software())
+        return items
+
+    def content_hash(self) -> str:
+        """sha256 over every fact the ingest service stores from this document."""
+        h = hashlib.sha256()
+        head = (
+            self.agent_device_id,
+            self.partial,
+            self.hostname,
+            self.device_type,
+            self.manufacturer,
+            self.model,
+            self.serial_number,
+            self.hardware_uuid,
+            tuple(sorted(self.macs)) if self.macs is not None else None,
+            self.cpu,
+            self.memory_mb,
+            self.last_user,
+            (
+                (
+                    self.os.name,
+                    self.os.version,
+                    self.os.edition,
+                    self.os.arch,
+                    self.os.product_id,
+                    self.os.partial_key,
+                    self.os.activation,
+                )
+                if self.os
+                else None
+            ),
+            self.software is None,
+        )
+        h.update(repr(head).encode("utf-8", "surrogatepass"))
+        rows = sorted(repr(s.fields()) for s in self.installations())
+        h.update("\x1e".join(rows).encode("utf-8", "surrogatepass"))
+        return h.hexdigest()

@@ -1,0 +1,120 @@
+"""The agent-facing ingest URL, ``/ingest/<token>/``: one per enrolment token.
+
+It speaks both protocols on the same URL, told apart by the body:
+
+- FusionInventory / OCS Inventory XML. A PROLOG (``<QUERY>PROLOG</QUERY>``) is answered with
+  ``<REPLY><RESPONSE>SEND</RESPONSE><PROLOG_FREQ>24</PROLOG_FREQ></REPLY>`` so the agent sends
+  its INVENTORY next; the OCS agent with ``--force`` sends the INVENTORY straight away.
+  Bodies are zlib-compressed (``application/x-compress-zlib`` from FusionInventory,
+  ``application/x-compress`` from OCS) or plain ``application/xml``; replies are compressed
+  the same way as the request.
+- GLPI-agent JSON (``application/json``, or zlib with ``application/x-compress-zlib``). A
+  CONTACT request (``"action": "contact"``) is answered with the inventory task enabled;
+  an inventory with ``{"status": "ok", "expiration": 24}``; errors with
+  ``{"status": "error", "message": …}``.
+
+A missing, unknown (401), expired or revoked (403) token, and any bad body (400, 413, 415),
+write nothing. The view stays thin: parsing is ``parsers``, storing is ``services``.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from zhengban.inventory import parsers, services
+
+PROLOG_FREQ_HOURS = 24
+PROLOG_REPLY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<REPLY><RESPONSE>SEND</RESPONSE><PROLOG_FREQ>%d</PROLOG_FREQ></REPLY>" % PROLOG_FREQ_HOURS
+)
+# What the OCS server answers after storing an inventory.
+INVENTORY_REPLY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<REPLY><RESPONSE>no_account_update</RESPONSE></REPLY>'
+)
+
+
+def _reply(data: bytes, *, request_type: str, json_body: bool, status: int = 200) -> HttpResponse:
+    """Compress the reply exactly when the request was compressed, as the agents expect."""
+    if parsers.is_compressed(request_type):
+        return HttpResponse(
+            zlib.compress(data), status=status, content_type=parsers.media_type(request_type)
+        )
+    content_type = "application/json" if json_body else "application/xml; charset=utf-8"
+    return HttpResponse(data, status=status, content_type=content_type)
+
+
+def _json(payload: dict, *, request_type: str, status: int = 200) -> HttpResponse:
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return _reply(data, request_type=request_type, json_body=True, status=status)
+
+
+def _error(status: int, message: str, *, as_json: bool, request_type: str) -> HttpResponse:
+    # Errors are never compressed: a person reading an agent's log must see the reason.
+    if as_json:
+        body = json.dumps({"status": "error", "message": message}, ensure_ascii=False)
+        return HttpResponse(body, status=status, content_type="application/json")
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return parsers.media_type(request.content_type) == "application/json" or "json" in (
+        request.headers.get("Accept", "")
+    )
+
+
+@csrf_exempt
+@require_POST
+def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
+    request_type = request.headers.get("Content-Type", "")
+    as_json = _wants_json(request)
+    try:
+        enrollment = services.resolve_token(token)
+    except services.TokenRejected as exc:
+        return _error(exc.status, exc.message, as_json=as_json, request_type=request_type)
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > parsers.limit("INVENTORY_MAX_BODY_BYTES"):
+        return _error(413, _("请求体过大。"), as_json=as_json, request_type=request_type)
+    try:
+        payload = parsers.decode_body(request.body, request_type)
+        kind = parsers.sniff(payload)
+        if kind == "json":
+            doc = parsers.parse_json(payload)
+            as_json = True
+            if str(doc.get("action", "")).lower() == "contact":
+                services.touch_token(enrollment)
+                return _json(
+                    {
+                        "status": "ok",
+                        "expiration": PROLOG_FREQ_HOURS,
+                        "tasks": {"inventory": {"server": "glpi", "version": "10.0.0"}},
+                    },
+                    request_type=request_type,
+                )
+            document = parsers.document_from_json(doc)
+            services.ingest_inventory(unit=enrollment.unit, document=document)
+            services.touch_token(enrollment)
+            return _json(
+                {"status": "ok", "expiration": PROLOG_FREQ_HOURS}, request_type=request_type
+            )
+        as_json = False
+        parsed = parsers.parse_xml(payload, user_agent=request.headers.get("User-Agent", ""))
+        if parsed.query == "PROLOG":
+            services.touch_token(enrollment)
+            return _reply(PROLOG_REPLY, request_type=request_type, json_body=False)
+        services.ingest_inventory(unit=enrollment.unit, document=parsed.document)
+        services.touch_token(enrollment)
+        return _reply(INVENTORY_REPLY, request_type=request_type, json_body=False)
+    except parsers.InventoryError as exc:
+        return _error(
+            exc.status, f"{exc.field}: {exc.message}", as_json=as_json, request_type=request_type
+        )

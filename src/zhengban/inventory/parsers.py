@@ -1,0 +1,522 @@
+"""Parsers from what agents send to the internal document (``document.InventoryDocument``).
+
+- GLPI-agent JSON (``formats/glpi-inventory``), full and partial, validated against the
+  shipped schema (``schema/inventory.schema.json``). The software array is checked by a
+  checker compiled from the schema's own item definition, because generic JSON Schema
+  validation costs about 70 µs per entry and an inventory has thousands.
+- FusionInventory / OCS Inventory XML (``<REQUEST>`` with ``QUERY`` PROLOG or INVENTORY),
+  parsed with defusedxml (no DTDs, no entities).
+- Bodies plain or zlib/gzip-compressed, with limits on compressed and inflated size and on
+  the number of entries.
+
+Every rejection is an ``InventoryError`` naming the field, turned into HTTP 400 (413 for
+size limits) by the view.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import jsonschema
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as xml_fromstring
+from django.conf import settings
+from django.utils.translation import gettext as _
+from zhengban_agent import AGENT_NAME as ZHENGBAN_AGENT_PREFIX
+
+from zhengban.inventory import document as d
+from zhengban.inventory.choices import InventorySource
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "inventory.schema.json"
+
+DEFAULT_LIMITS = {
+    "INVENTORY_MAX_BODY_BYTES": 16 * 1024 * 1024,  # as received (compressed or not)
+    "INVENTORY_MAX_INFLATED_BYTES": 64 * 1024 * 1024,  # after zlib/gzip
+    "INVENTORY_MAX_SOFTWARE": 20_000,
+    "INVENTORY_MAX_NETWORKS": 256,
+}
+
+
+def limit(name: str) -> int:
+    return int(getattr(settings, "ZHENGBAN", {}).get(name, DEFAULT_LIMITS[name]))
+
+
+class InventoryError(Exception):
+    """Bad input. ``field`` names where (``content.softwares[3].version``, ``QUERY``, …)."""
+
+    def __init__(self, field: str, message: str, *, status: int = 400) -> None:
+        self.field = field
+        self.message = message
+        self.status = status
+        super().__init__(f"{field}: {message}")
+
+
+# ------------------------------------------------------------------------------------ body
+
+ZLIB_CONTENT_TYPES = frozenset(
+    {"application/x-compress-zlib", "application/x-compress", "application/x-zlib"}
+)
+GZIP_CONTENT_TYPES = frozenset({"application/x-compress-gzip", "application/gzip"})
+PLAIN_CONTENT_TYPES = frozenset(
+    {"application/json", "application/xml", "text/xml", "text/plain", "application/octet-stream"}
+)
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_compressed(content_type: str | None) -> bool:
+    mt = media_type(content_type)
+    return mt in ZLIB_CONTENT_TYPES or mt in GZIP_CONTENT_TYPES
+
+
+def decode_body(body: bytes, content_type: str | None) -> bytes:
+    """The payload: inflated when the Content-Type says compressed, size-limited."""
+    if len(body) > limit("INVENTORY_MAX_BODY_BYTES"):
+        raise InventoryError(
+            "body",
+            _("请求体超过 %(limit)d 字节上限。") % {"limit": limit("INVENTORY_MAX_BODY_BYTES")},
+            status=413,
+        )
+    if not body:
+        raise InventoryError("body", _("请求体为空。"))
+    mt = media_type(content_type)
+    if mt in ZLIB_CONTENT_TYPES or mt in GZIP_CONTENT_TYPES:
+        return inflate(body)
+    if mt and mt not in PLAIN_CONTENT_TYPES:
+        raise InventoryError(
+            "Content-Type", _("不支持的内容类型 %(type)s。") % {"type": mt}, status=415
+        )
+    return body
+
+
+def inflate(body: bytes) -> bytes:
+    maximum = limit("INVENTORY_MAX_INFLATED_BYTES")
+    # wbits 47: zlib or gzip header, detected automatically.
+    inflater = zlib.decompressobj(47)
+    try:
+        data = inflater.decompress(body, maximum + 1)
+    except zlib.error as exc:
+        raise InventoryError("body", _("压缩数据无法解压（zlib）：%(err)s") % {"err": exc}) from exc
+    if len(data) > maximum or inflater.unconsumed_tail:
+        raise InventoryError(
+            "body", _("解压后超过 %(limit)d 字节上限。") % {"limit": maximum}, status=413
+        )
+    if not inflater.eof:
+        raise InventoryError("body", _("压缩数据不完整（zlib 流被截断）。"))
+    return data
+
+
+def sniff(payload: bytes) -> str:
+    """'json' or 'xml' from the first significant byte."""
+    head = payload[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"{"):
+        return "json"
+    if head.startswith(b"<"):
+        return "xml"
+    raise InventoryError("body", _("无法识别的清单格式：应为 JSON 或 XML。"))
+
+
+# ------------------------------------------------------------------------------- schema
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    with SCHEMA_PATH.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _head_validator() -> jsonschema.protocols.Validator:
+    """The full schema with the software array reduced to "an array": items are checked by
+    the compiled checker below."""
+    schema = copy.deepcopy(_schema())
+    schema["properties"]["content"]["properties"]["softwares"] = {"type": "array"}
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+_TYPE_NAMES = {
+    "string": "字符串",
+    "integer": "整数",
+    "number": "数值",
+    "boolean": "布尔值",
+    "object": "对象",
+    "array": "数组",
+}
+
+
+@dataclass(frozen=True)
+class _PropCheck:
+    json_type: str
+    types: tuple[type, ...]
+    pattern: re.Pattern[str] | None
+
+
+@lru_cache(maxsize=1)
+def _software_checks() -> tuple[tuple[str, ...], dict[str, _PropCheck]]:
+    schema = _schema()
+    item = schema["properties"]["content"]["properties"]["softwares"]["items"]
+    checks: dict[str, _PropCheck] = {}
+    for prop, spec in item["properties"].items():
+        if "$ref" in spec:
+            ref = spec["$ref"].rsplit("/", 1)[-1]
+            spec = {**schema["definitions"][ref], **{k: v for k, v in spec.items() if k != "$ref"}}
+        json_type = spec.get("type", "string")
+        unknown = set(spec) - {"type", "pattern", "title", "examples", "default", "$comment"}
+        if unknown or not isinstance(json_type, str):
+            # The compiled checker understands only what the shipped schema uses; a newer
+            # schema with other keywords must fail loudly here, not validate loosely.
+            raise RuntimeError(f"software schema property {prop!r} uses {sorted(unknown)}")
+        pattern = re.compile(spec["pattern"]) if "pattern" in spec else None
+        checks[prop] = _PropCheck(json_type, _JSON_TYPES[json_type], pattern)
+    return tuple(item.get("required", ())), checks
+
+
+def _check_softwares(items: list[Any]) -> None:
+    if len(items) > limit("INVENTORY_MAX_SOFTWARE"):
+        raise InventoryError(
+            "content.softwares",
+            _("软件条目数 %(n)d 超过上限 %(limit)d。")
+            % {"n": len(items), "limit": limit("INVENTORY_MAX_SOFTWARE")},
+            status=413,
+        )
+    required, checks = _software_checks()
+    for i, item in enumerate(items):
+        where = f"content.softwares[{i}]"
+        if not isinstance(item, dict):
+            raise InventoryError(where, _("应为对象。"))
+        for name in required:
+            if name not in item:
+                raise InventoryError(f"{where}.{name}", _("缺少必填字段。"))
+        for key, value in item.items():
+            check = checks.get(key)
+            if check is None:
+                continue
+            ok = isinstance(value, check.types) and not (
+                isinstance(value, bool) and check.json_type in ("integer", "number")
+            )
+            if not ok:
+                raise InventoryError(
+                    f"{where}.{key}",
+                    _("应为%(type)s。") % {"type": _TYPE_NAMES[check.json_type]},
+                )
+            if check.pattern is not None and not check.pattern.search(value):
+                raise InventoryError(
+                    f"{where}.{key}",
+                    _("格式不正确：%(value)s") % {"value": d.text(value, 60)},
+                )
+
+
+def _schema_error_field(error: jsonschema.ValidationError) -> str:
+    parts: list[str] = []
+    for p in error.absolute_path:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    field = "".join(parts)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [r for r in error.validator_value if r not in error.instance]
+        if missing:
+            field = f"{field}.{missing[0]}" if field else missing[0]
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            field = f"{field}.{extra[0]}" if field else extra[0]
+    return field or "body"
+
+
+def validate_json(doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise InventoryError("body", _("清单应为 JSON 对象。"))
+    content = doc.get("content")
+    softwares = content.get("softwares") if isinstance(content, dict) else None
+    error = jsonschema.exceptions.best_match(_head_validator().iter_errors(doc))
+    if error is not None:
+        raise InventoryError(
+            _schema_error_field(error),
+            _("不符合 GLPI 清单格式：%(detail)s") % {"detail": error.message[:300]},
+        )
+    if softwares is not None:
+        _check_softwares(softwares)
+
+
+# --------------------------------------------------------------------------------- JSON
+
+
+def parse_json(payload: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InventoryError("body", _("JSON 无法解析：%(err)s") % {"err": exc}) from exc
+    if not isinstance(doc, dict):
+        raise InventoryError("body", _("清单应为 JSON 对象。"))
+    return doc
+
+
+NON_COMPUTER_ITEMTYPES = {"NetworkEquipment", "Printer"}
+INVENTORY_ACTIONS = {"inventory", "injector"}
+
+
+def document_from_json(doc: dict[str, Any]) -> d.InventoryDocument:
+    """Validate a GLPI inventory (action ``inventory``) and normalise it."""
+    validate_json(doc)
+    action = doc.get("action", "inventory")
+    if action not in INVENTORY_ACTIONS:
+        raise InventoryError(
+            "action", _("不支持的操作 %(action)s：只接受计算机清单。") % {"action": action}
+        )
+    if doc.get("itemtype") in NON_COMPUTER_ITEMTYPES:
+        raise InventoryError(
+            "itemtype",
+            _("不支持的设备类型 %(type)s：只接受计算机清单。") % {"type": doc["itemtype"]},
+        )
+    content = doc["content"]
+    partial = bool(doc.get("partial", False))
+    hardware = content.get("hardware") or {}
+    bios = content.get("bios") or {}
+    osdata = content.get("operatingsystem")
+    agent = d.text(content.get("versionclient"), 100)
+    source = (
+        InventorySource.ZHENGBAN_AGENT
+        if agent.startswith(ZHENGBAN_AGENT_PREFIX)
+        else InventorySource.GLPI_JSON
+    )
+    os_info = None
+    if osdata:
+        os_name = d.text(osdata.get("full_name") or osdata.get("name"), d.NAME_MAX)
+        if os_name:
+            os_info = d.OperatingSystem(
+                name=os_name,
+                version=d.text(osdata.get("version"), d.VERSION_MAX),
+                edition=d.text(osdata.get("edition"), 100),
+                arch=d.text(osdata.get("arch"), d.SHORT_MAX),
+                publisher="Microsoft" if "windows" in os_name.lower() else "",
+                install_date=d.parse_date(osdata.get("install_date")),
+                product_id=d.text(hardware.get("winprodid"), 64),
+                partial_key=d.partial_key(hardware.get("winprodkey")),
+                activation=d.activation_state(osdata.get("license_status")),
+            )
+    cpus = content.get("cpus") or []
+    networks = content.get("networks")
+    software: list[d.Software] | None
+    if "softwares" in content or not partial:
+        software = [s for s in map(_software_from_json, content.get("softwares") or []) if s]
+    else:
+        software = None
+    return d.InventoryDocument(
+        source=source,
+        agent_device_id=d.text(doc.get("deviceid"), 255),
+        agent=agent,
+        partial=partial,
+        hostname=d.text(hardware.get("name"), 255) or None,
+        device_type=d.device_type(
+            chassis=hardware.get("chassis_type"),
+            vmsystem=hardware.get("vmsystem"),
+            os_name=os_info.name if os_info else "",
+        ),
+        manufacturer=d.text(bios.get("smanufacturer"), 200) or None,
+        model=d.text(bios.get("smodel"), 200) or None,
+        serial_number=d.hardware_serial(bios.get("ssn")) or None,
+        hardware_uuid=d.hardware_uuid(hardware.get("uuid")) or None,
+        macs=_macs(n.get("mac") for n in networks) if networks is not None else None,
+        cpu=d.text(cpus[0].get("name"), 255) or None if cpus else None,
+        memory_mb=hardware.get("memory") if isinstance(hardware.get("memory"), int) else None,
+        last_user=d.text(hardware.get("lastloggeduser"), 150) or None,
+        os=os_info,
+        software=software,
+    )
+
+
+def _software_from_json(item: dict[str, Any]) -> d.Software | None:
+    name = d.text(item.get("name"), d.NAME_MAX)
+    if not name:
+        return None
+    category = d.text(item.get("system_category"), 100)
+    return d.Software(
+        name=name,
+        version=d.text(item.get("version"), d.VERSION_MAX),
+        publisher=d.text(item.get("publisher"), d.PUBLISHER_MAX),
+        arch=d.text(item.get("arch"), d.SHORT_MAX),
+        install_date=d.parse_date(item.get("install_date")),
+        source=d.text(item.get("from"), d.SHORT_MAX),
+        guid=d.text(item.get("guid"), 255),
+        owner=d.text(item.get("username") or item.get("userid"), 150),
+        kind=d.software_kind(category=category, release_type=item.get("release_type")),
+        category=category,
+    )
+
+
+def _macs(values: Any) -> list[str]:
+    out: set[str] = set()
+    for value in values:
+        mac = d.normalise_mac(value)
+        if mac:
+            out.add(mac)
+        if len(out) > limit("INVENTORY_MAX_NETWORKS"):
+            raise InventoryError("networks", _("网络接口数量超过上限。"), status=413)
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------------------- XML
+
+
+@dataclass
+class XmlRequest:
+    query: str  # PROLOG or INVENTORY
+    device_id: str
+    document: d.InventoryDocument | None
+
+
+def parse_xml(payload: bytes, *, user_agent: str = "") -> XmlRequest:
+    try:
+        root = xml_fromstring(payload, forbid_dtd=True, forbid_entities=True)
+    except DefusedXmlException as exc:
+        raise InventoryError("body", _("XML 含有被禁止的构造（DTD/实体）。")) from exc
+    except (ParseError, ValueError) as exc:
+        raise InventoryError("body", _("XML 无法解析：%(err)s") % {"err": exc}) from exc
+    if root.tag != "REQUEST":
+        raise InventoryError(
+            "REQUEST", _("根元素应为 REQUEST，实际为 %(tag)s。") % {"tag": root.tag}
+        )
+    query = d.text(root.findtext("QUERY"), 40).upper()
+    device_id = d.text(root.findtext("DEVICEID"), 255)
+    if query == "PROLOG":
+        return XmlRequest("PROLOG", device_id, None)
+    if query != "INVENTORY":
+        raise InventoryError(
+            "QUERY",
+            _("不支持的请求类型 %(query)s：只接受 PROLOG 和 INVENTORY（计算机清单）。")
+            % {"query": query or "-"},
+        )
+    content = root.find("CONTENT")
+    if content is None:
+        raise InventoryError("CONTENT", _("缺少 CONTENT 元素。"))
+    if content.find("DEVICE") is not None and content.find("HARDWARE") is None:
+        raise InventoryError("CONTENT.DEVICE", _("网络设备清单不受支持：只接受计算机清单。"))
+    return XmlRequest("INVENTORY", device_id, _document_from_xml(device_id, content, user_agent))
+
+
+def _fields(elem: Element | None) -> dict[str, str]:
+    if elem is None:
+        return {}
+    return {child.tag: child.text or "" for child in elem}
+
+
+def _document_from_xml(device_id: str, content: Element, user_agent: str) -> d.InventoryDocument:
+    hardware = _fields(content.find("HARDWARE"))
+    bios = _fields(content.find("BIOS"))
+    osdata = _fields(content.find("OPERATINGSYSTEM"))
+    # The OCS unified agent names itself only in its User-Agent header.
+    agent = d.text(content.findtext("VERSIONCLIENT") or user_agent, 100)
+    lowered = agent.lower()
+    if lowered.startswith("fusioninventory"):
+        source = InventorySource.FUSIONINVENTORY
+    elif lowered.startswith("ocs"):
+        source = InventorySource.OCS
+    else:
+        source = InventorySource.XML
+    # FusionInventory sends OPERATINGSYSTEM; OCS only HARDWARE/OSNAME and OSVERSION.
+    os_name = d.text(osdata.get("FULL_NAME") or osdata.get("NAME"), d.NAME_MAX)
+    os_version = d.text(osdata.get("VERSION"), d.VERSION_MAX)
+    if not os_name:
+        os_name = d.text(hardware.get("OSNAME"), d.NAME_MAX)
+        os_version = d.text(hardware.get("OSVERSION"), d.VERSION_MAX)
+    os_info = None
+    if os_name:
+        os_info = d.OperatingSystem(
+            name=os_name,
+            version=os_version,
+            arch=d.text(osdata.get("ARCH"), d.SHORT_MAX),
+            publisher="Microsoft" if "windows" in os_name.lower() else "",
+            install_date=d.parse_date(osdata.get("INSTALL_DATE")),
+            product_id=d.text(hardware.get("WINPRODID"), 64),
+            partial_key=d.partial_key(hardware.get("WINPRODKEY")),
+        )
+    entries = content.findall("SOFTWARES")
+    if len(entries) > limit("INVENTORY_MAX_SOFTWARE"):
+        raise InventoryError(
+            "CONTENT.SOFTWARES",
+            _("软件条目数 %(n)d 超过上限 %(limit)d。")
+            % {"n": len(entries), "limit": limit("INVENTORY_MAX_SOFTWARE")},
+            status=413,
+        )
+    software = [s for s in (_software_from_xml(_fields(e)) for e in entries) if s]
+    memory = d.text(hardware.get("MEMORY"), 20)
+    cpu = d.text(content.findtext("CPUS/NAME"), 255) or d.text(hardware.get("PROCESSORT"), 255)
+    return d.InventoryDocument(
+        source=source,
+        agent_device_id=device_id,
+        agent=agent,
+        hostname=d.text(hardware.get("NAME"), 255) or None,
+        device_type=d.device_type(
+            chassis=hardware.get("CHASSIS_TYPE"),
+            vmsystem=hardware.get("VMSYSTEM"),
+            os_name=os_name,
+        ),
+        manufacturer=d.text(bios.get("SMANUFACTURER"), 200) or None,
+        model=d.text(bios.get("SMODEL"), 200) or None,
+        serial_number=d.hardware_serial(bios.get("SSN")) or None,
+        hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
+        macs=_macs(n.findtext("MACADDR") for n in content.findall("NETWORKS")),
+        cpu=cpu or None,
+        memory_mb=int(memory) if memory.isdigit() and len(memory) < 10 else None,
+        last_user=d.text(hardware.get("LASTLOGGEDUSER"), 150) or None,
+        os=os_info,
+        software=software,
+    )
+
+
+def _software_from_xml(f: dict[str, str]) -> d.Software | None:
+    name = d.text(f.get("NAME"), d.NAME_MAX)
+    if not name:
+        return None
+    category = d.text(f.get("SYSTEM_CATEGORY"), 100)
+    return d.Software(
+        name=name,
+        version=d.text(f.get("VERSION"), d.VERSION_MAX),
+        publisher=d.text(f.get("PUBLISHER"), d.PUBLISHER_MAX),
+        # FusionInventory writes ARCH, the OCS unified agent ARCHITECTURE.
+        arch=d.text(f.get("ARCH") or f.get("ARCHITECTURE"), d.SHORT_MAX),
+        install_date=d.parse_date(f.get("INSTALLDATE")),
+        source=d.text(f.get("FROM"), d.SHORT_MAX),
+        guid=d.text(f.get("GUID"), 255),
+        owner=d.text(f.get("USERNAME"), 150),
+        kind=d.software_kind(category=category, release_type=f.get("RELEASE_TYPE")),
+        category=category,
+    )
+
+
+# ------------------------------------------------------------------------------ entry
+
+
+def parse_inventory(
+    body: bytes, content_type: str | None, *, user_agent: str = ""
+) -> XmlRequest | d.InventoryDocument:
+    """Any supported body → an XML request (PROLOG or INVENTORY) or a JSON document.
+
+    JSON CONTACT requests are answered by the view before this is called.
+    """
+    payload = decode_body(body, content_type)
+    if sniff(payload) == "json":
+        return document_from_json(parse_json(payload))
+    return parse_xml(payload, user_agent=user_agent)

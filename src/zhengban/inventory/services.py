@@ -1,0 +1,660 @@
+"""Inventory business rules: enrolment tokens, device matching, ingest with change history.
+
+Each public function that changes data is one transaction; those a person calls write an
+audit record (agents are not people: their inventories leave InventoryReport rows instead).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from zhengban.core import audit
+from zhengban.core.choices import AuditAction
+from zhengban.inventory import document as d
+from zhengban.inventory.choices import EventType, InstallationKind
+from zhengban.inventory.models import (
+    Device,
+    DeviceMAC,
+    EnrollmentToken,
+    Installation,
+    InstallationEvent,
+    InventoryReport,
+)
+from zhengban.orgs.models import Department, Unit, User
+from zhengban.orgs.services import can_manage_unit
+
+BATCH = 2000
+DEFAULT_TOKEN_DAYS = 365
+MAX_TOKEN_DAYS = 3650
+
+# --------------------------------------------------------------------------- enrolment
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 192 random bits, so a plain digest is enough (no slow KDF needed) and
+    # lookups stay one indexed equality.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@transaction.atomic
+def create_enrollment_token(
+    *, actor: User | None, unit: Unit, days: int = DEFAULT_TOKEN_DAYS, label: str = ""
+) -> tuple[EnrollmentToken, str]:
+    """A new token for ``unit``; returns the row and the token itself (shown only now).
+
+    ``actor`` None means an operator at the console (`zhengban enrollment create`).
+    """
+    if actor is not None and not can_manage_unit(actor, unit):
+        raise PermissionDenied(_("无权为该单位创建注册令牌。"))
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationError(_("有效天数应在 1 到 %(max)d 之间。") % {"max": MAX_TOKEN_DAYS})
+    token = secrets.token_urlsafe(24)
+    row = EnrollmentToken.objects.create(
+        unit=unit,
+        label=label.strip()[:100],
+        token_hash=hash_token(token),
+        prefix=token[:8],
+        created_by=actor,
+        expires=timezone.now() + datetime.timedelta(days=days),
+    )
+    audit.record(actor=actor, action=AuditAction.CREATE, obj=row, after=audit.snapshot(row))
+    return row, token
+
+
+@transaction.atomic
+def revoke_enrollment_token(*, actor: User | None, token: EnrollmentToken) -> EnrollmentToken:
+    if actor is not None and not can_manage_unit(actor, token.unit):
+        raise PermissionDenied(_("无权撤销该注册令牌。"))
+    row = EnrollmentToken.objects.select_for_update().get(pk=token.pk)
+    if row.revoked is None:
+        before = audit.snapshot(row)
+        row.revoked = timezone.now()
+        row.save(update_fields=["revoked"])
+        audit.record(
+            actor=actor,
+            action=AuditAction.REVOKE,
+            obj=row,
+            before=before,
+            after=audit.snapshot(row),
+        )
+    return row
+
+
+class TokenRejected(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+def resolve_token(token: str | None, *, now: datetime.datetime | None = None) -> EnrollmentToken:
+    """The live enrolment token for an ingest URL, or TokenRejected (401 unknown, 403 dead)."""
+    if not token or len(token) > 128:
+        raise TokenRejected(401, _("缺少或无效的注册令牌。"))
+    row = (
+        EnrollmentToken.objects.select_related("unit").filter(token_hash=hash_token(token)).first()
+    )
+    if row is None:
+        raise TokenRejected(401, _("缺少或无效的注册令牌。"))
+    if row.revoked is not None:
+        raise TokenRejected(403, _("注册令牌已被撤销。"))
+    if row.expires <= (now or timezone.now()):
+        raise TokenRejected(403, _("注册令牌已过期。"))
+    return row
+
+
+def touch_token(row: EnrollmentToken, *, now: datetime.datetime | None = None) -> None:
+    """Record use at most once a minute, so busy tokens do not turn every ingest into a
+    write on one hot row."""
+    now = now or timezone.now()
+    if row.last_used is None or now - row.last_used > datetime.timedelta(minutes=1):
+        EnrollmentToken.objects.filter(pk=row.pk).update(last_used=now)
+
+
+# --------------------------------------------------------------------------- recognition
+
+
+def platform_of(os_name: str) -> str:
+    name = os_name.lower()
+    if "windows" in name:
+        return "windows"
+    if "mac" in name or "darwin" in name:
+        return "macos"
+    return "linux" if name else ""
+
+
+def raw_key(name: str, publisher: str, version: str, platform: str) -> str:
+    return hashlib.sha1(
+        "\x1f".join((name, publisher, version, platform)).encode("utf-8", "surrogatepass"),
+        usedforsecurity=False,
+    ).hexdigest()
+
+
+RawKey = tuple[str, str, str, str]  # name, publisher, version, platform
+
+
+def recognise_products(*, unit_id: int, keys: Iterable[RawKey]) -> dict[RawKey, int | None]:
+    """Catalog product id (or None) for each distinct raw (name, publisher, version,
+    platform) key. The only place inventory calls the catalog's recogniser."""
+    from zhengban.catalog.models import Product
+    from zhengban.catalog.services import get_recogniser
+
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    recogniser = get_recogniser(unit_id)
+    found = {key: recogniser.recognise(*key).product for key in keys}
+    product_keys = {p for p in found.values() if p}
+    ids = dict(Product.objects.filter(key__in=product_keys).values_list("key", "pk"))
+    return {key: ids.get(p) if p else None for key, p in found.items()}
+
+
+# --------------------------------------------------------------------------- matching
+
+RANK_AGENT_ID = 1
+RANK_UUID_AND_SERIAL = 2
+RANK_UUID = 3
+RANK_SERIAL = 4
+RANK_UNIVERSAL_MAC = 5
+RANK_LOCAL_MAC_AND_HOSTNAME = 6
+RANK_HOSTNAME_ONLY = 7
+
+
+def _conflicts(device: Device, doc: d.InventoryDocument) -> bool:
+    """Both sides know a hardware id and they differ: certainly another machine."""
+    if doc.hardware_uuid and device.hardware_uuid and doc.hardware_uuid != device.hardware_uuid:
+        return True
+    return bool(
+        doc.serial_number and device.serial_number and doc.serial_number != device.serial_number
+    )
+
+
+def _rank(device: Device, macs: set[str], doc: d.InventoryDocument) -> int | None:
+    if _conflicts(device, doc):
+        return None
+    if doc.agent_device_id and device.agent_device_id == doc.agent_device_id:
+        return RANK_AGENT_ID
+    uuid_eq = bool(doc.hardware_uuid) and device.hardware_uuid == doc.hardware_uuid
+    serial_eq = bool(doc.serial_number) and device.serial_number == doc.serial_number
+    if uuid_eq and serial_eq:
+        return RANK_UUID_AND_SERIAL
+    if uuid_eq:
+        return RANK_UUID
+    if serial_eq:
+        return RANK_SERIAL
+    shared = macs.intersection(doc.macs or ())
+    if any(d.mac_is_universal(m) for m in shared):
+        return RANK_UNIVERSAL_MAC
+    same_name = bool(doc.hostname) and device.hostname.casefold() == doc.hostname.casefold()
+    if shared and same_name:
+        return RANK_LOCAL_MAC_AND_HOSTNAME
+    if same_name and not _has_identity(doc):
+        return RANK_HOSTNAME_ONLY
+    return None
+
+
+def _has_identity(doc: d.InventoryDocument) -> bool:
+    return bool(doc.agent_device_id or doc.hardware_uuid or doc.serial_number or doc.macs)
+
+
+def find_candidates(*, unit: Unit, document: d.InventoryDocument, lock: bool = False) -> list:
+    """Devices of ``unit`` sharing any identifier with the document, ranked best first, as
+    (rank, device) pairs; devices that conflict or share too little are left out."""
+    q = Q()
+    if document.agent_device_id:
+        q |= Q(agent_device_id=document.agent_device_id)
+    if document.hardware_uuid:
+        q |= Q(hardware_uuid=document.hardware_uuid)
+    if document.serial_number:
+        q |= Q(serial_number=document.serial_number)
+    if document.macs:
+        q |= Q(
+            pk__in=DeviceMAC.objects.filter(device__unit=unit, mac__in=document.macs).values(
+                "device_id"
+            )
+        )
+    if document.hostname and not _has_identity(document):
+        # Only imports without any hardware id fall back on the name (RANK_HOSTNAME_ONLY);
+        # the MAC + host name rule finds its candidates through the MACs.
+        q |= Q(hostname__iexact=document.hostname)
+    if not q:
+        return []
+    qs = Device.objects.filter(unit=unit).filter(q).order_by("-last_seen", "pk")
+    if lock:
+        qs = qs.select_for_update()
+    devices = list(qs[:100])
+    macs_by_device: dict[int, set[str]] = defaultdict(set)
+    if document.macs and devices:
+        for device_id, mac in DeviceMAC.objects.filter(
+            device_id__in=[x.pk for x in devices]
+        ).values_list("device_id", "mac"):
+            macs_by_device[device_id].add(mac)
+    ranked = []
+    for position, device in enumerate(devices):
+        rank = _rank(device, macs_by_device[device.pk], document)
+        if rank is not None:
+            ranked.append((rank, position, device))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    return [(rank, device) for rank, _pos, device in ranked]
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestResult:
+    device: Device
+    created: bool = False
+    unchanged: bool = False
+    installed: int = 0
+    removed: int = 0
+    version_changed: int = 0
+    report: InventoryReport | None = None
+    match_rank: int | None = None
+
+
+def ingest_inventory(
+    *,
+    unit: Unit,
+    document: d.InventoryDocument,
+    received: datetime.datetime | None = None,
+    actor: User | None = None,
+    message: str = "",
+) -> IngestResult:
+    """Store one inventory for a device of ``unit``: one transaction, all or nothing.
+
+    The first inventory of a device is its baseline (no events); later ones record what was
+    installed, removed or changed version. An inventory identical to the last one stored
+    only moves ``last_seen``. ``actor`` is the person behind an import, if any.
+    """
+    received = received or timezone.now()
+    doc_hash = document.content_hash()
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _ingest(unit, document, doc_hash, received, actor, message)
+        except IntegrityError:
+            # Two first inventories of one agent raced; the loser retries and now finds
+            # the device the winner created.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+_DEVICE_FIELDS = (
+    "hostname",
+    "device_type",
+    "manufacturer",
+    "model",
+    "cpu",
+    "memory_mb",
+    "last_user",
+)
+
+
+def _ingest(
+    unit: Unit,
+    doc: d.InventoryDocument,
+    doc_hash: str,
+    received: datetime.datetime,
+    actor: User | None,
+    message: str,
+) -> IngestResult:
+    candidates = find_candidates(unit=unit, document=doc, lock=True)
+    created = not candidates
+    if created:
+        device = Device(unit=unit, first_seen=received, last_seen=received)
+        rank = None
+    else:
+        rank, device = candidates[0]
+        if device.inventory_hash == doc_hash and actor is None:
+            if received > device.last_seen:
+                Device.objects.filter(pk=device.pk).update(last_seen=received)
+                device.last_seen = received
+            return IngestResult(device=device, unchanged=True, match_rank=rank)
+    before = None if created else audit.snapshot(device)
+
+    for name in _DEVICE_FIELDS:
+        value = getattr(doc, name)
+        if value not in (None, ""):
+            setattr(device, name, value)
+    if doc.hardware_uuid:
+        device.hardware_uuid = doc.hardware_uuid
+    if doc.serial_number:
+        device.serial_number = doc.serial_number
+    if doc.agent_device_id and device.agent_device_id != doc.agent_device_id:
+        # A cloned image can carry another machine's agent id: keep ids unique per unit.
+        taken = any(
+            other.agent_device_id == doc.agent_device_id
+            for _rank_, other in candidates
+            if other is not device
+        ) or (
+            Device.objects.filter(unit=unit, agent_device_id=doc.agent_device_id)
+            .exclude(pk=device.pk)
+            .exists()
+        )
+        if not taken:
+            device.agent_device_id = doc.agent_device_id
+    if doc.os is not None:
+        device.os_name = doc.os.name[:255]
+        device.os_version = doc.os.version[:100]
+        device.os_arch = doc.os.arch
+        if doc.os.edition:
+            device.os_edition = doc.os.edition[:100]
+        if doc.os.product_id:
+            device.os_product_id = doc.os.product_id
+        if doc.os.partial_key:
+            device.os_partial_key = doc.os.partial_key
+        if doc.os.activation:
+            device.os_activation = doc.os.activation
+    device.last_source = doc.source
+    device.last_agent = doc.agent
+    device.last_seen = max(device.last_seen, received)
+    device.inventory_hash = doc_hash
+    device.save()
+
+    if doc.macs is not None:
+        _sync_macs(device, doc.macs)
+
+    result = IngestResult(device=device, created=created, match_rank=rank)
+    report = InventoryReport(
+        device=device,
+        received=received,
+        source=doc.source,
+        agent=doc.agent,
+        partial=doc.partial,
+        software_count=len(doc.software) if doc.software is not None else 0,
+    )
+    changes = _diff_installations(device, doc, received, created)
+    result.installed = report.installed = len(changes.installed)
+    result.removed = report.removed = len(changes.removed)
+    result.version_changed = report.version_changed = len(changes.changed)
+    report.save()
+    result.report = report
+    _write_changes(device, doc, changes, report, received)
+    if actor is not None:
+        audit.record(
+            actor=actor,
+            action=AuditAction.IMPORT,
+            obj=device,
+            before=before,
+            after=audit.snapshot(device),
+            message=message
+            or _("导入软件清单：新增 %(i)d，卸载 %(r)d，版本变更 %(c)d")
+            % {"i": result.installed, "r": result.removed, "c": result.version_changed},
+        )
+    return result
+
+
+def _sync_macs(device: Device, macs: list[str]) -> None:
+    have = dict(DeviceMAC.objects.filter(device=device).values_list("mac", "pk"))
+    want = set(macs)
+    gone = [pk for mac, pk in have.items() if mac not in want]
+    if gone:
+        DeviceMAC.objects.filter(pk__in=gone).delete()
+    new = [DeviceMAC(device=device, mac=mac) for mac in sorted(want - set(have))]
+    if new:
+        DeviceMAC.objects.bulk_create(new)
+
+
+_ROW_FIELDS = (
+    "id",
+    "kind",
+    "name",
+    "publisher",
+    "version",
+    "arch",
+    "install_date",
+    "source",
+    "guid",
+    "owner",
+    "category",
+    "raw_key",
+    "product_id",
+)
+
+
+@dataclass
+class _Changes:
+    installed: list[d.Software] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[tuple[dict[str, Any], d.Software]] = field(default_factory=list)
+    # Same install, same version, other details (publisher, date, kind) differ: no event.
+    refreshed: list[tuple[dict[str, Any], d.Software]] = field(default_factory=list)
+    baseline: bool = False
+
+
+def _version_order(version: str) -> tuple:
+    parts: list[tuple[int, Any]] = []
+    for token in version.replace("-", ".").replace("_", ".").split("."):
+        parts.append((0, int(token)) if token.isdigit() else (1, token))
+    return tuple(parts)
+
+
+def _diff_installations(
+    device: Device, doc: d.InventoryDocument, received: datetime.datetime, created: bool
+) -> _Changes:
+    changes = _Changes(baseline=created)
+    kinds_replaced: set[str] = set()
+    if doc.software is not None:
+        kinds_replaced |= set(InstallationKind.values) - {InstallationKind.OS}
+    if doc.os is not None:
+        kinds_replaced.add(InstallationKind.OS)
+    if not kinds_replaced:
+        return changes
+    incoming = [s for s in doc.installations() if s.kind in kinds_replaced]
+    if created:
+        changes.installed = incoming
+        return changes
+    old_by_id: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for values in Installation.objects.filter(device=device, kind__in=kinds_replaced).values_list(
+        *_ROW_FIELDS
+    ):
+        row = dict(zip(_ROW_FIELDS, values, strict=True))
+        old_by_id[(row["name"], row["arch"], row["owner"], row["guid"])].append(row)
+    new_by_id: dict[tuple, list[d.Software]] = defaultdict(list)
+    for item in incoming:
+        new_by_id[item.identity].append(item)
+
+    for identity in old_by_id.keys() | new_by_id.keys():
+        olds = old_by_id.get(identity, [])
+        news = new_by_id.get(identity, [])
+        if len(olds) == 1 and len(news) == 1:
+            pairs_same, rest_old, rest_new = [], olds, news
+            if olds[0]["version"] == news[0].version:
+                pairs_same, rest_old, rest_new = [(olds[0], news[0])], [], []
+        else:
+            # Several versions side by side (kernels): equal versions match first, then
+            # the rest pair oldest with oldest as upgrades.
+            pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in olds:
+                pool[row["version"]].append(row)
+            pairs_same, rest_new = [], []
+            for item in news:
+                bucket = pool.get(item.version)
+                if bucket:
+                    pairs_same.append((bucket.pop(), item))
+                else:
+                    rest_new.append(item)
+            rest_old = [row for bucket in pool.values() for row in bucket]
+            rest_old.sort(key=lambda r: _version_order(r["version"]))
+            rest_new.sort(key=lambda s: _version_order(s.version))
+        for row, item in pairs_same:
+            if _row_differs(row, item):
+                changes.refreshed.append((row, item))
+        paired = min(len(rest_old), len(rest_new))
+        changes.changed.extend(zip(rest_old[:paired], rest_new[:paired], strict=True))
+        changes.installed.extend(rest_new[paired:])
+        changes.removed.extend(rest_old[paired:])
+    return changes
+
+
+def _row_differs(row: dict[str, Any], item: d.Software) -> bool:
+    return (
+        row["kind"] != item.kind
+        or row["publisher"] != item.publisher
+        or row["install_date"] != item.install_date
+        or row["source"] != item.source
+        or row["category"] != item.category
+    )
+
+
+def _write_changes(
+    device: Device,
+    doc: d.InventoryDocument,
+    changes: _Changes,
+    report: InventoryReport,
+    received: datetime.datetime,
+) -> None:
+    platform = doc.platform() or platform_of(device.os_name)
+
+    def key_of(item: d.Software) -> RawKey:
+        return (item.name, item.publisher, item.version, platform)
+
+    need = [key_of(s) for s in changes.installed]
+    need += [key_of(s) for _row, s in changes.changed]
+    need += [key_of(s) for row, s in changes.refreshed if row["publisher"] != s.publisher]
+    products = recognise_products(unit_id=device.unit_id, keys=need)
+
+    def row_for(item: d.Software) -> Installation:
+        key = key_of(item)
+        return Installation(
+            device=device,
+            kind=item.kind,
+            name=item.name,
+            publisher=item.publisher,
+            version=item.version,
+            arch=item.arch,
+            install_date=item.install_date,
+            source=item.source,
+            guid=item.guid,
+            owner=item.owner,
+            category=item.category,
+            raw_key=raw_key(*key),
+            product_id=products.get(key),
+            first_seen=received,
+        )
+
+    Installation.objects.bulk_create([row_for(s) for s in changes.installed], batch_size=BATCH)
+
+    updates = []
+    for row, item in changes.changed + changes.refreshed:
+        obj = row_for(item)
+        obj.pk = row["id"]
+        if row["publisher"] == item.publisher and row["version"] == item.version:
+            obj.product_id = row["product_id"]
+            obj.raw_key = row["raw_key"]
+        updates.append(obj)
+    if updates:
+        Installation.objects.bulk_update(
+            updates,
+            [
+                "kind",
+                "publisher",
+                "version",
+                "install_date",
+                "source",
+                "category",
+                "raw_key",
+                "product_id",
+            ],
+            batch_size=500,
+        )
+    removed_ids = [row["id"] for row in changes.removed]
+    for start in range(0, len(removed_ids), BATCH):
+        Installation.objects.filter(pk__in=removed_ids[start : start + BATCH]).delete()
+
+    if changes.baseline:
+        return
+    events = [
+        InstallationEvent(
+            device=device,
+            report=report,
+            event_type=EventType.INSTALLED,
+            kind=s.kind,
+            name=s.name,
+            publisher=s.publisher,
+            arch=s.arch,
+            owner=s.owner,
+            new_version=s.version,
+            product_id=products.get(key_of(s)),
+            date=received,
+        )
+        for s in changes.installed
+    ]
+    events += [
+        InstallationEvent(
+            device=device,
+            report=report,
+            event_type=EventType.REMOVED,
+            kind=row["kind"],
+            name=row["name"],
+            publisher=row["publisher"],
+            arch=row["arch"],
+            owner=row["owner"],
+            old_version=row["version"],
+            product_id=row["product_id"],
+            date=received,
+        )
+        for row in changes.removed
+    ]
+    events += [
+        InstallationEvent(
+            device=device,
+            report=report,
+            event_type=EventType.VERSION_CHANGED,
+            kind=s.kind,
+            name=s.name,
+            publisher=s.publisher,
+            arch=s.arch,
+            owner=s.owner,
+            old_version=row["version"],
+            new_version=s.version,
+            product_id=products.get(key_of(s)),
+            date=received,
+        )
+        for row, s in changes.changed
+    ]
+    InstallationEvent.objects.bulk_create(events, batch_size=BATCH)
+
+
+# --------------------------------------------------------------------------- devices
+
+DEVICE_EDITABLE_FIELDS = frozenset(
+    {"department", "assigned_user", "assigned_name", "asset_number", "device_type"}
+)
+
+
+@transaction.atomic
+def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
+    """What people maintain about a device (agents never overwrite these)."""
+    if not can_manage_unit(actor, device.unit):
+        raise PermissionDenied(_("无权修改该终端。"))
+    unknown = set(changes) - DEVICE_EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(_("不可修改的字段：%(f)s") % {"f": ", ".join(sorted(unknown))})
+    row = Device.objects.select_for_update().get(pk=device.pk)
+    department = changes.get("department")
+    if isinstance(department, Department) and department.unit_id != row.unit_id:
+        raise ValidationError(_("部门不属于该终端所在单位。"))
+    before = audit.snapshot(row)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.full_clean(exclude=["unit", "first_seen", "last_seen", "last_source"])
+    row.save()
+    audit.record(
+        actor=actor, action=AuditAction.UPDATE, obj=row, before=before, after=audit.snapshot(row)
+    )
+    return row

@@ -1,0 +1,297 @@
+"""The ingest URL over HTTP (Django's test client against the real URLconf and database)."""
+
+import datetime
+import json
+import zlib
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from zhengban.core.models import AuditLogEntry
+from zhengban.inventory import services
+from zhengban.inventory.models import Device, EnrollmentToken, Installation
+from zhengban.inventory.testing import GLPI_EXAMPLES, XML_SAMPLES
+
+# Every XML sample and what the ingest URL must answer: the computer inventories are
+# stored; network discovery / SNMP results of switches and printers are refused by name.
+XML_EXPECTED = {
+    "1.xml": 200,
+    "2.xml": 200,
+    "3.xml": 200,
+    "4.xml": 200,
+    "12.xml": 200,
+    "13.xml": 200,
+    "14.xml": 200,
+    "18.xml": 200,
+    "5.xml": 400,
+    "5-good.xml": 400,
+    "6.xml": 400,
+    "7.xml": 400,
+    "8.xml": 400,
+    "9.xml": 400,
+    "10.xml": 400,
+    "11.xml": 400,
+    "15.xml": 400,
+    "16.xml": 400,
+    "17.xml": 400,
+    "19.xml": 400,
+}
+
+
+@pytest.fixture
+def token(org):
+    _row, token = services.create_enrollment_token(actor=None, unit=org.unit_a)
+    return token
+
+
+def post(client, token, body, content_type, **headers):
+    url = reverse("inventory:ingest", args=[token])
+    return client.generic("POST", url, body, content_type=content_type, **headers)
+
+
+@pytest.mark.django_db
+def test_every_xml_sample_gets_the_expected_answer(client, token):
+    assert sorted(p.name for p in XML_SAMPLES.glob("*.xml")) == sorted(XML_EXPECTED)
+    for name, status in XML_EXPECTED.items():
+        body = (XML_SAMPLES / name).read_bytes()
+        response = post(client, token, zlib.compress(body), "application/x-compress-zlib")
+        assert response.status_code == status, (name, response.content[:300])
+        if status == 400:
+            assert response.content.decode().startswith("QUERY: "), name
+        else:
+            reply = zlib.decompress(response.content)
+            assert b"<RESPONSE>no_account_update</RESPONSE>" in reply
+    # 1.xml is LF014, 2.xml and 12.xml the same Windows laptop, 13/14/18 one Android phone
+    # (same serial and UUID), 3.xml and 4.xml two Macs.
+    assert Device.objects.count() == 5
+    android = Device.objects.get(hostname="android-5a30d8711bbadc9d")
+    assert android.device_type == "mobile"
+    assert Installation.objects.filter(device=android).exclude(kind="os").count() == 310
+
+
+@pytest.mark.django_db
+def test_prolog_is_answered_send_in_the_requests_encoding(client, token):
+    prolog = (
+        b"<?xml version='1.0'?><REQUEST><DEVICEID>pc-1</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>"
+    )
+    response = post(client, token, zlib.compress(prolog), "application/x-compress-zlib")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-compress-zlib"
+    reply = zlib.decompress(response.content)
+    assert b"<RESPONSE>SEND</RESPONSE><PROLOG_FREQ>24</PROLOG_FREQ>" in reply
+    plain = post(client, token, prolog, "application/xml")
+    assert plain.status_code == 200
+    assert b"<RESPONSE>SEND</RESPONSE>" in plain.content
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_glpi_json_contact_then_inventory(client, token):
+    contact = {"action": "contact", "deviceid": "LF014-2017-02-20-12-19-56", "name": "GLPI-Agent"}
+    response = post(client, token, json.dumps(contact), "application/json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert "inventory" in response.json()["tasks"]
+    body = zlib.compress((GLPI_EXAMPLES / "computer_3.json").read_bytes())
+    response = post(client, token, body, "application/x-compress-zlib")
+    assert response.status_code == 200
+    assert json.loads(zlib.decompress(response.content)) == {"status": "ok", "expiration": 24}
+    device = Device.objects.get()
+    assert Installation.objects.filter(device=device).count() == 3034
+
+
+@pytest.mark.django_db
+def test_tokens_missing_unknown_expired_revoked_write_nothing(client, org):
+    body = (GLPI_EXAMPLES / "computer_1.json").read_bytes()
+    missing = client.generic("POST", "/ingest/", body, content_type="application/json")
+    assert missing.status_code == 401
+    assert post(client, "not-a-token", body, "application/json").status_code == 401
+    expired, expired_token = services.create_enrollment_token(actor=None, unit=org.unit_a)
+    EnrollmentToken.objects.filter(pk=expired.pk).update(
+        expires=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    response = post(client, expired_token, body, "application/json")
+    assert response.status_code == 403
+    assert response.json()["message"] == "注册令牌已过期。"
+    revoked, revoked_token = services.create_enrollment_token(actor=None, unit=org.unit_a)
+    services.revoke_enrollment_token(actor=org.officer_a, token=revoked)
+    assert post(client, revoked_token, body, "application/json").status_code == 403
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        (b"\x78\x9cnot zlib at all", "application/x-compress-zlib", 400, "body"),
+        (
+            zlib.compress(b'{"deviceid": "x", "content": {}}')[:-6],
+            "application/x-compress-zlib",
+            400,
+            "body",
+        ),
+        (b"{not json", "application/json", 400, "body"),
+        (b'{"deviceid": "x"}', "application/json", 400, "content"),
+        (b'{"deviceid": "x", "content": {}}', "application/json", 400, "content.versionclient"),
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", "hardware": {"memory": "8G"}}}',
+            "application/json",
+            400,
+            "content.hardware.memory",
+        ),
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", "softwares": '
+            b'[{"name": "a"}, {"name": "b", "version": 2}]}}',
+            "application/json",
+            400,
+            "content.softwares[1].version",
+        ),
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", "softwares": '
+            b'[{"name": "a", "install_date": "yesterday"}]}}',
+            "application/json",
+            400,
+            "content.softwares[0].install_date",
+        ),
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", "softwares": [{"version": "1"}]}}',
+            "application/json",
+            400,
+            "content.softwares[0].name",
+        ),
+        (
+            b'{"deviceid": "x", "surprise": 1, "content": {"versionclient": "t"}}',
+            "application/json",
+            400,
+            "surprise",
+        ),
+        (b"<REQUEST><QUERY>INVENTORY</QUERY>", "application/xml", 400, "body"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><REQUEST>&a;</REQUEST>',
+            "application/xml",
+            400,
+            "body",
+        ),
+        (b"<HELLO/>", "application/xml", 400, "REQUEST"),
+        (b"plain words", "text/plain", 400, "body"),
+        (b"<REQUEST/>", "image/png", 415, "Content-Type"),
+    ],
+)
+def test_bad_bodies_are_refused_naming_the_field(client, token, body, content_type, status, field):
+    response = post(client, token, body, content_type)
+    assert response.status_code == status, response.content
+    if response["Content-Type"] == "application/json":
+        message = response.json()["message"]
+    else:
+        message = response.content.decode()
+    assert message.startswith(f"{field}: "), message
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_zip_bomb_is_refused_with_413(client, token, settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_INFLATED_BYTES": 1_000_000}
+    bomb = zlib.compress(b"{" + b" " * 5_000_000 + b"}")
+    response = post(client, token, bomb, "application/x-compress-zlib")
+    assert response.status_code == 413
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_too_many_software_entries_is_refused(client, token, settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_SOFTWARE": 100}
+    response = post(
+        client, token, (GLPI_EXAMPLES / "computer_3.json").read_bytes(), "application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["message"].startswith("content.softwares: ")
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_get_is_not_allowed(client, token):
+    assert client.get(reverse("inventory:ingest", args=[token])).status_code == 405
+
+
+@pytest.mark.django_db
+def test_untrusted_software_names_are_escaped_in_pages(client, token, org):
+    doc = {
+        "deviceid": "evil-1",
+        "content": {
+            "versionclient": "test",
+            "hardware": {"name": "<b>pc</b>"},
+            "softwares": [{"name": "<script>alert(1)</script>", "version": "=cmd|' /C calc'!A0"}],
+        },
+    }
+    assert post(client, token, json.dumps(doc), "application/json").status_code == 200
+    device = Device.objects.get()
+    client.force_login(org.officer_a)
+    page = client.get(reverse("inventory:device_detail", args=[device.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>pc</b>" not in html
+    listing = client.get(reverse("inventory:device_list"))
+    assert "&lt;b&gt;pc&lt;/b&gt;" in listing.content.decode()
+
+
+@pytest.mark.django_db
+def test_device_pages_are_scoped(client, token, org):
+    post(client, token, (GLPI_EXAMPLES / "computer_1.json").read_bytes(), "application/json")
+    device = Device.objects.get()
+    client.force_login(org.officer_b)
+    assert client.get(reverse("inventory:device_detail", args=[device.pk])).status_code == 404
+    listing = client.get(reverse("inventory:device_list"))
+    assert "glpixps" not in listing.content.decode()
+    client.force_login(org.supervisor_a)
+    assert client.get(reverse("inventory:device_detail", args=[device.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_officer_creates_and_revokes_a_token_in_pages(client, org):
+    client.force_login(org.officer_a)
+    page = client.post(
+        reverse("inventory:token_create"), {"unit": org.unit_a.pk, "days": 30, "label": "一楼"}
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    row = EnrollmentToken.objects.get()
+    url = page.context["url"]
+    assert url.startswith("http://testserver/ingest/") and url.endswith("/")
+    token = url.rsplit("/", 2)[-2]
+    assert services.hash_token(token) == row.token_hash
+    assert f"zhengban-agent --server &#x27;{url}&#x27;" in html
+    assert f"fusioninventory-agent --server &#x27;{url}&#x27;" in html
+    assert f"server={url}" in html
+    assert AuditLogEntry.objects.filter(object_type="inventory.enrollmenttoken").count() == 1
+    # Another unit is not among the choices.
+    refused = client.post(reverse("inventory:token_create"), {"unit": org.unit_b.pk, "days": 30})
+    assert refused.status_code == 200 and EnrollmentToken.objects.count() == 1
+    client.post(reverse("inventory:token_revoke", args=[row.pk]))
+    row.refresh_from_db()
+    assert row.revoked is not None
+    # Staff may not see enrolment tokens at all.
+    client.force_login(org.staff_a)
+    assert client.get(reverse("inventory:token_list")).status_code == 403
+    client.force_login(org.officer_b)
+    assert client.post(reverse("inventory:token_revoke", args=[row.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_enrollment_command_prints_a_working_url(client, org):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "enrollment", "create", "--unit", org.unit_a.credit_code, "--days", "7", stdout=out
+    )
+    url = out.getvalue().strip()
+    assert url.startswith("http://127.0.0.1:8000/ingest/")
+    path = url.removeprefix("http://127.0.0.1:8000")
+    body = (GLPI_EXAMPLES / "computer_1.json").read_bytes()
+    assert client.generic("POST", path, body, content_type="application/json").status_code == 200
+    assert Device.objects.get().unit == org.unit_a

@@ -1,0 +1,181 @@
+"""Pages for people: devices, their software and history; enrolment tokens. Thin: queries
+go through the scoping mechanism, changes through ``services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import DetailView
+from django_tables2 import RequestConfig
+
+from zhengban.core.scoping import get_visible_or_404
+from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
+from zhengban.inventory import services
+from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
+from zhengban.inventory.forms import EnrollmentTokenForm
+from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
+from zhengban.inventory.tables import DeviceTable, EnrollmentTokenTable, InstallationTable
+from zhengban.orgs.choices import Role
+from zhengban.orgs.models import Unit
+
+
+def can_enroll(user: Any) -> bool:
+    return user.is_authenticated and (
+        user.is_superuser or user.has_role(Role.SAM_OFFICER, Role.SYSADMIN)
+    )
+
+
+def manageable_units(user: Any):
+    if user.is_superuser or user.has_role(Role.SYSADMIN):
+        return Unit.objects.all()
+    if user.has_role(Role.SAM_OFFICER):
+        return Unit.objects.visible_to(user)
+    return Unit.objects.none()
+
+
+def _software_count():
+    return Subquery(
+        Installation.objects.filter(device=OuterRef("pk"))
+        .order_by()
+        .values("device")
+        .annotate(n=Count("pk"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
+class DeviceListView(ObjectListView):
+    model = Device
+    queryset = Device.objects.select_related("unit", "department").annotate(
+        software_count=_software_count()
+    )
+    table_class = DeviceTable
+    filterset_class = DeviceFilterSet
+    title = gettext_lazy("终端")
+    export_name = "devices"
+
+
+class DeviceDetailView(ScopedQuerysetMixin, DetailView):
+    model = Device
+    queryset = Device.objects.select_related("unit", "department", "assigned_user")
+    template_name = "inventory/device_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        device = self.object
+        installs = (
+            Installation.objects.filter(device=device)
+            .select_related("product")
+            .order_by("kind", "name", "version", "id")
+        )
+        table = InstallationTable(installs, prefix="sw-")
+        RequestConfig(self.request, paginate={"per_page": 100}).configure(table)
+        ctx["installations"] = table
+        ctx["installation_count"] = installs.count()
+        ctx["unrecognised_count"] = installs.filter(
+            product__isnull=True, kind__in=["application", "os"]
+        ).count()
+        ctx["reports"] = device.reports.all()[:50]
+        ctx["events"] = (
+            InstallationEvent.objects.filter(device=device)
+            .select_related("product")
+            .order_by("-date", "event_type", "name")[:500]
+        )
+        ctx["macs"] = device.macs.order_by("mac").values_list("mac", flat=True)
+        return ctx
+
+
+class EnrollmentTokenListView(ObjectListView):
+    model = EnrollmentToken
+    queryset = EnrollmentToken.objects.select_related("unit", "created_by")
+    table_class = EnrollmentTokenTable
+    filterset_class = EnrollmentTokenFilterSet
+    title = gettext_lazy("客户端注册令牌")
+    export_name = "enrollment-tokens"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not can_enroll(request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_actions(self) -> list[tuple[str, str]]:
+        return [(_("新建令牌"), reverse("inventory:token_create"))]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx["now"] = timezone.now()
+        return ctx
+
+
+def agent_commands(url: str) -> list[tuple[str, str]]:
+    """How to point each supported agent at an ingest URL (shown with a new token)."""
+    return [
+        (_("本平台客户端 zhengban-agent"), f"zhengban-agent --server '{url}'"),
+        (
+            _("FusionInventory 客户端"),
+            f"fusioninventory-agent --server '{url}'",
+        ),
+        (
+            _("OCS Inventory 客户端（命令行）"),
+            f"ocsinventory-agent --nolocal --server '{url}'",
+        ),
+        (
+            _(
+                "OCS Inventory 客户端（配置文件 /etc/ocsinventory/ocsinventory-agent.cfg，删除 local= 行）"
+            ),
+            f"server={url}",
+        ),
+        (_("GLPI 客户端"), f"glpi-agent --server '{url}'"),
+    ]
+
+
+class EnrollmentTokenCreateView(LoginRequiredMixin, View):
+    template_name = "inventory/token_form.html"
+
+    def _form(self, data=None) -> EnrollmentTokenForm:
+        return EnrollmentTokenForm(data, units=manageable_units(self.request.user))
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not can_enroll(request.user):
+            raise PermissionDenied
+        return render(request, self.template_name, {"form": self._form(), "title": _("新建令牌")})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not can_enroll(request.user):
+            raise PermissionDenied
+        form = self._form(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form, "title": _("新建令牌")})
+        row, token = services.create_enrollment_token(
+            actor=request.user,
+            unit=form.cleaned_data["unit"],
+            days=form.cleaned_data["days"],
+            label=form.cleaned_data["label"],
+        )
+        url = request.build_absolute_uri(reverse("inventory:ingest", args=[token]))
+        return render(
+            request,
+            "inventory/token_created.html",
+            {"token": row, "url": url, "commands": agent_commands(url), "title": _("令牌已创建")},
+        )
+
+
+class EnrollmentTokenRevokeView(LoginRequiredMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = get_visible_or_404(
+            EnrollmentToken.objects.select_related("unit"), request.user, pk=pk
+        )
+        services.revoke_enrollment_token(actor=request.user, token=row)
+        messages.success(request, _("令牌 %(prefix)s… 已撤销。") % {"prefix": row.prefix})
+        return HttpResponseRedirect(reverse("inventory:token_list"))
