@@ -7,12 +7,14 @@ from rest_framework.routers import DefaultRouter
 
 from zhengban.catalog.api import register as register_catalog
 from zhengban.governance.api import register as register_governance
+from zhengban.inventory.api import register as register_inventory
 from zhengban.orgs.api import register as register_orgs
 
 router = DefaultRouter()
 register_orgs(router)
 register_catalog(router)
 register_governance(router)
+register_inventory(router)
 
 api_urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

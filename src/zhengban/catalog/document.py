@@ -50,6 +50,14 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
+# Flags every catalog regular expression (name pattern, publisher, family_strip) is compiled
+# with. re.ASCII because Unicode-aware \b and \w treat Chinese characters as word characters:
+# "\btongweb" would then miss "东方通tongweb" and "bjca\b" would miss "bjca证书助手". With
+# ASCII semantics a word boundary is where an ASCII letter, digit or _ meets anything else,
+# which is what catalog authors mean. Names are lower-cased before the search, so ASCII-only
+# case folding loses nothing.
+PATTERN_FLAGS = re.IGNORECASE | re.ASCII
+
 _PRODUCT_FIELDS = {
     "key",
     "family",
@@ -127,7 +135,7 @@ def _str_list(value: Any, where: str, field: str) -> list[str]:
 
 def _check_regex(pattern: str, where: str, field: str) -> None:
     try:
-        re.compile(pattern)
+        re.compile(pattern, PATTERN_FLAGS)
     except re.error as exc:
         raise CatalogError(
             f"{where}: field {field!r} is not a valid regular expression: {exc}"

@@ -83,17 +83,23 @@ UNRECOGNISED = Recognition(None, None, None, None, None, None, None, None)
 
 # --------------------------------------------------------------------------- normalisation
 
-# Format characters (zero-width, bidi, BOM), lone surrogates (what invalid UTF-8 becomes under
-# surrogateescape) and trademark signs carry no meaning in a product name.
-_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff®©™℠]")
-# White-space controls separate words; any other control character is dropped, so that
-# "Win\x00RAR" still reads "winrar".
-_SPACE_CONTROL_RE = re.compile("[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]")
-_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# One str.translate table does all character clean-up in a single C-level pass:
+# - format characters (zero-width, bidi, BOM), lone surrogates (what invalid UTF-8 becomes under
+#   surrogateescape) and trademark signs carry no meaning in a product name: dropped;
+# - white-space controls separate words: become a space;
+# - any other control character is dropped, so that "Win\x00RAR" still reads "winrar".
+_CLEAN_TABLE: dict[int, str | None] = {}
+for _lo, _hi in ((0x00, 0x08), (0x0E, 0x1B), (0x7F, 0x84), (0x86, 0x9F)):
+    _CLEAN_TABLE.update(dict.fromkeys(range(_lo, _hi + 1)))
+for _lo, _hi in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0xD800, 0xDFFF)):
+    _CLEAN_TABLE.update(dict.fromkeys(range(_lo, _hi + 1)))
+_CLEAN_TABLE.update(dict.fromkeys(map(ord, "\u00ad\ufeff®©™℠")))
+_CLEAN_TABLE.update(dict.fromkeys(map(ord, "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"), " "))
+del _lo, _hi
 
 
 def _strip_controls(value: str) -> str:
-    return _CONTROL_RE.sub("", _SPACE_CONTROL_RE.sub(" ", value))
+    return value.translate(_CLEAN_TABLE)
 
 
 def clean_text(value: str) -> str:
@@ -101,9 +107,11 @@ def clean_text(value: str) -> str:
     if len(value) > MAX_NAME_CHARS:
         value = value[:MAX_NAME_CHARS]
     if not value.isascii():
-        value = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", value))
-    if not value.isprintable():
-        value = _strip_controls(value)
+        value = unicodedata.normalize("NFKC", value.translate(_CLEAN_TABLE))
+        if not value.isprintable():  # NFKC can in principle produce a control character
+            value = value.translate(_CLEAN_TABLE)
+    elif not value.isprintable():
+        value = value.translate(_CLEAN_TABLE)
     return " ".join(value.lower().split())
 
 
@@ -187,8 +195,8 @@ def _sanitize(value: Any, limit: int) -> str:
         return ""
     if len(value) > limit:
         value = value[:limit]
-    if not value.isprintable() or not value.isascii():
-        value = _strip_controls(_INVISIBLE_RE.sub("", value))
+    if not value.isascii() or not value.isprintable():
+        value = value.translate(_CLEAN_TABLE)
     return value.strip()
 
 

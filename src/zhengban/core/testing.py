@@ -94,3 +94,23 @@ def load_app_registrations() -> None:
     for config in apps.get_app_configs():
         if config.name.startswith("zhengban.") and module_has_submodule(config.module, "testing"):
             import_module(f"{config.name}.testing")
+
+
+def set_audit_log_triggers(*, enabled: bool) -> None:
+    """Adds or drops the append-only triggers of the audit log.
+
+    Tests with `django_db(transaction=True)` (live server, browser) end with a flush that
+    deletes every row, which the triggers rightly refuse; such tests drop them for the flush
+    and put them back afterwards (see the fixture in orgs/tests/test_browser.py)."""
+    from django.db import connection
+
+    migration = import_module("zhengban.core.migrations.0003_auditlog_append_only")
+    vendor = connection.vendor
+    drop = {"sqlite": migration.SQLITE_REVERSE, "postgresql": migration.POSTGRES_REVERSE}
+    create = {"sqlite": migration.SQLITE, "postgresql": migration.POSTGRES}
+    with connection.cursor() as cursor:
+        for sql in drop.get(vendor, []):
+            cursor.execute(sql)
+        if enabled:
+            for sql in create.get(vendor, []):
+                cursor.execute(sql)

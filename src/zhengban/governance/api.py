@@ -76,6 +76,8 @@ class ViolationSerializer(serializers.ModelSerializer):
 
 
 class SpecViewSet(ReadOnlyModelViewSet):
+    # Declared for the schema and the scoping matrix; get_queryset() is what is served.
+    queryset = ConfigurationSpec.objects.all()
     serializer_class = SpecSerializer
     ordering_fields = ["name"]
 
@@ -84,6 +86,7 @@ class SpecViewSet(ReadOnlyModelViewSet):
 
 
 class RequestViewSet(ReadOnlyModelViewSet):
+    queryset = SoftwareRequest.objects.all()
     serializer_class = RequestSerializer
     filterset_class = RequestFilterSet
     ordering_fields = ["submitted_at", "status"]
@@ -93,6 +96,7 @@ class RequestViewSet(ReadOnlyModelViewSet):
 
 
 class ViolationViewSet(ReadOnlyModelViewSet):
+    queryset = Violation.objects.all()
     serializer_class = ViolationSerializer
     filterset_class = ViolationFilterSet
     ordering_fields = ["first_seen", "status", "kind"]

@@ -102,3 +102,122 @@ def build_gov_tree(org: OrgTree, *, software=(WPS, TIANQING)) -> GovTree:
         staff_b=staff_b,
         device_b=device_b,
     )
+
+
+# ------------------------------------------------------------------------------ scoping matrix
+# Objects of governance in another unit, for zhengban/tests/test_scoping_matrix.py.
+
+
+def _matrix_device(unit: Unit) -> Device:
+    from django.utils import timezone
+
+    from zhengban.orgs.testing import make_person as _make_person
+
+    now = timezone.now()
+    person = _make_person(f"gov_matrix_{unit.pk}_{Device.objects.count()}", unit, Role.STAFF)
+    return Device.objects.create(
+        unit=unit,
+        assigned_user=person,
+        hostname=f"{unit.name}终端",
+        first_seen=now,
+        last_seen=now,
+        last_source=InventorySource.ZHENGBAN_AGENT,
+    )
+
+
+def _matrix_spec(unit: Unit):
+    return services.create_spec(actor=None, unit=unit, name=f"{unit.name}配置规范")
+
+
+def _matrix_rule(unit: Unit):
+    from zhengban.governance.choices import RuleKind
+
+    return services.add_rule(
+        actor=None, spec=_matrix_spec(unit), kind=RuleKind.PROHIBITED, category="game"
+    )
+
+
+def _any_product() -> Product:
+    return Product.objects.filter(owner_unit__isnull=True).order_by("pk").first()
+
+
+def _matrix_request(unit: Unit):
+    from zhengban.governance.choices import RequestAction
+
+    device = _matrix_device(unit)
+    return services.submit_request(
+        actor=device.assigned_user,
+        device=device,
+        action=RequestAction.INSTALL,
+        product=_any_product(),
+        reason=f"{unit.name}申请理由",
+    )
+
+
+def _matrix_violation(unit: Unit):
+    from django.utils import timezone
+
+    from zhengban.governance.choices import ViolationKind
+    from zhengban.governance.models import Violation
+
+    device = _matrix_device(unit)
+    now = timezone.now()
+    return Violation.objects.create(
+        unit=unit,
+        device=device,
+        person=device.assigned_user,
+        kind=ViolationKind.PROHIBITED,
+        software_name=f"{unit.name}违规软件",
+        key=f"name:{unit.pk}",
+        first_seen=now,
+        last_seen=now,
+    )
+
+
+def _matrix_campaign(unit: Unit):
+    import datetime as _dt
+
+    _matrix_device(unit)
+    return services.open_campaign(
+        actor=None,
+        unit=unit,
+        title=f"{unit.name}自查",
+        opens=_dt.date(2026, 1, 1),
+        due=_dt.date(2026, 1, 31),
+    )
+
+
+def _matrix_self_report(unit: Unit):
+    return _matrix_campaign(unit).reports.first()
+
+
+def _register_matrix() -> None:
+    from zhengban.core.testing import register_factory, register_url
+    from zhengban.governance.models import (
+        ConfigurationSpec,
+        SelfReport,
+        SelfReportCampaign,
+        SoftwareRequest,
+        SpecRule,
+        Violation,
+    )
+
+    register_factory(ConfigurationSpec, _matrix_spec)
+    register_factory(SpecRule, _matrix_rule)
+    register_factory(SoftwareRequest, _matrix_request)
+    register_factory(Violation, _matrix_violation)
+    register_factory(SelfReportCampaign, _matrix_campaign)
+    register_factory(SelfReport, _matrix_self_report)
+    for name in ("spec_detail", "spec_rule_add", "spec_adopt"):
+        register_url(f"governance:{name}", ConfigurationSpec)
+    register_url("governance:spec_rule_delete", SpecRule)
+    for name in ("request_detail", "request_decide", "request_withdraw"):
+        register_url(f"governance:{name}", SoftwareRequest)
+    for name in ("violation_detail", "violation_explain", "violation_assign", "violation_resolve"):
+        register_url(f"governance:{name}", Violation)
+    for name in ("campaign_detail", "campaign_close"):
+        register_url(f"governance:{name}", SelfReportCampaign)
+    register_url("governance:self_report", SelfReport)
+
+
+_register_matrix()

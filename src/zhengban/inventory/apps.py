@@ -8,4 +8,7 @@ class InventoryConfig(AppConfig):
     verbose_name = _("终端与软件清单")
 
     def ready(self) -> None:
-        from zhengban.inventory import navigation  # noqa: F401  (registers menu entries)
+        from zhengban.inventory import (  # noqa: F401  (menu entries, simulator part)
+            navigation,
+            simulate,
+        )

@@ -25,3 +25,49 @@ def ingest_file(path: Path | str, *, unit: Unit, **kwargs) -> IngestResult:
     doc = parsed.document if isinstance(parsed, parsers.XmlRequest) else parsed
     assert doc is not None, f"{path} is not an inventory"
     return services.ingest_inventory(unit=unit, document=doc, **kwargs)
+
+
+def _matrix_device(unit: Unit):
+    from django.utils import timezone
+
+    from zhengban.inventory.choices import InventorySource
+    from zhengban.inventory.models import Device, Installation
+
+    now = timezone.now()
+    device = Device.objects.create(
+        unit=unit,
+        hostname=f"矩阵终端-{unit.pk}",
+        first_seen=now,
+        last_seen=now,
+        last_source=InventorySource.GLPI_JSON,
+    )
+    Installation.objects.create(
+        device=device,
+        kind="application",
+        name=f"矩阵软件-{unit.pk}",
+        raw_key=services.raw_key(f"矩阵软件-{unit.pk}", "", "", ""),
+        first_seen=now,
+    )
+    return device
+
+
+def _matrix_token(unit: Unit):
+    row, _token = services.create_enrollment_token(
+        actor=None, unit=unit, label=f"矩阵令牌-{unit.pk}"
+    )
+    return row
+
+
+def _register_matrix() -> None:
+    from zhengban.core.testing import register_factory, register_url
+    from zhengban.inventory.models import Device, EnrollmentToken
+
+    register_factory(Device, _matrix_device)
+    register_factory(EnrollmentToken, _matrix_token)
+    register_url(
+        "inventory:ingest",
+        skip="agents authenticate with the enrolment token in the URL; the token fixes the unit",
+    )
+
+
+_register_matrix()

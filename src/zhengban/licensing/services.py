@@ -578,12 +578,14 @@ def person_key(user_id: int | None, name: str) -> str | None:
     return f"n{name.strip()}" if name and name.strip() else None
 
 
-def _units_under_regions(region_ids: set[int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for region in Region.objects.filter(pk__in=region_ids):
-        out[region.pk] = list(
-            Unit.objects.filter(region__path__startswith=region.path).values_list("id", flat=True)
-        )
+def _units_under_regions(paths: set[str]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {path: [] for path in paths}
+    if not paths:
+        return out
+    for unit_id, region_path in Unit.objects.order_by().values_list("id", "region__path"):
+        for path in paths:
+            if region_path.startswith(path):
+                out[path].append(unit_id)
     return out
 
 
@@ -592,17 +594,20 @@ def load_entitlement_facts(
 ) -> tuple[list[engine.Entitlement], list[engine.Allocation]]:
     """Entitlement facts (a framework agreement: one per unit share plus the owner's rest)
     and allocations; limited to what touches ``unit_ids`` when given."""
-    qs = Entitlement.objects.all()
+    qs = Entitlement.objects.order_by()
+    unit_regions: dict[int, str] = {}
     if unit_ids is not None:
+        unit_regions = dict(
+            Unit.objects.filter(pk__in=unit_ids).order_by().values_list("id", "region__path")
+        )
         region_paths: set[str] = set()
-        for path in Unit.objects.filter(pk__in=unit_ids).values_list("region__path", flat=True):
+        for path in unit_regions.values():
             parts = [p for p in path.split("/") if p]
             region_paths.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+        shared = EntitlementShare.objects.filter(unit_id__in=unit_ids).values("entitlement_id")
         qs = qs.filter(
-            Q(unit_id__in=unit_ids)
-            | Q(shares__unit_id__in=unit_ids)
-            | Q(site_region__path__in=region_paths)
-        ).distinct()
+            Q(unit_id__in=unit_ids) | Q(pk__in=shared) | Q(site_region__path__in=region_paths)
+        )
     rows = list(
         qs.values_list(
             "id",
@@ -619,24 +624,38 @@ def load_entitlement_facts(
             "downgrade_to",
             "upgrade_until",
             "oem_device_id",
-            "site_region_id",
+            "site_region__path",
             "framework",
         )
     )
     ids = [r[0] for r in rows]
     disposed: dict[int, int | None] = {}
-    for ent_id, qty in AssetDisposal.objects.filter(entitlement_id__in=ids).values_list(
-        "entitlement_id", "quantity"
+    for ent_id, qty in (
+        AssetDisposal.objects.filter(entitlement_id__in=ids)
+        .order_by()
+        .values_list("entitlement_id", "quantity")
     ):
         if ent_id in disposed and disposed[ent_id] is None:
             continue
         disposed[ent_id] = None if qty is None else (disposed.get(ent_id) or 0) + qty
     shares: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for ent_id, unit_id, qty in EntitlementShare.objects.filter(entitlement_id__in=ids).values_list(
-        "entitlement_id", "unit_id", "quantity"
-    ):
-        shares[ent_id].append((unit_id, qty))
-    site_units = _units_under_regions({r[14] for r in rows if r[14]})
+    framework_ids = [r[0] for r in rows if r[15]]
+    if framework_ids:
+        for ent_id, unit_id, qty in (
+            EntitlementShare.objects.filter(entitlement_id__in=framework_ids)
+            .order_by("entitlement_id", "unit_id")
+            .values_list("entitlement_id", "unit_id", "quantity")
+        ):
+            shares[ent_id].append((unit_id, qty))
+    site_paths = {r[14] for r in rows if r[14]}
+    if unit_ids is None:
+        site_units = _units_under_regions(site_paths)
+    else:
+        # Only the requested units matter, and their region paths are known.
+        site_units = {
+            path: [u for u, rp in unit_regions.items() if rp.startswith(path)]
+            for path in site_paths
+        }
     facts: list[engine.Entitlement] = []
     for row in rows:
         (pk, unit_id, product_id, family_key, edition, versions, metric, start, end, quantity) = (
@@ -682,7 +701,7 @@ def load_entitlement_facts(
             facts.append(
                 engine.Entitlement(id=pk, units=frozenset({unit_id}), quantity=rest, **common)
             )
-    alloc_qs = AllocationRow.objects.filter(entitlement_id__in=ids)
+    alloc_qs = AllocationRow.objects.filter(entitlement_id__in=ids).order_by()
     if unit_ids is not None:
         alloc_qs = alloc_qs.filter(unit_id__in=unit_ids)
     allocations = [
@@ -703,6 +722,7 @@ def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Ins
     """The assessed installs of these units (commercial or home-edition products)."""
     rows = (
         Installation.objects.filter(device__unit_id__in=unit_ids)
+        .order_by()
         .filter(Q(product__license_model="commercial") | Q(product__home_edition=True))
         .exclude(kind__in=SKIPPED_KINDS)
         .values_list(
@@ -877,18 +897,40 @@ def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = No
         rows = {r[0]: r for r in _result_rows(meta, installs, result)}
         existing = {
             r[0]: r
-            for r in ComplianceResult.objects.filter(unit_id__in=units).values_list(*RESULT_COLUMNS)
+            for r in ComplianceResult.objects.filter(unit_id__in=units)
+            .order_by()
+            .values_list(*RESULT_COLUMNS)
         }
         stale = [pk for pk, row in existing.items() if rows.get(pk) != row]
         fresh = [row for pk, row in rows.items() if existing.get(pk) != row]
         if stale:
             ComplianceResult.objects.filter(pk__in=stale)._raw_delete(ComplianceResult.objects.db)
         _bulk_insert(ComplianceResult, RESULT_COLUMNS, fresh)
-        CompliancePosition.objects.filter(unit_id__in=units)._raw_delete(
-            CompliancePosition.objects.db
-        )
+        # Positions likewise: figures compared without their timestamp.
+        new_positions = {(r[0], r[1]): r for r in _position_rows(meta, result, timezone.now())}
+        old_positions = {
+            (r[1], r[2]): r
+            for r in CompliancePosition.objects.filter(unit_id__in=units)
+            .order_by()
+            .values_list("id", *POSITION_COLUMNS[:-1])
+        }
+        gone = [
+            old[0]
+            for key, old in old_positions.items()
+            if key not in new_positions or new_positions[key][:-1] != old[1:]
+        ]
+        if gone:
+            CompliancePosition.objects.filter(pk__in=gone)._raw_delete(
+                CompliancePosition.objects.db
+            )
         _bulk_insert(
-            CompliancePosition, POSITION_COLUMNS, _position_rows(meta, result, timezone.now())
+            CompliancePosition,
+            POSITION_COLUMNS,
+            [
+                row
+                for key, row in new_positions.items()
+                if key not in old_positions or old_positions[key][1:] != row[:-1]
+            ],
         )
     return len(fresh)
 

@@ -6,7 +6,7 @@ from zhengban.orgs.models import Region, Unit, User
 
 class RegionTable(tables.Table):
     code = tables.Column(verbose_name=_("代码"))
-    name = tables.Column(linkify=False)
+    name = tables.Column(linkify=("orgs:region_detail", [tables.A("pk")]))
     unit_count = tables.Column(verbose_name=_("单位数"), orderable=True)
 
     class Meta:

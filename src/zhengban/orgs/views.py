@@ -52,6 +52,14 @@ class UnitListView(ObjectListView):
     title = gettext_lazy("单位")
     export_name = "units"
 
+    def get_actions(self) -> list[tuple[str, str]]:
+        if not responsibility.can_create_unit(self.request.user):
+            return []
+        return [
+            (_("新建单位"), reverse("orgs:unit_create")),
+            (_("批量导入"), reverse("orgs:import")),
+        ]
+
 
 class UnitDetailView(ScopedQuerysetMixin, DetailView):
     model = Unit

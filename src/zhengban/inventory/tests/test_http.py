@@ -295,3 +295,29 @@ def test_enrollment_command_prints_a_working_url(client, org):
     body = (GLPI_EXAMPLES / "computer_1.json").read_bytes()
     assert client.generic("POST", path, body, content_type="application/json").status_code == 200
     assert Device.objects.get().unit == org.unit_a
+
+
+@pytest.mark.django_db
+def test_api_lists_scoped_devices_with_installations_and_events(client, token, org):
+    for name in ("computer_3.json", "computer_3_updated.json"):
+        post(client, token, (GLPI_EXAMPLES / name).read_bytes(), "application/json")
+    device = Device.objects.get()
+    client.force_login(org.officer_a)
+    listing = client.get("/api/v1/devices/", {"hostname": "lf014"})
+    assert listing.status_code == 200
+    assert [d["id"] for d in listing.json()["results"]] == [device.pk]
+    detail = client.get(f"/api/v1/devices/{device.pk}/").json()
+    assert len(detail["installations"]) == 3185
+    assert sorted({e["event_type"] for e in detail["events"]}) == [
+        "installed",
+        "removed",
+        "version_changed",
+    ]
+    assert len(detail["events"]) == 157 + 6 + 859
+    child = client.get("/api/v1/devices/", {"unit": org.unit_a_child.pk})
+    assert child.status_code == 200 and child.json()["results"] == []
+    # A unit the person cannot see is not even a valid choice.
+    assert client.get("/api/v1/devices/", {"unit": org.unit_b.pk}).status_code == 400
+    client.force_login(org.officer_b)
+    assert client.get("/api/v1/devices/").json()["results"] == []
+    assert client.get(f"/api/v1/devices/{device.pk}/").status_code == 404

@@ -12,8 +12,8 @@ from zhengban.core.models import AuditLogEntry
 from zhengban.licensing import services
 from zhengban.licensing.choices import FundingSource, Metric, ProcurementMethod, Term
 from zhengban.licensing.models import (
-    ComplianceResult,
     CompliancePosition,
+    ComplianceResult,
     Contract,
     Entitlement,
 )
@@ -41,7 +41,9 @@ def fleet(org):
     b1 = make_device(org.unit_b, "b1")
     for d in (a1, a2):
         install(d, "windows-pro", "Microsoft Windows 10 专业版", "10.0.19045", kind="os")
-        install(d, "microsoft-office-professional-plus", "Microsoft Office 专业增强版 2016", "16.0.4266")
+        install(
+            d, "microsoft-office-professional-plus", "Microsoft Office 专业增强版 2016", "16.0.4266"
+        )
     install(a1, "winrar", "WinRAR 6.24 (64-bit)", "6.24.0")
     install(a1, "7zip", "7-Zip 23.01 (x64)", "23.01")
     install(a2, "wps-office-personal", "WPS Office 个人版", "12.1.0")
@@ -78,7 +80,7 @@ def test_recompute_unit_gives_every_assessed_install_a_verdict(org, fleet):
         ("a1", "windows-pro", "10", "covered", "oem", ""),
         ("a1", "winrar", "6", "unlicensed", "no_entitlement", ""),
         ("a2", "microsoft-office-professional-plus", "2016", "unlicensed", "over_quantity", ""),
-        ("a2", "windows-pro", "10", "unlicensed", "no_entitlement", ""),
+        ("a2", "windows-pro", "10", "unlicensed", "oem_other_device", ""),
         ("a2", "wps-office-personal", "12.1.0", "unlicensed", "home_edition", ""),
         ("a3", "windows-server-standard", "2019", "unlicensed", "no_entitlement", ""),
     ]
@@ -335,6 +337,6 @@ def test_policy_inherits_up_the_tree_and_prices_demand(org, fleet):
         ("Microsoft Office 专业增强版", 2, Decimal("550"), Decimal("1100")),
         ("WPS Office 个人版", 1, Decimal("550"), Decimal("550")),
         ("Microsoft Windows Server 标准版", 1, None, None),
-        ("Windows 专业版", 2, None, None),
+        ("Microsoft Windows 专业版", 2, None, None),
     ]
     assert total == Decimal("1650")

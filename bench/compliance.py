@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Compliance recompute: a full province, then incremental updates.
+
+    .venv/bin/python bench/run.py compliance --db postgres [-- --devices 100000 --units 5000]
+
+Builds a synthetic province straight into the tables (regions, units, devices, installs of
+the shipped catalog's products, entitlements with realistic gaps), then measures:
+- full: ``recompute_all`` of every unit (twice; the second run replaces existing rows);
+- inventory: one device's software changes, then ``recompute_after_inventory`` (median, p95);
+- entitlement: one unit's entitlement quantity changes, then ``recompute_units``.
+Writes {"benchmark": "compliance", "results": [...]} to --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zhengban.settings")
+
+# (product key, installed name template, raw version, share of devices)
+COMMERCIAL = [
+    ("microsoft-office-professional-plus", "Microsoft Office 专业增强版 {v}", "16.0.4266", 0.55),
+    ("wps-office-professional", "WPS Office 专业版", "12.1.0", 0.25),
+    ("wps-office-personal", "WPS Office 个人版", "12.1.0", 0.08),
+    ("winrar", "WinRAR 6.24 (64-bit)", "6.24.0", 0.20),
+    ("qianxin-tianqing", "奇安信天擎终端安全管理系统", "10.0", 0.70),
+    ("adobe-acrobat-pro", "Adobe Acrobat Pro DC", "23.0", 0.05),
+]
+FREE = ["7zip", "foxit-reader", "bandizip", "kaspersky-free", "unrar", "libreoffice"]
+
+
+def build(devices: int, units: int, seed: int) -> dict:
+    from django.db.models import CharField, Value
+    from django.db.models.functions import Cast, Concat
+    from django.utils import timezone
+
+    from zhengban.catalog.models import Product
+    from zhengban.inventory.models import Device
+    from zhengban.licensing.models import Entitlement
+    from zhengban.licensing.services import _bulk_insert
+    from zhengban.orgs.models import Region, Unit
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    province = Region.objects.create(
+        code="390000", name="江海省", level="province", path="/390000/"
+    )
+    cities = [
+        Region.objects.create(
+            code=f"39{c:02d}00",
+            name=f"市{c}",
+            level="city",
+            parent=province,
+            path=f"/390000/39{c:02d}00/",
+        )
+        for c in range(1, 13)
+    ]
+    Unit.objects.bulk_create(
+        Unit(
+            name=f"单位{i}",
+            credit_code=f"11390000MB{i:07d}X"[:18],
+            unit_type="government_agency",
+            region=cities[i % len(cities)],
+        )
+        for i in range(units)
+    )
+    unit_ids = list(Unit.objects.order_by("id").values_list("id", flat=True))
+    Unit.objects.update(path=Concat(Value("/"), Cast("id", CharField()), Value("/")))
+    # Units have uneven sizes, as in a province: a few big bureaus, many small bodies.
+    weights = [rng.paretovariate(1.3) for _ in unit_ids]
+    owners = rng.choices(unit_ids, weights=weights, k=devices)
+    Device.objects.bulk_create(
+        (
+            Device(
+                unit_id=owners[i],
+                hostname=f"PC-{i:06d}",
+                device_type="server" if i % 50 == 0 else "desktop",
+                assigned_name=f"人员{i}" if i % 3 else "",
+                first_seen=now,
+                last_seen=now,
+                last_source="zhengban_agent",
+            )
+            for i in range(devices)
+        ),
+        batch_size=5000,
+    )
+    device_rows = list(Device.objects.order_by("id").values_list("id", "unit_id"))
+    products = dict(Product.objects.values_list("key", "id"))
+    rows = []
+    os_versions = [("10", "10.0.19045"), ("11", "10.0.22631"), ("7", "6.1.7601")]
+    office_versions = ["2016", "2019", "2021"]
+    oem_rows = []
+    for device_id, unit_id in device_rows:
+        label, raw = rng.choice(os_versions)
+        name = f"Microsoft Windows {label} 专业版"
+        rows.append((device_id, "os", name, raw, products["windows-pro"]))
+        if rng.random() < 0.8:  # most PCs came with their OEM licence
+            oem_rows.append((device_id, unit_id, label))
+        for key, template, version, share in COMMERCIAL:
+            if rng.random() < share:
+                rows.append(
+                    (
+                        device_id,
+                        "application",
+                        template.format(v=rng.choice(office_versions)),
+                        version,
+                        products[key],
+                    )
+                )
+        for key in rng.sample(FREE, 3):
+            rows.append((device_id, "application", key, "1.0", products[key]))
+        rows.append((device_id, "application", f"内部系统{rng.randint(1, 50)}", "1.0", None))
+    install_rows = [
+        (
+            device_id,
+            kind,
+            name,
+            "",
+            version,
+            "",
+            "",
+            "",
+            "",
+            "",
+            hashlib.sha1(f"{name}|{version}".encode()).hexdigest(),
+            product_id,
+            now,
+        )
+        for device_id, kind, name, version, product_id in rows
+    ]
+    from zhengban.inventory.models import Installation
+
+    _bulk_insert(
+        Installation,
+        (
+            "device_id",
+            "kind",
+            "name",
+            "publisher",
+            "version",
+            "arch",
+            "source",
+            "guid",
+            "owner",
+            "category",
+            "raw_key",
+            "product_id",
+            "first_seen",
+        ),
+        install_rows,
+    )
+    ents = [
+        Entitlement(
+            unit_id=unit_id,
+            product_id=products["windows-pro"],
+            versions=[label],
+            metric="oem",
+            term="perpetual",
+            quantity=1,
+            oem_device_id=device_id,
+            source_type="preinstalled",
+        )
+        for device_id, unit_id, label in oem_rows
+    ]
+    per_unit = {}
+    for _device_id, unit_id in device_rows:
+        per_unit[unit_id] = per_unit.get(unit_id, 0) + 1
+    for unit_id, count in per_unit.items():
+        # Office bought for roughly the PCs that have it, some units short.
+        quantity = max(1, int(count * 0.55 * rng.uniform(0.6, 1.1)))
+        ents.append(
+            Entitlement(
+                unit_id=unit_id,
+                product_id=products["microsoft-office-professional-plus"],
+                versions=["2019"],
+                downgrade=True,
+                metric="per_device",
+                term="perpetual",
+                quantity=quantity,
+            )
+        )
+        if rng.random() < 0.7:
+            ents.append(
+                Entitlement(
+                    unit_id=unit_id,
+                    product_id=products["wps-office-professional"],
+                    metric="site",
+                    term="perpetual",
+                )
+            )
+    # The province's antivirus: one region-wide site licence, a year's subscription.
+    bureau = unit_ids[0]
+    ents.append(
+        Entitlement(
+            unit_id=bureau,
+            product_id=products["qianxin-tianqing"],
+            metric="site",
+            term="subscription",
+            start=timezone.localdate().replace(month=1, day=1),
+            end=timezone.localdate().replace(month=12, day=31),
+            site_region=province,
+        )
+    )
+    Entitlement.objects.bulk_create(ents, batch_size=5000)
+    return {
+        "units": units,
+        "devices": devices,
+        "installs": len(install_rows),
+        "entitlements": len(ents),
+        "device_ids": [d for d, _ in device_rows],
+        "products": products,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--units", type=int, default=5_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=2014)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from zhengban.inventory.models import Installation
+    from zhengban.licensing import services
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    data = build(args.devices, args.units, args.seed)
+    build_s = time.perf_counter() - started
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    print(
+        f"built {data['devices']:,} devices, {data['installs']:,} installs, "
+        f"{data['entitlements']:,} entitlements in {build_s:.1f} s",
+        file=sys.stderr,
+    )
+
+    results = []
+    for run in ("full (first)", "full (again)"):
+        t = time.perf_counter()
+        stats = services.recompute_all()
+        seconds = time.perf_counter() - t
+        results.append(
+            {
+                "case": run,
+                "devices": data["devices"],
+                "units": stats.units,
+                "assessed_installs": stats.installs,
+                "covered": stats.covered,
+                "unlicensed": stats.unlicensed,
+                "seconds": round(seconds, 2),
+            }
+        )
+        print(results[-1], file=sys.stderr)
+
+    rng = random.Random(args.seed)
+    winrar = data["products"]["winrar"]
+    timings = []
+    for device_id in rng.sample(data["device_ids"], args.samples):
+        with transaction.atomic():
+            # What an ingest does first: one install appears on the device.
+            Installation.objects.create(
+                device_id=device_id,
+                kind="application",
+                name="WinRAR 7.01 (64-bit)",
+                version="7.01.0",
+                raw_key="bench",
+                product_id=winrar,
+                first_seen=timezone.now(),
+            )
+            t = time.perf_counter()
+            services.recompute_after_inventory(device_ids=[device_id])
+            timings.append(time.perf_counter() - t)
+    results.append(_latency("incremental after one inventory", timings))
+
+    from zhengban.licensing.models import Entitlement
+
+    ent_ids = list(
+        Entitlement.objects.filter(metric="per_device").values_list("id", "unit_id")[: args.samples]
+    )
+    timings = []
+    for ent_id, unit_id in ent_ids:
+        with transaction.atomic():
+            Entitlement.objects.filter(pk=ent_id).update(quantity=1)
+            t = time.perf_counter()
+            services.recompute_units([unit_id])
+            timings.append(time.perf_counter() - t)
+    results.append(_latency("incremental after one entitlement", timings))
+    out = {
+        "benchmark": "compliance",
+        "build_seconds": round(build_s, 1),
+        "data": {k: data[k] for k in ("units", "devices", "installs", "entitlements")},
+        "results": results,
+    }
+    Path(args.json).write_text(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _latency(case: str, timings: list[float]) -> dict:
+    ms = sorted(t * 1000 for t in timings)
+    return {
+        "case": case,
+        "samples": len(ms),
+        "median_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 2),
+        "max_ms": round(ms[-1], 2),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

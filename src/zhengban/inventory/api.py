@@ -1,0 +1,124 @@
+"""/api/v1/devices/ (with installations and events), scoped like every list."""
+
+import django_filters
+from rest_framework import serializers
+from rest_framework.routers import BaseRouter
+
+from zhengban.core.api import ScopedReadOnlyViewSet
+from zhengban.inventory.models import Device, Installation, InstallationEvent
+
+
+class InstallationSerializer(serializers.ModelSerializer):
+    product_key = serializers.CharField(source="product.key", read_only=True, default=None)
+
+    class Meta:
+        model = Installation
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "publisher",
+            "version",
+            "arch",
+            "install_date",
+            "source",
+            "guid",
+            "owner",
+            "category",
+            "product",
+            "product_key",
+            "first_seen",
+        ]
+
+
+class InstallationEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InstallationEvent
+        fields = [
+            "id",
+            "event_type",
+            "kind",
+            "name",
+            "publisher",
+            "arch",
+            "owner",
+            "old_version",
+            "new_version",
+            "product",
+            "date",
+        ]
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    unit_name = serializers.CharField(source="unit.name", read_only=True)
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "unit",
+            "unit_name",
+            "department",
+            "assigned_name",
+            "asset_number",
+            "hostname",
+            "device_type",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "hardware_uuid",
+            "agent_device_id",
+            "cpu",
+            "memory_mb",
+            "os_name",
+            "os_version",
+            "os_edition",
+            "os_arch",
+            "os_product_id",
+            "os_partial_key",
+            "os_activation",
+            "first_seen",
+            "last_seen",
+            "last_source",
+            "last_agent",
+        ]
+
+
+class DeviceDetailSerializer(DeviceSerializer):
+    installations = InstallationSerializer(many=True, read_only=True)
+    events = InstallationEventSerializer(many=True, read_only=True)
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [*DeviceSerializer.Meta.fields, "installations", "events"]
+
+
+class DeviceApiFilterSet(django_filters.FilterSet):
+    hostname = django_filters.CharFilter(lookup_expr="iexact")
+    hostname__contains = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
+    last_seen__lt = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
+    last_seen__gte = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+
+    class Meta:
+        model = Device
+        fields = ["unit", "department", "device_type", "serial_number", "os_name"]
+
+
+class DeviceViewSet(ScopedReadOnlyViewSet):
+    """Devices; the detail view carries the installations and the change history."""
+
+    queryset = Device.objects.select_related("unit")
+    filterset_class = DeviceApiFilterSet
+    ordering_fields = ["hostname", "last_seen", "first_seen"]
+
+    def get_serializer_class(self):
+        return DeviceDetailSerializer if self.action == "retrieve" else DeviceSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("installations__product", "events")
+        return qs
+
+
+def register(router: BaseRouter) -> None:
+    router.register("devices", DeviceViewSet, basename="device")
