@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .document import DEFAULT_PRIORITY, RULE_TYPES, load_catalog
+from .document import DEFAULT_PRIORITY, PATTERN_FLAGS, RULE_TYPES, load_catalog
 
 try:  # Python 3.11+
     import re._parser as _sre_parse  # type: ignore[import-not-found]
@@ -148,11 +148,23 @@ _NOISE_RE = re.compile(
 _EDGE_PUNCT = " -_:;,./|·—–~+"
 
 
+# Every match of _NOISE_RE contains a digit or a match of this gate (whose branches start with
+# literals, so sre scans for it fast): names without either skip the slow _NOISE_RE.
+_ANY_DIGIT_RE = re.compile(r"[0-9]")
+_NOISE_GATE_RE = re.compile(
+    r"(?:zh|en|ja|ko|de|fr|es|ru|it|pt)[-_]|chinese|simplified|traditional|english|chs|cht|mui"
+    r"|中文版|简体中文|繁体中文|繁體中文|英文版|多语言版"
+)
+
+
 def normalize_name(clean: str) -> str:
     """The *normalized* form of an already clean name (see docs/catalog-format.md)."""
     if "(" in clean or "[" in clean or "【" in clean or "〔" in clean:
         clean = _BRACKETS_RE.sub(" ", _BRACKETS_RE.sub(" ", clean))
-    text = _NOISE_RE.sub(" ", clean)
+    if _ANY_DIGIT_RE.search(clean) or _NOISE_GATE_RE.search(clean):
+        text = _NOISE_RE.sub(" ", clean)
+    else:
+        text = clean
     text = " ".join(text.split()).strip(_EDGE_PUNCT)
     # A dash left dangling in the middle ("adobe reader xi - ") after removals.
     text = text.replace(" - ", " ").replace(" -", " ").strip(_EDGE_PUNCT)
@@ -182,6 +194,9 @@ _CJK_RE = re.compile(r"[\u3400-\u9fff]")
 _DOTTED_RE = re.compile(r"\d+(?:\.\d+)+")
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _PLAIN_VERSION_RE = re.compile(r"^\d+(?:\.\d+)*$")
+_EPOCH_RE = re.compile(r"^\d+:")
+_UPSTREAM_END_RE = re.compile(r"[+~]")
+_DIGITS_RE = re.compile(r"\d+")
 
 
 def _sanitize(value: Any, limit: int) -> str:
@@ -209,10 +224,10 @@ def extract_version(raw_version: Any, clean_name: str, platform: str) -> str | N
         if platform == "linux":
             # Debian/RPM: drop the epoch, the packaging revision and +dfsg/~ubuntu suffixes
             # to get the upstream version.
-            version = re.sub(r"^\d+:", "", version)
+            version = _EPOCH_RE.sub("", version)
             if "-" in version:
                 version = version.rsplit("-", 1)[0]
-            version = re.split(r"[+~]", version, maxsplit=1)[0] or version
+            version = _UPSTREAM_END_RE.split(version, maxsplit=1)[0] or version
             return version
         match = _DOTTED_RE.search(version)
         return match.group(0) if match else version
@@ -226,7 +241,7 @@ def extract_version(raw_version: Any, clean_name: str, platform: str) -> str | N
 def version_tuple(version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
-    return tuple(int(n) for n in re.findall(r"\d+", version)[:8])
+    return tuple(map(int, _DIGITS_RE.findall(version)[:8]))
 
 
 _EDITIONS = {
@@ -272,7 +287,15 @@ _EDITION_RE = re.compile(
 )
 
 
+# sre cannot skip ahead on an alternation whose branches start with a look-behind, so
+# _EDITION_RE tries every branch at every position. This gate (bare literals: sre skips to
+# their first characters) finds every name _EDITION_RE can match, and few others.
+_EDITION_GATE = re.compile("|".join(re.escape(k) for k in sorted(_EDITIONS, key=len, reverse=True)))
+
+
 def extract_edition(clean_name: str) -> str | None:
+    if _EDITION_GATE.search(clean_name) is None:
+        return None
     match = _EDITION_RE.search(clean_name)
     return _EDITIONS[match.group(0)] if match else None
 
@@ -305,7 +328,11 @@ def package_family_base(package: str) -> str:
             name = name[len(prefix) :]
             break
     for _ in range(3):
-        stripped = _PKG_SONAME_RE.sub("", _PKG_SUFFIX_RE.sub("", name))
+        stripped = _PKG_SUFFIX_RE.sub("", name) if "-" in name else name
+        # A so-version needs a digit among the last four characters ("1.1", "3-0", "5t64"):
+        # checking that first spares the end-anchored regex a try at every position.
+        if _ANY_DIGIT_RE.search(stripped, len(stripped) - 4):
+            stripped = _PKG_SONAME_RE.sub("", stripped)
         if stripped == name or len(stripped) < 2:
             break
         name = stripped
@@ -362,7 +389,7 @@ def _best(options: list[set[str]]) -> set[str]:
 def required_literal_options(pattern: str) -> list[set[str]]:
     """Candidate literal sets for prefiltering a pattern (empty when none can be proven)."""
     try:
-        parsed = _sre_parse.parse(pattern, re.IGNORECASE)
+        parsed = _sre_parse.parse(pattern, PATTERN_FLAGS)
     except Exception:  # noqa: BLE001 - an unparsable pattern just gets no prefilter
         return []
     try:
@@ -370,6 +397,107 @@ def required_literal_options(pattern: str) -> list[set[str]]:
     except Exception:  # noqa: BLE001 - unknown opcode layouts across Python versions
         return []
     return [s for s in opts if s and min(len(x) for x in s) >= 2]
+
+
+_MAX_PREFIXES = 64
+_ZERO_WIDTH = ("AT", "ASSERT", "ASSERT_NOT")
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _class_chars(items: Any) -> list[str] | None:
+    """The characters a small positive character class matches in a clean name, else None."""
+    chars: list[str] = []
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            chars.append(chr(av).lower())
+        elif name == "RANGE" and av[1] - av[0] < 8:
+            chars.extend(chr(c).lower() for c in range(av[0], av[1] + 1))
+        elif name == "CATEGORY" and str(av) == "CATEGORY_SPACE":
+            chars.append(" ")  # white space in a clean name is always exactly one space
+        else:
+            return None
+    return chars
+
+
+def _prefixes(seq: Any, open_: set[str]) -> tuple[set[str], set[str]]:
+    """Extend the candidate prefixes ``open_`` through ``seq``.
+
+    Returns (open, closed): prefixes that the rest of the pattern may still extend, and
+    prefixes at which the literal knowledge stops. Every match starts with one of them.
+    """
+    closed: set[str] = set()
+    for op, av in seq:
+        if not open_:
+            break
+        name = str(op)
+        if name == "LITERAL":
+            ch = chr(av).lower()
+            open_ = {p + ch for p in open_}
+        elif name in _ZERO_WIDTH:
+            continue
+        elif name == "IN" and (chars := _class_chars(av)) is not None:
+            open_ = {p + ch for p in open_ for ch in chars}
+        elif name == "SUBPATTERN":
+            open_, more = _prefixes(av[-1], open_)
+            closed |= more
+        elif name == "BRANCH":
+            new_open: set[str] = set()
+            for alt in av[1]:
+                alt_open, more = _prefixes(alt, open_)
+                new_open |= alt_open
+                closed |= more
+            open_ = new_open
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[1] == 1:
+            once, more = _prefixes(av[2], open_)
+            closed |= more
+            open_ = (once | open_) if av[0] == 0 else once
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
+            once, more = _prefixes(av[2], open_)  # at least one copy, then unknown
+            closed |= once | more
+            open_ = set()
+        else:
+            closed |= open_
+            open_ = set()
+        if len(open_) + len(closed) > _MAX_PREFIXES:
+            raise _TooMany
+    return open_, closed
+
+
+def _anchored(seq: Any) -> set[str] | None:
+    items = list(seq)
+    if len(items) == 1 and str(items[0][0]) == "BRANCH":
+        found: set[str] = set()
+        for alt in items[0][1][1]:
+            alt_prefixes = _anchored(alt)
+            if alt_prefixes is None:
+                return None
+            found |= alt_prefixes
+        return found
+    for i, (op, av) in enumerate(items):
+        if str(op) == "AT" and str(av) in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+            open_, closed = _prefixes(items[i + 1 :], {""})
+            found = open_ | closed
+            return None if (not found or "" in found) else found
+        if str(op) not in ("ASSERT", "ASSERT_NOT"):
+            return None
+    return None
+
+
+def anchored_prefixes(pattern: str) -> set[str] | None:
+    """For a pattern that can only match at the start of the name, the set of strings one of
+    which every match starts with (e.g. ``^(microsoft )?windows`` → {"microsoft windows",
+    "windows"}); None when the pattern is not anchored or the set would be too large.
+    """
+    try:
+        return _anchored(_sre_parse.parse(pattern, PATTERN_FLAGS))
+    except _TooMany:
+        return None
+    except Exception:  # noqa: BLE001 - unknown opcode layouts across Python versions
+        return None
 
 
 def _glob_to_regex(glob: str) -> str:
@@ -404,7 +532,14 @@ class Recogniser:
     def __init__(self, catalog: Mapping[str, Any], *, max_memo: int = DEFAULT_MAX_MEMO) -> None:
         self.max_memo = max_memo
         self._memo: dict[tuple, Recognition] = {}
-        self._name_memo: dict[tuple, tuple[_Rule, ...]] = {}
+        # (sanitised name, clean publisher, platform) → (clean name, matching rules each with
+        # its result fields minus the version): a new version of a known program only pays for
+        # version extraction.
+        self._name_memo: dict[tuple, tuple[str, tuple[tuple[_Rule, tuple], ...]]] = {}
+        # Raw publisher → clean publisher, and clean publisher → domestic flag: an inventory
+        # has few distinct publishers, so these are computed once each.
+        self._pub_memo: dict[Any, str] = {}
+        self._pub_flag_memo: dict[str, bool] = {}
         self._interned: dict[tuple, Recognition] = {}
         self.products: dict[str, dict[str, Any]] = {p["key"]: p for p in catalog["products"]}
         self._pub_domestic: dict[str, bool] = {}
@@ -418,8 +553,16 @@ class Recogniser:
         self._exact: dict[str, list[_Rule]] = {}
         self._package: dict[str, list[_Rule]] = {}
         self._normalized: dict[str, list[_Rule]] = {}
+        self._norm_always = False  # a normalized key with no usable token: always normalise
         self._always: list[_Rule] = []  # patterns without a usable literal: always tried
+        # Pattern prefilter (see _match_name): patterns anchored with ^ are indexed by the
+        # strings every match starts with, in a trie walked once from the start of the name;
+        # the others by a literal every match contains, in a trie walked from each position.
+        # Literals that start with a non-ASCII character are left out of _ascii_trie, which
+        # is the one walked for the (most common) pure-ASCII names.
+        self._prefix_trie: dict[str, Any] = {}
         self._trie: dict[str, Any] = {}
+        self._ascii_trie: dict[str, Any] = {}
         self.rule_count = 0
         self._compile(catalog)
 
@@ -454,14 +597,18 @@ class Recogniser:
                     self._package.setdefault(name.strip().lower(), []).append(rule)
                 else:
                     source = rule.regex.pattern
-                    pattern_rules.append((rule, required_literal_options(source)))
+                    prefixes = anchored_prefixes(source)
+                    if prefixes:
+                        for prefix in prefixes:
+                            _trie_add(self._prefix_trie, prefix, rule)
+                    else:
+                        pattern_rules.append((rule, required_literal_options(source)))
         # Choose, per pattern, the literal set whose literals are rarest across all patterns,
         # so that a common word ("microsoft ") does not wake up hundreds of patterns.
         freq: dict[str, int] = {}
         for _, options in pattern_rules:
             for lit in {lit for s in options for lit in s}:
                 freq[lit] = freq.get(lit, 0) + 1
-        index: dict[str, list[_Rule]] = {}
         for rule, options in pattern_rules:
             if not options:
                 self._always.append(rule)
@@ -471,15 +618,35 @@ class Recogniser:
                 key=lambda s: (max(freq[x] for x in s), -min(len(x) for x in s), len(s)),
             )
             for lit in best:
-                index.setdefault(lit, []).append(rule)
-        # A character trie of the literals: scanning a name walks it from each position,
-        # a few dict lookups per character however many patterns there are.
-        for lit, rules in index.items():
-            node = self._trie
-            for ch in lit:
-                node = node.setdefault(ch, {})
-            node[""] = tuple(rules)  # "" never collides with a one-character key
-        self._always.sort(key=lambda r: r.rank)
+                self._add_literal(lit, rule)
+        # A normalized rule can only match a name containing each token of its key: index
+        # the longest token so that normalisation runs only for names that may match.
+        for key in self._normalized:
+            tokens = [t.strip(_EDGE_PUNCT) for t in key.split()]
+            token = max(tokens, key=len, default="")
+            if len(token) >= 2:
+                self._add_literal(token, _NORMALIZED_MARK)
+            else:
+                self._norm_always = True
+        self._always.sort(key=_rank)
+        _freeze(self._prefix_trie)
+        _freeze(self._trie)
+        _freeze(self._ascii_trie)
+        # The literal tries are entered through their first two characters at once: most
+        # positions of a name start no literal, and one slice + lookup rejects them.
+        self._root2 = _two_level(self._trie)
+        self._ascii_root2 = _two_level(self._ascii_trie)
+
+    def _add_literal(self, literal: str, rule: _Rule) -> None:
+        if len(literal) < 2:  # the two-level trie entry needs two characters
+            if rule is _NORMALIZED_MARK:
+                self._norm_always = True
+            else:
+                self._always.append(rule)
+            return
+        _trie_add(self._trie, literal, rule)
+        if literal[0].isascii():
+            _trie_add(self._ascii_trie, literal, rule)
 
     def _make_rule(self, spec: Mapping[str, Any], product: dict[str, Any], order: int) -> _Rule:
         rtype = spec["type"]
@@ -526,20 +693,22 @@ class Recogniser:
     ) -> Recognition:
         """Recognise one raw record. Never raises on odd input: it gives a null family."""
         key = (name, publisher, version, platform)
+        if swid is not None:  # a SWID tag is not part of the memo key
+            return self._recognise_new(name, publisher, version, platform, swid)
         try:
-            if swid is None:
-                return self._memo[key]
-        except KeyError:
-            pass
+            found = self._memo.get(key)
         except TypeError:  # unhashable input (a list as name): treat as malformed
             return UNRECOGNISED
-        result = self._recognise_new(name, publisher, version, platform, swid)
-        if swid is None:
-            if len(self._memo) >= self.max_memo:
-                # Clearing everything is crude but O(1) per insert; distinct keys refill fast.
-                self._memo.clear()
-                self._name_memo.clear()
-            self._memo[key] = result
+        if found is not None:
+            return found
+        return self._store(key, self._recognise_new(name, publisher, version, platform, None))
+
+    def _store(self, key: tuple, result: Recognition) -> Recognition:
+        if len(self._memo) >= self.max_memo:
+            # Clearing everything is crude but O(1) per insert; distinct keys refill fast.
+            self._memo.clear()
+            self._name_memo.clear()
+        self._memo[key] = result
         return result
 
     def recognise_record(self, record: Any) -> Recognition:
@@ -556,9 +725,15 @@ class Recogniser:
         append = out.append
         for rec in records:
             get = rec.get
+            key = (get("name"), get("publisher"), get("version"), get("platform"))
             try:
-                append(memo[(get("name"), get("publisher"), get("version"), get("platform"))])
-            except (KeyError, TypeError):
+                append(memo[key])
+            except KeyError:
+                if get("swid") is None:
+                    append(self._store(key, self._recognise_new(*key, None)))
+                else:
+                    append(self.recognise_record(rec))
+            except TypeError:
                 append(self.recognise_record(rec))
         return out
 
@@ -575,32 +750,52 @@ class Recogniser:
     ) -> Recognition:
         name_s = _sanitize(name, MAX_NAME_CHARS)
         if isinstance(platform, str):
-            plat = platform.strip().lower()
-            plat = plat if plat in ("windows", "linux", "macos") else ""
+            plat = _PLATFORMS.get(platform)
+            if plat is None:
+                plat = _PLATFORMS.get(platform.strip().lower(), "")
         else:
             plat = ""
         swid_s = _sanitize(swid, MAX_NAME_CHARS) if swid is not None else ""
         if not name_s and not swid_s:
             return UNRECOGNISED
-        pub_s = _sanitize(publisher, MAX_NAME_CHARS)
-        cname = clean_text(name_s)
-        cpub = clean_text(pub_s) if pub_s else ""
+        try:
+            cpub = self._pub_memo[publisher]
+        except KeyError:
+            pub_s = _sanitize(publisher, MAX_NAME_CHARS)
+            cpub = clean_text(pub_s) if pub_s else ""
+            if len(self._pub_memo) >= _MAX_PUBLISHER_MEMO:
+                self._pub_memo.clear()
+            self._pub_memo[publisher] = cpub
+        except TypeError:  # an unhashable publisher is no publisher
+            cpub = ""
+
+        if swid_s and swid_s in self._swid:
+            matched = [r for r in self._swid[swid_s] if self._context_ok(r, cpub, plat)]
+            if matched:
+                cname = clean_text(name_s)
+                vers = extract_version(version, cname, plat)
+                entries = tuple((r, self._fields(r, cname, cpub)) for r in matched)
+                return self._pick(entries, vers)
+
+        nkey = (name_s, cpub, plat)
+        entry = self._name_memo.get(nkey)
+        if entry is None:
+            cname = clean_text(name_s)
+            if cname:
+                rules = self._match_name(name_s, cname, cpub, plat)
+                entry = (cname, tuple((r, self._fields(r, cname, cpub)) for r in rules))
+            else:
+                entry = ("", ())
+            self._name_memo[nkey] = entry
+        cname, entries = entry
         if not cname and not swid_s:
             return UNRECOGNISED
-        vers = extract_version(version, cname, plat)
+        return self._pick(entries, extract_version(version, cname, plat))
 
-        matched: tuple[_Rule, ...] = ()
-        if swid_s and swid_s in self._swid:
-            matched = tuple(r for r in self._swid[swid_s] if self._context_ok(r, cpub, plat))
-        if not matched:
-            nkey = (name_s, cpub, plat)
-            cached = self._name_memo.get(nkey)
-            if cached is None:
-                cached = self._match_name(name_s, cname, cpub, plat)
-                self._name_memo[nkey] = cached
-            matched = cached
+    def _pick(self, entries: tuple[tuple[_Rule, tuple], ...], vers: str | None) -> Recognition:
+        """The first matching rule whose version bounds hold, as a result."""
         vt = None
-        for rule in matched:
+        for rule, f in entries:
             if rule.min_version is not None or rule.max_version is not None:
                 if vt is None:
                     vt = version_tuple(vers)
@@ -610,7 +805,7 @@ class Recogniser:
                     continue
                 if rule.max_version is not None and vt >= rule.max_version:
                     continue
-            return self._result(rule, cname, cpub, vers)
+            return self._intern(f[0], f[1], f[2], vers, f[3], f[4], f[5], f[6])
         if vers is None:
             return UNRECOGNISED
         return self._intern(None, None, None, vers, None, None, None, None)
@@ -628,42 +823,63 @@ class Recogniser:
         Truncated after the first rule without a version condition: nothing after it can win.
         """
         candidates: list[_Rule] = []
-        exact = self._exact.get(" ".join(raw.split()).lower())
-        if exact:
-            candidates.extend(exact)
+        if self._exact:
+            exact = self._exact.get(" ".join(raw.split()).lower())
+            if exact:
+                candidates.extend(exact)
+        pkg_name = cname.partition(":")[0]
         if self._package:
-            pkg = self._package.get(cname.split(":", 1)[0])
+            pkg = self._package.get(pkg_name)
             if pkg:
                 candidates.extend(pkg)
-        if self._normalized:
+
+        found: set[_Rule] = set()
+        # Anchored patterns: one walk from the start of the name.
+        node = self._prefix_trie
+        for ch in cname:
+            node = node.get(ch)
+            if node is None:
+                break
+            hit = node.get("")
+            if hit is not None:
+                found.update(hit)
+        # Other patterns: walk the literal trie from each position.
+        root2 = self._ascii_root2 if cname.isascii() else self._root2
+        if root2:
+            n = len(cname)
+            get2 = root2.get
+            for i in range(n - 1):
+                node = get2(cname[i : i + 2])
+                if node is None:
+                    continue
+                j = i + 2
+                while True:
+                    hit = node.get("")
+                    if hit is not None:
+                        found.update(hit)
+                    if j >= n:
+                        break
+                    node = node.get(cname[j])
+                    if node is None:
+                        break
+                    j += 1
+        if self._normalized and (self._norm_always or _NORMALIZED_MARK in found):
+            found.discard(_NORMALIZED_MARK)
             norm = self._normalized.get(normalize_name(cname))
             if norm:
                 candidates.extend(norm)
-        patterns: set[_Rule] = set()
-        root = self._trie
-        n = len(cname)
-        for i, ch in enumerate(cname):
-            node = root.get(ch)
-            j = i + 1
-            while node is not None:
-                found = node.get("")
-                if found is not None:
-                    patterns.update(found)
-                if j >= n:
-                    break
-                node = node.get(cname[j])
-                j += 1
-        if patterns:
-            candidates.extend(patterns)
+        if found:
+            candidates.extend(found)
         if self._always:
             candidates.extend(self._always)
         if not candidates:
             return ()
         candidates.sort(key=_rank)
-        pkg_name = cname.split(":", 1)[0]
         out: list[_Rule] = []
         for rule in candidates:
-            if not self._context_ok(rule, cpub, plat):
+            if rule.platform is not None and plat and rule.platform != plat:
+                continue
+            if rule.publisher is not None and not rule.publisher.search(cpub):
                 continue
             if rule.regex is not None:
                 subject = pkg_name if rule.type == "package" else cname
@@ -674,7 +890,8 @@ class Recogniser:
                 break
         return tuple(out)
 
-    def _result(self, rule: _Rule, cname: str, cpub: str, vers: str | None) -> Recognition:
+    def _fields(self, rule: _Rule, cname: str, cpub: str) -> tuple:
+        """Result fields of ``rule`` for this name and publisher, all but the version."""
         product = rule.product
         family = product["family"]
         if rule.family_from is not None:
@@ -689,21 +906,27 @@ class Recogniser:
                 family = rule.family_prefix + slug
         domestic = product["domestic"]
         if rule.domestic_from == "publisher" and cpub:
-            found = self._pub_domestic.get(publisher_key(cpub))
-            if found is None:
-                found = bool(_CJK_RE.search(cpub))
-            domestic = found
+            domestic = self._publisher_domestic(cpub)
         edition = product.get("edition") or extract_edition(cname)
-        return self._intern(
+        return (
             family,
             product["key"],
             edition,
-            vers,
             product["category"],
             product["license_model"],
             bool(domestic),
             rule.id,
         )
+
+    def _publisher_domestic(self, cpub: str) -> bool:
+        found = self._pub_flag_memo.get(cpub)
+        if found is None:
+            known = self._pub_domestic.get(publisher_key(cpub))
+            found = bool(_CJK_RE.search(cpub)) if known is None else known
+            if len(self._pub_flag_memo) >= _MAX_PUBLISHER_MEMO:
+                self._pub_flag_memo.clear()
+            self._pub_flag_memo[cpub] = found
+        return found
 
     def _intern(self, *fields: Any) -> Recognition:
         # Many keys share one outcome; sharing the object keeps the memo small.
@@ -717,3 +940,36 @@ class Recogniser:
 
 def _rank(rule: _Rule) -> tuple:
     return rule.rank
+
+
+def _trie_add(trie: dict[str, Any], text: str, rule: Any) -> None:
+    node = trie
+    for ch in text:
+        node = node.setdefault(ch, {})
+    node.setdefault("", []).append(rule)  # "" never collides with a one-character key
+
+
+def _two_level(trie: dict[str, Any]) -> dict[str, Any]:
+    """{first two characters: node after them} for a trie without one-character entries."""
+    return {
+        first + second: node
+        for first, child in trie.items()
+        if first
+        for second, node in child.items()
+        if second
+    }
+
+
+def _freeze(node: dict[str, Any]) -> None:
+    """Turn the rule lists at the trie's leaves into tuples, without duplicates."""
+    for key, value in node.items():
+        if key == "":
+            node[key] = tuple(dict.fromkeys(value))
+        else:
+            _freeze(value)
+
+
+# Stands in the literal tries for "a normalized rule may match": never a real rule.
+_NORMALIZED_MARK: Any = object()
+_MAX_PUBLISHER_MEMO = 100_000
+_PLATFORMS = {"windows": "windows", "linux": "linux", "macos": "macos"}

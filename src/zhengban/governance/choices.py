@@ -9,10 +9,6 @@ class RuleKind(models.TextChoices):
     PROHIBITED = "prohibited", _("禁止")
 
 
-# Kinds that let a person have the software without asking.
-PERMITTING_KINDS = frozenset({RuleKind.REQUIRED, RuleKind.ALLOWED, RuleKind.FREE})
-
-
 class RequestAction(models.TextChoices):
     INSTALL = "install", _("安装")
     UNINSTALL = "uninstall", _("卸载")

@@ -31,7 +31,7 @@ from zhengban.governance.choices import (
 
 
 def ancestor_paths(path: str) -> list[str]:
-    """"/37/3701/370102/" → ["/37/", "/37/3701/", "/37/3701/370102/"]."""
+    """The path and every path above it: "/37/3701/" → ["/37/", "/37/3701/"]."""
     parts = [p for p in path.split("/") if p]
     return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 

@@ -27,7 +27,6 @@ from zhengban.governance import adapters
 from zhengban.governance.choices import (
     DEFAULT_STEPS,
     OPEN_STATUSES,
-    PERMITTING_KINDS,
     CampaignStatus,
     Difference,
     LineOrigin,
@@ -91,13 +90,9 @@ def notify(
     addresses = sorted({u.email for u in recipients if u.email})
     if addresses:
         text = f"{body}\n\n{link}".strip()
-        messages = [
-            EmailMessage(subject=subject, body=text, to=[address]) for address in addresses
-        ]
+        messages = [EmailMessage(subject=subject, body=text, to=[address]) for address in addresses]
         # A mail server being down must not undo the workflow step that caused the mail.
-        transaction.on_commit(
-            lambda: get_connection(fail_silently=True).send_messages(messages)
-        )
+        transaction.on_commit(lambda: get_connection(fail_silently=True).send_messages(messages))
     return rows
 
 
@@ -254,9 +249,7 @@ def adopt_template(
     if actor is not None and not can_manage_specs(actor, unit):
         raise PermissionDenied
     # Only templates of the unit's own region or a region above it apply to it.
-    _require(
-        unit.region.path.startswith(template.region.path), _("该模板不适用于本单位所在区划。")
-    )
+    _require(unit.region.path.startswith(template.region.path), _("该模板不适用于本单位所在区划。"))
     spec = ConfigurationSpec.objects.create(
         name=name.strip() or template.name,
         unit=unit,
@@ -525,9 +518,7 @@ def submit_request(
             for i, kind in enumerate(workflow.steps)
         ]
     )
-    audit.record(
-        actor=actor, action=AuditAction.SUBMIT, obj=request, after=audit.snapshot(request)
-    )
+    audit.record(actor=actor, action=AuditAction.SUBMIT, obj=request, after=audit.snapshot(request))
     _activate(steps[0], now=now, step_days=workflow.step_days)
     return request
 
@@ -658,8 +649,7 @@ def send_reminders(*, now: datetime.datetime | None = None) -> int:
         request = step.request
         notify(
             users=approvers_for(step),
-            subject=_("催办：%(who)s的软件申请已超过审批时限")
-            % {"who": request.requester},
+            subject=_("催办：%(who)s的软件申请已超过审批时限") % {"who": request.requester},
             body=_("%(action)s%(product)s，%(step)s环节应于 %(due)s 前处理。")
             % {
                 "action": request.get_action_display(),
@@ -1210,9 +1200,7 @@ def submit_self_report(
     own_devices = set(adapters.devices_of(actor).values_list("pk", flat=True))
     confirmed = set(confirmed_line_ids)
     lines = list(report.lines.filter(origin=LineOrigin.INVENTORY))
-    _require(
-        confirmed <= {line.pk for line in lines}, _("确认的条目不属于本人的自查表。")
-    )
+    _require(confirmed <= {line.pk for line in lines}, _("确认的条目不属于本人的自查表。"))
     for line in lines:
         line.confirmed = line.pk in confirmed
         line.difference = Difference.NONE if line.confirmed else Difference.NOT_CONFIRMED
@@ -1251,8 +1239,7 @@ def submit_self_report(
     if report.differences:
         notify(
             users=officers_of(report.campaign.unit),
-            subject=_("自查发现差异：%(who)s %(n)s 条")
-            % {"who": actor, "n": report.differences},
+            subject=_("自查发现差异：%(who)s %(n)s 条") % {"who": actor, "n": report.differences},
             link=report.get_absolute_url(),
         )
     return report
@@ -1295,9 +1282,7 @@ def sign_commitment(
     letter = CommitmentLetter.objects.create(
         unit_id=actor.unit_id, person=actor, year=year, signed_at=now, text=COMMITMENT_TEXT
     )
-    audit.record(
-        actor=actor, action=AuditAction.SUBMIT, obj=letter, after=audit.snapshot(letter)
-    )
+    audit.record(actor=actor, action=AuditAction.SUBMIT, obj=letter, after=audit.snapshot(letter))
     return letter
 
 

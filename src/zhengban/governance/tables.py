@@ -5,7 +5,9 @@ from zhengban.governance.models import ConfigurationSpec, SoftwareRequest, Viola
 
 
 class RequestTable(tables.Table):
-    id = tables.Column(verbose_name=_("编号"), linkify=("governance:request_detail", [tables.A("pk")]))
+    id = tables.Column(
+        verbose_name=_("编号"), linkify=("governance:request_detail", [tables.A("pk")])
+    )
     submitted_at = tables.DateTimeColumn(format="Y-m-d H:i")
 
     class Meta:

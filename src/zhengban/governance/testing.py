@@ -77,7 +77,12 @@ def build_gov_tree(org: OrgTree, *, software=(WPS, TIANQING)) -> GovTree:
         "dept_head_a", org.unit_a, Role.APPROVER, department=office, email="head@a.example"
     )
     staff = make_person(
-        "zhang_a", org.unit_a, Role.STAFF, department=office, full_name="张三", post="科员",
+        "zhang_a",
+        org.unit_a,
+        Role.STAFF,
+        department=office,
+        full_name="张三",
+        post="科员",
         email="zhang@a.example",
     )
     colleague = make_person("li_a", org.unit_a, Role.STAFF, department=office, full_name="李四")

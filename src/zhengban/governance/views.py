@@ -74,9 +74,7 @@ def mine(request: HttpRequest) -> HttpResponse:
     """软件使用人: what I may install, my devices, my requests, my violations."""
     user = request.user
     spec = services.effective_spec_for_person(user) if user.unit_id else None
-    devices = Device.objects.filter(assigned_user=user).annotate(
-        software=Count("installations")
-    )
+    devices = Device.objects.filter(assigned_user=user).annotate(software=Count("installations"))
     year = timezone.localdate().year
     return render(
         request,
@@ -481,9 +479,12 @@ def rates(request: HttpRequest) -> HttpResponse:
     rows = services.violation_rates(request.user)
     chart = charts.horizontal_bars(
         [
-            (r.name, r.rate, _("%(d)s 台终端中 %(v)s 台有未解决违规") % {
-                "d": r.devices, "v": r.devices_with_violations
-            })
+            (
+                r.name,
+                r.rate,
+                _("%(d)s 台终端中 %(v)s 台有未解决违规")
+                % {"d": r.devices, "v": r.devices_with_violations},
+            )
             for r in rows
         ],
         title=_("各单位违规终端占比"),
@@ -599,7 +600,9 @@ def self_report(request: HttpRequest, pk: int) -> HttpResponse:
             services.submit_self_report(
                 actor=request.user,
                 report=report,
-                confirmed_line_ids=[int(v) for v in request.POST.getlist("confirmed") if v.isdigit()],
+                confirmed_line_ids=[
+                    int(v) for v in request.POST.getlist("confirmed") if v.isdigit()
+                ],
                 declared=declared,
                 note=request.POST.get("note", ""),
             )

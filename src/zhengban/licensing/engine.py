@@ -352,11 +352,23 @@ def evaluate(
         pool = by_unit.get(unit, [])
         by_family: dict[str, list[_Fact]] = defaultdict(list)
         by_product: dict[str, list[_Fact]] = defaultdict(list)
+        # OEM facts are indexed by their device: a unit with a thousand OEM PCs must not
+        # try every OEM licence on every PC. One representative per product shape is kept
+        # to tell "OEM of another device" apart from "no entitlement".
+        oem_by_device: dict[int, list[_Fact]] = defaultdict(list)
+        oem_shapes: dict[str, dict[tuple, Entitlement]] = defaultdict(dict)
         for fact in pool:
-            if fact.ent.family:
-                by_family[fact.ent.family].append(fact)
-            if fact.ent.product:
-                by_product[fact.ent.product].append(fact)
+            ent = fact.ent
+            if ent.metric == OEM:
+                if ent.oem_device is not None:
+                    oem_by_device[ent.oem_device].append(fact)
+                if ent.family:
+                    oem_shapes[ent.family].setdefault((ent.product, ent.edition), ent)
+                continue
+            if ent.family:
+                by_family[ent.family].append(fact)
+            if ent.product:
+                by_product[ent.product].append(fact)
 
         pending: list[tuple[Install, list[_Fact]]] = []
         for inst in items:
@@ -386,6 +398,7 @@ def evaluate(
                         if id(fact) not in seen:
                             seen.add(id(fact))
                             candidates.append(fact)
+                candidates.extend(oem_by_device.get(inst.device, ()))
                 candidates.sort(key=lambda f: f.sort_key)
                 pending.append((inst, candidates))
             pos = positions.get((unit, inst.product))
@@ -448,6 +461,10 @@ def evaluate(
                     still.append((inst, candidates))
             left = still
         for inst, _candidates in left:
+            for shape in oem_shapes.get(inst.family or "", {}).values():
+                match = _product_match(shape, inst)
+                if match is not None and match[0] == 0 and shape.oem_device != inst.device:
+                    _note(best, inst.id, _OEM_OTHER)
             outcomes[inst.id] = Outcome(UNLICENSED, best.get(inst.id, _NO_ENTITLEMENT)[1])
 
         for inst in items:

@@ -604,10 +604,23 @@ def load_entitlement_facts(
         for path in unit_regions.values():
             parts = [p for p in path.split("/") if p]
             region_paths.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
-        shared = EntitlementShare.objects.filter(unit_id__in=unit_ids).values("entitlement_id")
-        qs = qs.filter(
-            Q(unit_id__in=unit_ids) | Q(pk__in=shared) | Q(site_region__path__in=region_paths)
+        # Three index lookups instead of one OR (which scans every entitlement).
+        ent_ids = set(
+            Entitlement.objects.filter(unit_id__in=unit_ids).order_by().values_list("id", flat=True)
         )
+        ent_ids.update(
+            EntitlementShare.objects.filter(unit_id__in=unit_ids)
+            .order_by()
+            .values_list("entitlement_id", flat=True)
+        )
+        ent_ids.update(
+            Entitlement.objects.filter(
+                site_region_id__in=Region.objects.filter(path__in=region_paths).values("id")
+            )
+            .order_by()
+            .values_list("id", flat=True)
+        )
+        qs = qs.filter(pk__in=ent_ids)
     rows = list(
         qs.values_list(
             "id",

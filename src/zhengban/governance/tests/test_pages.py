@@ -56,7 +56,8 @@ def test_unit_b_sees_none_of_unit_a(client, world):
     for endpoint in ("requests", "violations", "specs"):
         data = get(client, outsider, f"/api/v1/governance/{endpoint}/").json()
         assert data["count"] == 0, endpoint
-    assert get(client, outsider, reverse("governance:request_list")).context["table"].rows.__len__() == 0
+    table = get(client, outsider, reverse("governance:request_list")).context["table"]
+    assert len(table.rows) == 0
 
 
 @pytest.mark.django_db
@@ -129,7 +130,12 @@ def test_request_form_creates_a_request(client, world):
     client.force_login(gov.colleague)
     response = client.post(
         reverse("governance:request_create"),
-        {"device": gov.device.pk, "action": "install", "product": t.product("7zip").pk, "reason": "x"},
+        {
+            "device": gov.device.pk,
+            "action": "install",
+            "product": t.product("7zip").pk,
+            "reason": "x",
+        },
     )
     assert response.status_code == 200
     assert "device" in response.context["form"].errors
@@ -140,9 +146,10 @@ def test_supervisor_rates_page_draws_an_svg_chart(client, world):
     gov, *_ = world
     page = get(client, gov.org.supervisor_a, reverse("governance:rates"))
     assert page.status_code == 200
-    assert [(r.name, r.devices, r.devices_with_violations, r.open_violations) for r in page.context["rows"]] == [
-        ("历下区财政局", 1, 1, 1)
-    ]
+    assert [
+        (r.name, r.devices, r.devices_with_violations, r.open_violations)
+        for r in page.context["rows"]
+    ] == [("历下区财政局", 1, 1, 1)]
     html = page.content.decode()
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "100.0%" in html
     assert "<script" not in html.split("<footer")[0].split("</header>")[1]
@@ -167,7 +174,12 @@ def test_violation_page_explain_and_resolve(client, world):
         {"resolution": "dismissed", "note": "经核实为单位采购的正版"},
     )
     violation.refresh_from_db()
-    assert (violation.status, violation.explanation, violation.resolution, violation.resolved_by) == (
+    assert (
+        violation.status,
+        violation.explanation,
+        violation.resolution,
+        violation.resolved_by,
+    ) == (
         "resolved",
         "工作需要",
         "dismissed",
@@ -200,4 +212,9 @@ def test_every_page_renders_for_each_role(client, world):
     ):
         assert get(client, gov.org.officer_a, url).status_code == 200, url
     assert get(client, gov.staff, reverse("governance:workflow")).status_code == 403
-    assert get(client, gov.org.officer_a, reverse("governance:violation_list") + "?export=xlsx").status_code == 200
+    assert (
+        get(
+            client, gov.org.officer_a, reverse("governance:violation_list") + "?export=xlsx"
+        ).status_code
+        == 200
+    )

@@ -71,7 +71,9 @@ def test_two_steps_department_head_then_officer(gov, django_capture_on_commit_ca
     with pytest.raises(PermissionDenied):
         services.decide(actor=gov.staff, request=request, approve=True, now=T1)
 
-    services.decide(actor=gov.dept_head, request=request, approve=True, comment="同意", now=T1 + HOUR)
+    services.decide(
+        actor=gov.dept_head, request=request, approve=True, comment="同意", now=T1 + HOUR
+    )
     request.refresh_from_db()
     assert request.status == RequestStatus.PENDING
     assert steps(request) == [
@@ -147,7 +149,10 @@ def test_configurable_steps_per_unit(gov):
         window_days=7,
     )
     request = submit(gov)
-    assert steps(request) == [(1, "sam_officer", "pending", None), (2, "unit_head", "waiting", None)]
+    assert steps(request) == [
+        (1, "sam_officer", "pending", None),
+        (2, "unit_head", "waiting", None),
+    ]
     services.decide(actor=gov.org.officer_a, request=request, approve=True, now=T1)
     with pytest.raises(PermissionDenied):
         services.decide(actor=gov.dept_head, request=request, approve=True, now=T1)
@@ -269,3 +274,14 @@ def test_after_the_fact_approval_settles_the_private_install(gov):
         RequestStatus.FULFILLED,
         "Adobe Photoshop 2023",
     )
+
+
+@pytest.mark.django_db
+def test_remind_command_runs(gov):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("governance_remind", stdout=out)
+    assert out.getvalue() == "已发送催办 0 条。\n"

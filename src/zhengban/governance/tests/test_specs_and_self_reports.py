@@ -44,9 +44,7 @@ def test_region_template_is_adopted_as_a_copy_with_a_link_back(gov):
         services.add_rule(actor=org.officer_a, spec=template, kind=RuleKind.FREE, category="media")
 
     copy = services.adopt_template(actor=org.officer_a, template=template, unit=org.unit_a)
-    services.add_rule(
-        actor=org.officer_a, spec=copy, kind=RuleKind.FREE, product=t.product("7zip")
-    )
+    services.add_rule(actor=org.officer_a, spec=copy, kind=RuleKind.FREE, product=t.product("7zip"))
     assert (copy.unit, copy.adopted_from, copy.name) == (org.unit_a, template, template.name)
     assert rule_rows(copy) == [
         ("free", "7-Zip"),
@@ -171,8 +169,9 @@ def test_commitment_letter_once_a_year(gov):
     with pytest.raises(ValidationError):
         services.sign_commitment(actor=gov.staff, year=2026)
     services.sign_commitment(actor=gov.staff, year=2027)
-    assert list(
-        CommitmentLetter.objects.visible_to(gov.org.officer_b).values_list("year", flat=True)
-    ) == []
+    assert (
+        list(CommitmentLetter.objects.visible_to(gov.org.officer_b).values_list("year", flat=True))
+        == []
+    )
     outsider = make_person("staff_b2", gov.org.unit_b, Role.STAFF)
     assert CommitmentLetter.objects.visible_to(outsider).count() == 0

@@ -1,0 +1,14 @@
+"""zhengban governance_remind: remind approvers of overdue steps and close expired approval
+windows. Run it from cron (or a scheduled task) once an hour; it is safe to repeat."""
+
+from django.core.management.base import BaseCommand
+
+from zhengban.governance.services import send_reminders
+
+
+class Command(BaseCommand):
+    help = "催办超过审批时限的软件使用申请，并关闭已过执行期限的批准。可重复运行。"
+
+    def handle(self, *args, **options):
+        sent = send_reminders()
+        self.stdout.write(f"已发送催办 {sent} 条。")
