@@ -3,7 +3,8 @@
 # browser tests and the FusionInventory and OCS Inventory agents. Idempotent and quiet.
 set -euo pipefail
 need=()
-for pkg in chromium fusioninventory-agent ocsinventory-agent; do
+# fonts-wqy-microhei: without a CJK font Chromium draws Chinese as boxes in screenshots.
+for pkg in chromium fonts-wqy-microhei fusioninventory-agent ocsinventory-agent; do
   dpkg-query -W -f '${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii' || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

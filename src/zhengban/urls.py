@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.static import serve
 
 from zhengban.api import api_urlpatterns
+from zhengban.orgs.views_accounts import OwnPasswordChangeView
 
 urlpatterns = [
     path("", include("zhengban.core.urls")),
@@ -13,11 +14,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "password/",
-        auth_views.PasswordChangeView.as_view(success_url="/"),
-        name="password_change",
-    ),
+    path("password/", OwnPasswordChangeView.as_view(success_url="/"), name="password_change"),
     path("orgs/", include("zhengban.orgs.urls")),
     path("catalog/", include("zhengban.catalog.urls")),
     path("governance/", include("zhengban.governance.urls")),

@@ -1,5 +1,6 @@
 import re
 
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -27,3 +28,16 @@ class CharacterClassValidator:
         return _("密码须包含大写字母、小写字母、数字和符号中的至少 %(n)d 类。") % {
             "n": self.min_classes
         }
+
+
+class MinimumLengthValidator(password_validation.MinimumLengthValidator):
+    """Django's rule with our own Chinese message: Django 5.2 reworded its message and the
+    zh_Hans catalogue has no translation for the new wording yet."""
+
+    def get_error_message(self) -> str:
+        return _("密码长度太短。密码必须包含至少 %(min_length)d 个字符。") % {
+            "min_length": self.min_length
+        }
+
+    def get_help_text(self) -> str:
+        return _("密码必须包含至少 %(min_length)d 个字符。") % {"min_length": self.min_length}

@@ -48,18 +48,20 @@ class SpecQuerySet(models.QuerySet):
             return self.none()
         if scope.kind == "region":
             own = Q(unit__region__path__startswith=scope.region_path)
-            region_path = scope.region_path
+            # A bureau sees the templates above it and those of the regions below it.
+            templates = Q(region__path__in=ancestor_paths(scope.region_path)) | Q(
+                region__path__startswith=scope.region_path
+            )
         else:
-            own = Q(unit__path__startswith=scope.unit_path)
             from zhengban.orgs.models import Region
 
+            own = Q(unit__path__startswith=scope.unit_path)
             region_path = (
                 Region.objects.filter(pk=scope.region_id).values_list("path", flat=True).first()
                 or ""
             )
-        templates = Q(region__path__in=ancestor_paths(region_path)) | Q(
-            region__path__startswith=region_path or "\0"
-        )
+            # A unit sees the templates that apply to it: its region's and those above.
+            templates = Q(region__path__in=ancestor_paths(region_path))
         return self.filter(own | (Q(unit__isnull=True) & templates))
 
 

@@ -242,15 +242,16 @@ def simulate_governance(ctx: SimulationContext) -> None:
                 received=max(received, device.last_seen),
             )
             if not result.unchanged:
-                outcome_ = services.process_inventory(
-                    device=result.device, report=result.report, now=received
-                )
-                counts["fulfilled"] += len(outcome_.fulfilled)
+                # Idempotent: harmless if inventory's ingest already fired the hook.
+                services.process_inventory(device=result.device, report=result.report, now=received)
                 counts["changed"] += 1
         if (n + 1) % 100 == 0 or n + 1 == len(sample):
             ctx.progress("governance", n + 1, len(sample))
 
     violations = Violation.objects.filter(unit_id__in=adopting).count()
+    counts["fulfilled"] = SoftwareRequest.objects.filter(
+        unit_id__in=adopting, status=RequestStatus.FULFILLED
+    ).count()
     ctx.shared["governance"] = {
         "template_id": template.pk,
         "adopting_units": len(adopting),

@@ -522,6 +522,17 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     if not services.is_overseer(user):
         campaigns = campaigns.filter(reports__person=user)
     can_open = user.unit is not None and services.can_run_campaigns(user, user.unit)
+    year = timezone.localdate().year
+    commitments = None
+    if can_open:
+        people = user.unit.people.filter(is_active=True)
+        commitments = {
+            "year": year,
+            "people": people.count(),
+            "signed": CommitmentLetter.objects.filter(
+                unit=user.unit, year=year, person__in=people
+            ).count(),
+        }
     return render(
         request,
         "governance/campaigns.html",
@@ -530,6 +541,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
             "campaigns": campaigns[:50],
             "can_open": can_open,
             "form": forms.CampaignForm() if can_open else None,
+            "commitments": commitments,
         },
     )
 

@@ -9,6 +9,7 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from zhengban.inventory import (  # noqa: F401  (menu entries, simulator part)
+            demo,
             navigation,
             simulate,
         )

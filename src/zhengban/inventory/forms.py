@@ -15,3 +15,17 @@ class EnrollmentTokenForm(forms.Form):
     def __init__(self, *args, units=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["unit"].queryset = units if units is not None else Unit.objects.none()
+
+
+class ImportForm(forms.Form):
+    KIND_CHOICES = [("table", _("XLSX/CSV 表格（按模板）")), ("regfile", _("注册表导出 .reg"))]
+
+    unit = forms.ModelChoiceField(queryset=Unit.objects.none(), label=_("单位"))
+    kind = forms.ChoiceField(choices=KIND_CHOICES, label=_("文件类型"))
+    hostname = forms.CharField(label=_("计算机名（.reg 导入必填）"), max_length=255, required=False)
+    serial_number = forms.CharField(label=_("序列号"), max_length=100, required=False)
+    file = forms.FileField(label=_("文件"))
+
+    def __init__(self, *args, units=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unit"].queryset = units if units is not None else Unit.objects.none()

@@ -19,12 +19,14 @@ from django.views import View
 from django.views.generic import DetailView
 from django_tables2 import RequestConfig
 
+from zhengban.core.exports import xlsx_response
 from zhengban.core.scoping import get_visible_or_404
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
-from zhengban.inventory import services
+from zhengban.inventory import imports, services
 from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
-from zhengban.inventory.forms import EnrollmentTokenForm
+from zhengban.inventory.forms import EnrollmentTokenForm, ImportForm
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
+from zhengban.inventory.parsers import InventoryError
 from zhengban.inventory.tables import DeviceTable, EnrollmentTokenTable, InstallationTable
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Unit
@@ -179,3 +181,61 @@ class EnrollmentTokenRevokeView(LoginRequiredMixin, View):
         services.revoke_enrollment_token(actor=request.user, token=row)
         messages.success(request, _("令牌 %(prefix)s… 已撤销。") % {"prefix": row.prefix})
         return HttpResponseRedirect(reverse("inventory:token_list"))
+
+
+class ImportView(LoginRequiredMixin, View):
+    """Upload a software list for a machine without an agent (.reg export or the template)."""
+
+    template_name = "inventory/import.html"
+
+    def _form(self, data=None, files=None) -> ImportForm:
+        return ImportForm(data, files, units=manageable_units(self.request.user))
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not can_enroll(request.user):
+            raise PermissionDenied
+        if request.GET.get("template") == "xlsx":
+            return xlsx_response("software-import-template.xlsx", imports.template_workbook())
+        return render(
+            request, self.template_name, {"form": self._form(), "title": _("导入软件清单")}
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not can_enroll(request.user):
+            raise PermissionDenied
+        form = self._form(request.POST, request.FILES)
+        ctx = {"form": form, "title": _("导入软件清单")}
+        if not form.is_valid():
+            return render(request, self.template_name, ctx, status=400)
+        upload = form.cleaned_data["file"]
+        data = upload.read(imports.MAX_IMPORT_BYTES + 1)
+        try:
+            if form.cleaned_data["kind"] == "regfile":
+                results = [
+                    imports.import_regfile(
+                        actor=request.user,
+                        unit=form.cleaned_data["unit"],
+                        hostname=form.cleaned_data["hostname"],
+                        serial_number=form.cleaned_data["serial_number"],
+                        data=data,
+                    )
+                ]
+            else:
+                results = imports.import_table(
+                    actor=request.user,
+                    unit=form.cleaned_data["unit"],
+                    filename=upload.name,
+                    data=data,
+                )
+        except InventoryError as exc:
+            ctx["error"] = f"{exc.field}: {exc.message}"
+            return render(request, self.template_name, ctx, status=exc.status)
+        messages.success(
+            request,
+            _("已导入 %(n)d 台终端的软件清单。") % {"n": len(results)},
+        )
+        if len(results) == 1:
+            return HttpResponseRedirect(
+                reverse("inventory:device_detail", args=[results[0].device.pk])
+            )
+        return HttpResponseRedirect(reverse("inventory:device_list"))

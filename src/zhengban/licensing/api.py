@@ -9,8 +9,8 @@ from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
 from zhengban.licensing.models import (
-    ComplianceResult,
     CompliancePosition,
+    ComplianceResult,
     Contract,
     Entitlement,
 )
@@ -140,9 +140,7 @@ class EntitlementViewSet(ScopedReadOnlyViewSet):
 
     def get_queryset(self):
         # Units holding a share of a framework agreement see it too.
-        return Entitlement.objects.select_related("product", "family").visible_to(
-            self.request.user
-        )
+        return Entitlement.objects.select_related("product", "family").visible_to(self.request.user)
 
 
 class ComplianceResultViewSet(ScopedReadOnlyViewSet):

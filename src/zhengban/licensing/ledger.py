@@ -68,9 +68,7 @@ def summary_rows(units: QuerySet[Unit]) -> tuple[list[str], list[list[Any]]]:
             os_cov=Count("pk", filter=Q(product__category="os", status="covered")),
             of_req=Count("pk", filter=Q(product__category="office") & ~Q(status="not_required")),
             of_cov=Count("pk", filter=Q(product__category="office", status="covered")),
-            av_req=Count(
-                "pk", filter=Q(product__category="antivirus") & ~Q(status="not_required")
-            ),
+            av_req=Count("pk", filter=Q(product__category="antivirus") & ~Q(status="not_required")),
             av_cov=Count("pk", filter=Q(product__category="antivirus", status="covered")),
         )
     }
@@ -174,7 +172,15 @@ def detail_rows(units: QuerySet[Unit]) -> tuple[list[str], Iterable[list[Any]]]:
 
 
 def maintenance_rows(units: QuerySet[Unit]) -> tuple[list[str], Iterable[list[Any]]]:
-    headers = [_("单位"), _("计算机名"), _("使用人"), _("软件名称"), _("版本"), _("操作"), _("日期")]
+    headers = [
+        _("单位"),
+        _("计算机名"),
+        _("使用人"),
+        _("软件名称"),
+        _("版本"),
+        _("操作"),
+        _("日期"),
+    ]
     install_label, remove_label = _("安装"), _("卸载")
 
     def rows() -> Iterable[list[Any]]:
@@ -222,7 +228,9 @@ def asset_card_rows(
         if value is None or value < policy.asset_threshold:
             continue
         for d in ent.disposals.all():
-            disposals[ent.pk].append(f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or ''}")
+            disposals[ent.pk].append(
+                f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or ''}"
+            )
         bought = ent.purchased_on
         end_year = bought.year + policy.service_life_years if bought else ""
         rows.append(

@@ -180,6 +180,7 @@ def grant_role(*, actor: User, user: User, role: str) -> RoleGrant:
 @transaction.atomic
 def revoke_role(*, actor: User, user: User, role: str) -> None:
     _require(actor.is_superuser or actor.has_role(Role.SECADMIN), _("只有安全管理员可以撤销角色。"))
+    _require(actor.pk != user.pk, _("不得撤销自己的角色。"))
     deleted, _unused = RoleGrant.objects.filter(user=user, role=role).delete()
     if not deleted:
         raise ValidationError(_("该人员没有此角色。"))
@@ -379,4 +380,16 @@ def revoke_token(*, actor: User | None, user: User) -> None:
         object_repr=f"API令牌 · {user.username}",
         unit_id=user.unit_id,
         message="撤销API令牌",
+    )
+
+
+@transaction.atomic
+def record_own_password_change(*, user: User) -> None:
+    """A person changed their own password (Django's form did the checks and the save)."""
+    audit.record(
+        actor=user,
+        action=AuditAction.UPDATE,
+        obj=user,
+        unit_id=user.unit_id,
+        message="修改本人密码",
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import django_tables2 as tables
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -288,3 +289,12 @@ class RoleRevokeView(_OperatorView):
         else:
             messages.success(request, _("已撤销角色。"))
         return HttpResponseRedirect(reverse("orgs:role_manage", args=[pk]))
+
+
+class OwnPasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, with the change written to the audit log."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.record_own_password_change(user=self.request.user)
+        return response

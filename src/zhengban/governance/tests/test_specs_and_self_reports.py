@@ -175,3 +175,37 @@ def test_commitment_letter_once_a_year(gov):
     )
     outsider = make_person("staff_b2", gov.org.unit_b, Role.STAFF)
     assert CommitmentLetter.objects.visible_to(outsider).count() == 0
+
+
+@pytest.mark.django_db
+def test_officer_sees_commitment_progress(client, gov):
+    from django.utils import timezone
+
+    services.sign_commitment(actor=gov.staff, year=timezone.localdate().year)
+    client.force_login(gov.org.officer_a)
+    page = client.get("/governance/self-reports/")
+    people = gov.org.unit_a.people.filter(is_active=True).count()
+    assert page.context["commitments"]["signed"] == 1
+    assert page.context["commitments"]["people"] == people
+    client.force_login(gov.staff)
+    assert client.get("/governance/self-reports/").context["commitments"] is None
+
+
+@pytest.mark.django_db
+def test_templates_below_a_unit_region_are_not_offered_to_it(gov):
+    org = gov.org
+    county = services.create_spec(actor=None, region=org.county_a1, name="历下区模板")
+    province = services.create_spec(actor=None, region=org.province, name="省模板")
+    assert sorted(s.name for s in ConfigurationSpec.objects.visible_to(org.officer_a)) == [
+        "历下区模板",
+        "省模板",
+    ]
+    # A province-level unit sees only the province's template; the city bureau both above
+    # and below it.
+    province_unit_officer = make_person("officer_p", org.province_bureau, Role.SAM_OFFICER)
+    assert list(ConfigurationSpec.objects.visible_to(province_unit_officer)) == [province]
+    assert sorted(s.name for s in ConfigurationSpec.objects.visible_to(org.supervisor_a)) == [
+        "历下区模板",
+        "省模板",
+    ]
+    assert county.pk != province.pk

@@ -35,11 +35,6 @@ def test_password_too_short_reports_both_rules(org):
     assert len(excinfo.value.messages) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django 5.2 changed the msgid of MinimumLengthValidator and its zh_Hans catalogue "
-    "has no translation yet: the message shows in English. Needs a Chinese validator.",
-)
 @pytest.mark.django_db
 def test_password_too_short_message_is_chinese(org):
     with pytest.raises(ValidationError) as excinfo:
@@ -181,3 +176,31 @@ def test_login_logout_and_failed_login_are_audited(org, client):
         ("login", "officer_a", "officer_a", org.unit_a.pk, "127.0.0.1"),
         ("logout", "officer_a", "officer_a", org.unit_a.pk, "127.0.0.1"),
     ]
+
+
+@pytest.mark.django_db
+def test_own_password_change_is_audited(client, org):
+    from zhengban.core.models import AuditLogEntry
+    from zhengban.orgs.testing import TEST_PASSWORD
+
+    client.force_login(org.staff_a)
+    response = client.post(
+        "/password/",
+        {
+            "old_password": TEST_PASSWORD,
+            "new_password1": "Xy-new-Passw0rd",
+            "new_password2": "Xy-new-Passw0rd",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditLogEntry.objects.filter(actor_name="staff_a", message="修改本人密码").get()
+    assert (entry.action, entry.object_id) == ("update", str(org.staff_a.pk))
+
+
+@pytest.mark.django_db
+def test_secadmin_cannot_revoke_own_role(org):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.revoke_role(actor=org.secadmin, user=org.secadmin, role="secadmin")
+    assert list(org.secadmin.role_grants.values_list("role", flat=True)) == ["secadmin"]

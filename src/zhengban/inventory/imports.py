@@ -1,0 +1,236 @@
+"""Imports for machines without an agent: a Windows ``.reg`` export of the Uninstall keys, and
+the XLSX/CSV template. Each file is one transaction (a bad row writes nothing) and one audit
+record per device, with the importing person as the actor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.translation import gettext as _
+from zhengban_agent.inventory import Inventory
+from zhengban_agent.regfile import RegParseError, parse_reg, uninstall_entries
+
+from zhengban.core.exports import build_workbook
+from zhengban.inventory import document as d
+from zhengban.inventory import parsers
+from zhengban.inventory.choices import InventorySource
+from zhengban.inventory.parsers import InventoryError, limit
+from zhengban.inventory.services import IngestResult, ingest_inventory
+from zhengban.orgs.models import Unit, User
+from zhengban.orgs.services import can_manage_unit
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+# ------------------------------------------------------------------------------- .reg
+
+
+def document_from_regfile(data: bytes, *, hostname: str) -> d.InventoryDocument:
+    """The software list of a ``regedit`` export, exactly as our Windows agent would send it
+    (the agent's own parser and classification: what Programs and Features shows is kind
+    "application", hidden system components and updates are kept with their kind)."""
+    hostname = d.text(hostname, 255)
+    if not hostname:
+        raise InventoryError("hostname", _("请填写计算机名。"))
+    if len(data) > MAX_IMPORT_BYTES:
+        raise InventoryError("file", _("文件过大。"), status=413)
+    try:
+        entries = uninstall_entries(parse_reg(data))
+    except (RegParseError, UnicodeDecodeError) as exc:
+        raise InventoryError("file", _("不是有效的注册表导出文件：%(err)s") % {"err": exc}) from exc
+    if not entries:
+        raise InventoryError("file", _("文件中没有卸载信息（…\\CurrentVersion\\Uninstall）。"))
+    inventory = Inventory()
+    for entry in entries:
+        inventory.add_uninstall_entry(entry)
+    if len(inventory.softwares) > limit("INVENTORY_MAX_SOFTWARE"):
+        raise InventoryError("file", _("软件条目数超过上限。"), status=413)
+    doc = parsers.document_from_json(
+        {"deviceid": "", "content": {"versionclient": "regfile", "softwares": inventory.softwares}}
+    )
+    doc.source = InventorySource.REGFILE
+    doc.agent = ""
+    doc.agent_device_id = ""
+    doc.hostname = hostname
+    return doc
+
+
+def _require_manager(actor: User, unit: Unit) -> None:
+    if not can_manage_unit(actor, unit):
+        raise PermissionDenied(_("无权为该单位导入软件清单。"))
+
+
+def import_regfile(
+    *, actor: User, unit: Unit, hostname: str, data: bytes, serial_number: str = ""
+) -> IngestResult:
+    _require_manager(actor, unit)
+    doc = document_from_regfile(data, hostname=hostname)
+    doc.serial_number = d.hardware_serial(serial_number) or None
+    return ingest_inventory(unit=unit, document=doc, actor=actor, message=_("导入注册表导出文件"))
+
+
+# --------------------------------------------------------------------------- XLSX / CSV
+
+# The template's columns: (header, attribute). The first four describe the computer and may
+# be left blank on the rows after its first one.
+TEMPLATE_COLUMNS = [
+    ("计算机名*", "hostname"),
+    ("序列号", "serial_number"),
+    ("操作系统", "os_name"),
+    ("系统版本", "os_version"),
+    ("软件名称*", "name"),
+    ("版本", "version"),
+    ("发行商", "publisher"),
+    ("安装日期", "install_date"),
+]
+_HEADER_TO_ATTR = {h.rstrip("*"): a for h, a in TEMPLATE_COLUMNS}
+
+
+def template_workbook() -> bytes:
+    headers = [h for h, _a in TEMPLATE_COLUMNS]
+    example = [
+        [
+            "PC-001",
+            "CN12345678",
+            "Microsoft Windows 10 专业版",
+            "22H2",
+            "WPS Office",
+            "12.1",
+            "金山办公",
+            "2024-03-01",
+        ],
+        [
+            "",
+            "",
+            "",
+            "",
+            "Microsoft Office 专业增强版 2016",
+            "16.0.4266.1001",
+            "Microsoft Corporation",
+            "",
+        ],
+    ]
+    return build_workbook([(_("软件清单"), headers, example)])
+
+
+@dataclass
+class _Machine:
+    hostname: str
+    serial_number: str = ""
+    os_name: str = ""
+    os_version: str = ""
+    software: list[d.Software] = field(default_factory=list)
+
+
+def _rows_from_file(filename: str, data: bytes) -> list[list[Any]]:
+    if len(data) > MAX_IMPORT_BYTES:
+        raise InventoryError("file", _("文件过大。"), status=413)
+    if filename.lower().endswith(".csv"):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:  # pragma: no cover - gb18030 decodes any byte string
+            raise InventoryError("file", _("无法识别的文件编码。"))
+        return [list(row) for row in csv.reader(io.StringIO(text))]
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        raise InventoryError("file", _("不是有效的 XLSX 文件。")) from exc
+    sheet = workbook.worksheets[0]
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument]:
+    rows = _rows_from_file(filename, data)
+    if not rows:
+        raise InventoryError("file", _("文件为空。"))
+    header = [d.text(h, 50).rstrip("*") for h in rows[0]]
+    columns = {attr: header.index(h) for h, attr in _HEADER_TO_ATTR.items() if h in header}
+    for required in ("hostname", "name"):
+        if required not in columns:
+            raise InventoryError("file", _("缺少必填列“%(col)s”。") % {"col": _col_title(required)})
+    if len(rows) - 1 > limit("INVENTORY_MAX_SOFTWARE") * 10:
+        raise InventoryError("file", _("行数超过上限。"), status=413)
+    machines: dict[str, _Machine] = {}
+    current: _Machine | None = None
+    for number, row in enumerate(rows[1:], start=2):
+
+        def cell(attr: str, row=row) -> Any:
+            index = columns.get(attr)
+            return row[index] if index is not None and index < len(row) else None
+
+        if all(v in (None, "") for v in row):
+            continue
+        hostname = d.text(cell("hostname"), 255)
+        if hostname:
+            current = machines.setdefault(hostname.casefold(), _Machine(hostname=hostname))
+            for attr in ("serial_number", "os_name", "os_version"):
+                value = d.text(cell(attr), 255)
+                if value:
+                    setattr(current, attr, value)
+        if current is None:
+            raise InventoryError(f"第{number}行", _("计算机名不能为空。"))
+        name = d.text(cell("name"), d.NAME_MAX)
+        if not name:
+            raise InventoryError(f"第{number}行", _("软件名称不能为空。"))
+        raw_date = cell("install_date")
+        install_date = raw_date.date() if hasattr(raw_date, "date") else d.parse_date(raw_date)
+        if raw_date not in (None, "") and install_date is None:
+            raise InventoryError(
+                f"第{number}行", _("安装日期无法识别：%(v)s") % {"v": d.text(raw_date, 40)}
+            )
+        current.software.append(
+            d.Software(
+                name=name,
+                version=d.text(cell("version"), d.VERSION_MAX),
+                publisher=d.text(cell("publisher"), d.PUBLISHER_MAX),
+                install_date=install_date,
+                source="spreadsheet",
+            )
+        )
+    if not machines:
+        raise InventoryError("file", _("文件中没有数据行。"))
+    docs = []
+    for machine in machines.values():
+        os_info = None
+        if machine.os_name:
+            os_info = d.OperatingSystem(
+                name=machine.os_name,
+                version=machine.os_version[: d.VERSION_MAX],
+                publisher="Microsoft" if "windows" in machine.os_name.lower() else "",
+            )
+        docs.append(
+            d.InventoryDocument(
+                source=InventorySource.SPREADSHEET,
+                hostname=machine.hostname,
+                serial_number=d.hardware_serial(machine.serial_number) or None,
+                os=os_info,
+                software=machine.software,
+            )
+        )
+    return docs
+
+
+def _col_title(attr: str) -> str:
+    return next(h for h, a in TEMPLATE_COLUMNS if a == attr).rstrip("*")
+
+
+@transaction.atomic
+def import_table(*, actor: User, unit: Unit, filename: str, data: bytes) -> list[IngestResult]:
+    """One file, one transaction: every device in it is stored, or none."""
+    _require_manager(actor, unit)
+    docs = documents_from_table(filename, data)
+    return [
+        ingest_inventory(unit=unit, document=doc, actor=actor, message=_("导入软件清单表格"))
+        for doc in docs
+    ]
