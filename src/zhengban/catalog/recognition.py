@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .document import DEFAULT_PRIORITY, PATTERN_FLAGS, RULE_TYPES, load_catalog
 
@@ -49,9 +49,12 @@ FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Recognition:
-    """The outcome for one raw record; ``family`` is None when nothing matched."""
+class Recognition(NamedTuple):
+    """The outcome for one raw record; ``family`` is None when nothing matched.
+
+    A named tuple rather than a frozen dataclass: it is built once per distinct key, and a
+    tuple is built in C where a frozen dataclass pays one object.__setattr__ per field.
+    """
 
     family: str | None
     product: str | None

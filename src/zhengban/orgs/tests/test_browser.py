@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from zhengban.core.testing import set_audit_log_triggers
 from zhengban.orgs.models import Unit
 from zhengban.orgs.testing import TEST_PASSWORD
 
@@ -30,21 +29,6 @@ CHROMIUM_ARGS = [
 SCREENSHOT = Path(__file__).resolve().parents[4] / "docs" / "screenshot-home.png"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def _audit_triggers_back_after_module(django_db_blocker):
-    yield
-    with django_db_blocker.unblock():
-        set_audit_log_triggers(enabled=True)
-
-
-@pytest.fixture(autouse=True)
-def _flushable_audit_log(_audit_triggers_back_after_module, transactional_db):
-    # The test runs with the append-only triggers; the flush that ends it needs them gone.
-    set_audit_log_triggers(enabled=True)
-    yield
-    set_audit_log_triggers(enabled=False)
 
 
 @pytest.fixture(scope="module")
