@@ -18,6 +18,7 @@ urlpatterns = [
     path("orgs/", include("zhengban.orgs.urls")),
     path("catalog/", include("zhengban.catalog.urls")),
     path("governance/", include("zhengban.governance.urls")),
+    path("licensing/", include("zhengban.licensing.urls")),
     path("api/v1/", include(api_urlpatterns)),
     path("", include("zhengban.inventory.urls")),  # /inventory/… pages, /ingest/<token>/
 ]

@@ -674,7 +674,7 @@ class Recogniser:
         regex = None
         specificity = 0
         if rtype == "pattern":
-            regex = re.compile(spec["name"], re.IGNORECASE)
+            regex = re.compile(spec["name"], PATTERN_FLAGS)
             specificity = len(spec["name"])
         elif rtype == "package" and "*" in spec["name"]:
             regex = re.compile(_glob_to_regex(spec["name"].strip()))
@@ -691,12 +691,12 @@ class Recogniser:
             rank=(-priority, _TYPE_RANK[rtype], -specificity, spec.get("position", order)),
             regex=regex,
             platform=platform,
-            publisher=re.compile(publisher, re.IGNORECASE) if publisher else None,
+            publisher=re.compile(publisher, PATTERN_FLAGS) if publisher else None,
             min_version=version_tuple(spec["min_version"]) if spec.get("min_version") else None,
             max_version=version_tuple(spec["max_version"]) if spec.get("max_version") else None,
             family_from=spec.get("family_from"),
             family_prefix=spec.get("family_prefix", ""),
-            family_strip=re.compile(strip, re.IGNORECASE) if strip else None,
+            family_strip=re.compile(strip, PATTERN_FLAGS) if strip else None,
             domestic_from=spec.get("domestic_from"),
             product=product,
         )

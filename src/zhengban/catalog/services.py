@@ -26,6 +26,7 @@ from zhengban.catalog.document import (
     FORMAT,
     FORMAT_VERSION,
     KEY_RE,
+    PATTERN_FLAGS,
     CatalogError,
     catalog_files,
     load_catalog,
@@ -736,7 +737,7 @@ def create_rule_from_unrecognised(
     pattern = pattern.strip()
     if rule_type == RuleType.PATTERN:
         try:
-            re.compile(pattern)
+            re.compile(pattern, PATTERN_FLAGS)
         except re.error as exc:
             raise ValidationError(_("正则表达式无效:%(error)s") % {"error": exc}) from exc
     if not pattern:

@@ -86,6 +86,14 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
         return _error(413, _("请求体过大。"), as_json=as_json, request_type=request_type)
     try:
         payload = parsers.decode_body(request.body, request_type)
+        digest = services.payload_hash(payload)
+        if services.touch_unchanged(unit=enrollment.unit, digest=digest):
+            services.touch_token(enrollment)
+            if parsers.sniff(payload) == "json":
+                return _json(
+                    {"status": "ok", "expiration": PROLOG_FREQ_HOURS}, request_type=request_type
+                )
+            return _reply(INVENTORY_REPLY, request_type=request_type, json_body=False)
         kind = parsers.sniff(payload)
         if kind == "json":
             doc = parsers.parse_json(payload)
@@ -101,7 +109,7 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
                     request_type=request_type,
                 )
             document = parsers.document_from_json(doc)
-            services.ingest_inventory(unit=enrollment.unit, document=document)
+            services.ingest_inventory(unit=enrollment.unit, document=document, digest=digest)
             services.touch_token(enrollment)
             return _json(
                 {"status": "ok", "expiration": PROLOG_FREQ_HOURS}, request_type=request_type
@@ -111,7 +119,7 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
         if parsed.query == "PROLOG":
             services.touch_token(enrollment)
             return _reply(PROLOG_REPLY, request_type=request_type, json_body=False)
-        services.ingest_inventory(unit=enrollment.unit, document=parsed.document)
+        services.ingest_inventory(unit=enrollment.unit, document=parsed.document, digest=digest)
         services.touch_token(enrollment)
         return _reply(INVENTORY_REPLY, request_type=request_type, json_body=False)
     except parsers.InventoryError as exc:

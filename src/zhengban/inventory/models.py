@@ -88,6 +88,9 @@ class Device(models.Model):
     # sha256 of the last normalised inventory (its software list and the device facts we
     # store): an unchanged repeat is recognised with one comparison and only moves last_seen.
     inventory_hash = models.CharField(_("清单摘要"), max_length=64, blank=True)
+    # sha256 of the last body received over HTTP, inflated: a byte-identical repeat is found
+    # with one indexed UPDATE, before any parsing (see ingest view).
+    payload_hash = models.CharField(_("报文摘要"), max_length=64, blank=True)
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
@@ -101,6 +104,7 @@ class Device(models.Model):
             models.Index(fields=["unit", "hardware_uuid"], name="device_unit_uuid"),
             models.Index(fields=["unit", "serial_number"], name="device_unit_serial"),
             models.Index(fields=["unit", "hostname"], name="device_unit_hostname"),
+            models.Index(fields=["unit", "payload_hash"], name="device_unit_payload"),
         ]
         constraints = [
             # Two concurrent first inventories of one agent must not create two devices.

@@ -321,3 +321,25 @@ def test_api_lists_scoped_devices_with_installations_and_events(client, token, o
     client.force_login(org.officer_b)
     assert client.get("/api/v1/devices/").json()["results"] == []
     assert client.get(f"/api/v1/devices/{device.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_byte_identical_repeat_only_moves_last_seen(client, token):
+    from zhengban.inventory.models import InventoryReport
+
+    body = zlib.compress((XML_SAMPLES / "1.xml").read_bytes())
+    assert post(client, token, body, "application/x-compress-zlib").status_code == 200
+    device = Device.objects.get()
+    seen = device.last_seen
+    assert device.payload_hash == services.payload_hash((XML_SAMPLES / "1.xml").read_bytes())
+    again = post(client, token, body, "application/x-compress-zlib")
+    assert again.status_code == 200
+    assert b"no_account_update" in zlib.decompress(again.content)
+    device.refresh_from_db()
+    assert device.last_seen > seen
+    assert InventoryReport.objects.count() == 1
+    # The same inventory with a volatile field changed is parsed, and found unchanged.
+    changed = (XML_SAMPLES / "1.xml").read_bytes().replace(b"<ETIME>3</ETIME>", b"<ETIME>4</ETIME>")
+    assert post(client, token, changed, "application/xml").status_code == 200
+    assert InventoryReport.objects.count() == 1
+    assert Device.objects.get().payload_hash == services.payload_hash(changed)
