@@ -2,6 +2,11 @@
 """Compliance recompute: a full province, then incremental updates.
 
     .venv/bin/python bench/run.py compliance --db postgres [-- --devices 100000 --units 5000]
+    DATABASE_URL=postgres://…/province .venv/bin/python bench/compliance.py --existing --json F
+
+``--existing`` measures a province built by ``zhengban simulate`` instead of building one
+(the incremental samples change it: a WinRAR install on each sampled device, and sampled
+entitlements cut to one seat; measure a copy, or run the full cases first).
 
 Builds a synthetic province straight into the tables (regions, units, devices, installs of
 the shipped catalog's products, entitlements with realistic gaps), then measures:
@@ -222,6 +227,22 @@ def build(devices: int, units: int, seed: int) -> dict:
     }
 
 
+def existing() -> dict:
+    from zhengban.catalog.models import Product
+    from zhengban.inventory.models import Device, Installation
+    from zhengban.licensing.models import Entitlement
+    from zhengban.orgs.models import Unit
+
+    return {
+        "units": Unit.objects.count(),
+        "devices": Device.objects.count(),
+        "installs": Installation.objects.count(),
+        "entitlements": Entitlement.objects.count(),
+        "device_ids": list(Device.objects.values_list("id", flat=True)),
+        "products": dict(Product.objects.values_list("key", "id")),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", required=True)
@@ -229,6 +250,11 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=5_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2014)
+    parser.add_argument(
+        "--existing",
+        action="store_true",
+        help="measure the database as it is (e.g. built by `zhengban simulate`), build nothing",
+    )
     args = parser.parse_args()
 
     import django
@@ -243,7 +269,7 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    data = build(args.devices, args.units, args.seed)
+    data = existing() if args.existing else build(args.devices, args.units, args.seed)
     build_s = time.perf_counter() - started
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:

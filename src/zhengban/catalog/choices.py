@@ -69,3 +69,10 @@ assert tuple(Platform.values) == document.PLATFORMS
 assert tuple(RuleType.values) == document.RULE_TYPES
 assert tuple(FamilyFrom.values) == document.FAMILY_FROM
 assert tuple(DomesticFrom.values) == document.DOMESTIC_FROM
+
+
+class ReapplyStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("进行中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")

@@ -50,13 +50,60 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
-# Flags every catalog regular expression (name pattern, publisher, family_strip) is compiled
-# with. re.ASCII because Unicode-aware \b and \w treat Chinese characters as word characters:
-# "\btongweb" would then miss "东方通tongweb" and "bjca\b" would miss "bjca证书助手". With
-# ASCII semantics a word boundary is where an ASCII letter, digit or _ meets anything else,
-# which is what catalog authors mean. Names are lower-cased before the search, so ASCII-only
-# case folding loses nothing.
+# Catalog regular expressions (name pattern, publisher, family_strip) are compiled with
+# compile_pattern(): re.ASCII, so that \w, \d and \s mean ASCII classes, and \b rewritten to
+# "not inside an ASCII word". Python's Unicode \b treats Chinese characters as word characters,
+# so "\btongweb" missed "东方通tongweb" and "bjca\b" missed "bjca证书助手"; plain ASCII \b
+# would in turn miss "专业增强版\b" before a space. What authors mean by \b is "this ASCII word
+# is not glued to more ASCII letters or digits", and that is what the rewrite gives. Names are
+# lower-cased before the search, so ASCII-only case folding loses nothing.
 PATTERN_FLAGS = re.IGNORECASE | re.ASCII
+WORD_EDGE = r"(?:(?<![a-z0-9_])|(?![a-z0-9_]))"
+NOT_WORD_EDGE = r"(?:(?<=[a-z0-9_])(?=[a-z0-9_]))"
+
+
+def ascii_word_edges(pattern: str) -> str:
+    r"""``pattern`` with each ``\b`` / ``\B`` outside character classes replaced by
+    WORD_EDGE / NOT_WORD_EDGE (inside a class ``\b`` is a backspace and stays)."""
+    if "\\b" not in pattern and "\\B" not in pattern:
+        return pattern
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    class_start = -1
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if not in_class and nxt == "b":
+                out.append(WORD_EDGE)
+            elif not in_class and nxt == "B":
+                out.append(NOT_WORD_EDGE)
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            # "]" right after "[" or "[^" is a literal, not the end of the class.
+            if ch == "]" and i > class_start:
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            class_start = i + 1
+            if i + 1 < n and pattern[i + 1] == "^":
+                class_start = i + 2
+                out.append("[^")
+                i += 2
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a catalog regular expression the way the recognition engine uses it."""
+    return re.compile(ascii_word_edges(pattern), PATTERN_FLAGS)
+
 
 _PRODUCT_FIELDS = {
     "key",
@@ -135,7 +182,7 @@ def _str_list(value: Any, where: str, field: str) -> list[str]:
 
 def _check_regex(pattern: str, where: str, field: str) -> None:
     try:
-        re.compile(pattern, PATTERN_FLAGS)
+        compile_pattern(pattern)
     except re.error as exc:
         raise CatalogError(
             f"{where}: field {field!r} is not a valid regular expression: {exc}"

@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.catalog.choices import Category, LicenseModel, Platform, RuleType
-from zhengban.catalog.models import Product
+from zhengban.catalog.models import Product, ProductFamily, Publisher
 
 
 class RuleFromUnrecognisedForm(forms.Form):
@@ -63,4 +63,87 @@ class RuleFromUnrecognisedForm(forms.Form):
             "license_model": data["new_license_model"],
             "domestic": data.get("new_domestic", False),
             "home_edition": data.get("new_home_edition", False),
+        }
+
+
+class ProductForm(forms.ModelForm):
+    """Edit a product; on creation also its key, family and (officers) in-house flag."""
+
+    key = forms.SlugField(label=_("标识"), required=False, help_text=_("新建时必填,之后不能修改"))
+    family = forms.ModelChoiceField(
+        label=_("系列"),
+        queryset=ProductFamily.objects.order_by("name"),
+        required=False,
+        help_text=_("留空则新建与产品同名的系列"),
+    )
+    inhouse = forms.BooleanField(label=_("本单位自有软件"), required=False)
+
+    class Meta:
+        model = Product
+        fields = [
+            "name",
+            "edition",
+            "publisher",
+            "category",
+            "license_model",
+            "domestic",
+            "home_edition",
+            "description",
+        ]
+
+    def __init__(self, *args, creating: bool = False, families=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["publisher"].queryset = Publisher.objects.order_by("name")
+        if families is not None and "family" in self.fields:
+            self.fields["family"].queryset = families
+        if not creating:
+            for name in ("key", "family", "inhouse"):
+                del self.fields[name]
+        else:
+            self.order_fields(["key", "family", "name"])
+
+    def clean_key(self):
+        key = self.cleaned_data.get("key", "")
+        if "key" in self.fields and not key:
+            raise forms.ValidationError(_("新建产品时必填。"))
+        return key
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class PublisherForm(forms.ModelForm):
+    key = forms.SlugField(label=_("标识"), required=False, help_text=_("新建时必填,之后不能修改"))
+    aliases = forms.CharField(
+        label=_("别名"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text=_("每行一个,如 Microsoft Corporation、微软公司"),
+    )
+
+    class Meta:
+        model = Publisher
+        fields = ["name", "name_zh", "domestic"]
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["key"]
+            self.initial["aliases"] = "\n".join(self.instance.aliases or [])
+        else:
+            self.order_fields(["key", "name"])
+
+    def clean_key(self):
+        key = self.cleaned_data.get("key", "")
+        if "key" in self.fields and not key:
+            raise forms.ValidationError(_("新建发行商时必填。"))
+        return key
+
+    def values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "name_zh": data.get("name_zh") or "",
+            "domestic": data.get("domestic", False),
+            "aliases": data.get("aliases") or "",
         }

@@ -20,6 +20,7 @@ from zhengban.catalog.choices import (
     FamilyFrom,
     LicenseModel,
     Platform,
+    ReapplyStatus,
     RuleType,
 )
 from zhengban.core.models import TimeStampedModel
@@ -296,3 +297,63 @@ class CatalogState(models.Model):
 
     def __str__(self) -> str:
         return f"catalog revision {self.revision}"
+
+
+class ReapplyJob(models.Model):
+    """A background re-recognition of existing installs after the catalog changed.
+
+    Progress lives here (not only in the task backend) so every web worker can show it: the
+    task updates ``done`` and ``changed`` after each batch; the product page polls it.
+    """
+
+    created = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        "orgs.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("发起人"),
+    )
+    # The product whose page started the job (its rule changed); the page shows the progress.
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reapply_jobs",
+        verbose_name=_("产品"),
+    )
+    reason = models.CharField(_("原因"), max_length=300, blank=True)
+    unrecognised_only = models.BooleanField(_("仅未识别记录"), default=False)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=ReapplyStatus.choices, default=ReapplyStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(_("记录组总数"), default=0)
+    done = models.PositiveIntegerField(_("已处理"), default=0)
+    changed = models.PositiveIntegerField(_("识别结果改变的安装数"), default=0)
+    error = models.TextField(_("错误"), blank=True)
+    finished = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = _("重新识别任务")
+        verbose_name_plural = _("重新识别任务")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ReapplyStatus.values), name="reapply_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("重新识别任务 #%(pk)s") % {"pk": self.pk}
+
+    @property
+    def percent(self) -> int:
+        if self.status == ReapplyStatus.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in (ReapplyStatus.QUEUED, ReapplyStatus.RUNNING)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .document import DEFAULT_PRIORITY, PATTERN_FLAGS, RULE_TYPES, load_catalog
+from .document import (
+    DEFAULT_PRIORITY,
+    PATTERN_FLAGS,
+    RULE_TYPES,
+    compile_pattern,
+    load_catalog,
+)
 
 try:  # Python 3.11+
     import re._parser as _sre_parse  # type: ignore[import-not-found]
@@ -102,7 +108,8 @@ del _lo, _hi
 # str.translate looks every character up in the table: for the usual name without any such
 # character, one regex scan over a character class is several times cheaper.
 _DIRTY_RE = re.compile(
-    "[" + "".join(re.escape(chr(c)) for c in sorted(_CLEAN_TABLE) if not 0xD800 <= c <= 0xDFFF)
+    "["
+    + "".join(re.escape(chr(c)) for c in sorted(_CLEAN_TABLE) if not 0xD800 <= c <= 0xDFFF)
     + "\ud800-\udfff]"
 )
 
@@ -377,9 +384,13 @@ def _alternatives(seq: Any) -> list[set[str]]:
         elif name == "AT":
             continue  # zero width: does not break a run of literals
         elif name == "SUBPATTERN":
+            if _zero_width(av[-1]):
+                continue  # zero width, does not break a run either
             flush()
             options.extend(_alternatives(av[-1]))
         elif name == "BRANCH":
+            if _zero_width([(op, av)]):
+                continue  # a rewritten \b is an inlined branch of look-arounds: zero width
             flush()
             union: set[str] = set()
             for alt in av[1]:
@@ -398,6 +409,21 @@ def _alternatives(seq: Any) -> list[set[str]]:
             flush()
     flush()
     return options
+
+
+def _zero_width(seq: Any) -> bool:
+    r"""True for a sequence of look-arounds and anchors only (e.g. a rewritten ``\b``)."""
+    for op, av in seq:
+        name = str(op)
+        if name == "BRANCH":
+            if not all(_zero_width(alt) for alt in av[1]):
+                return False
+        elif name == "SUBPATTERN":
+            if not _zero_width(av[-1]):
+                return False
+        elif name not in _ZERO_WIDTH:
+            return False
+    return True
 
 
 def _best(options: list[set[str]]) -> set[str]:
@@ -674,7 +700,7 @@ class Recogniser:
         regex = None
         specificity = 0
         if rtype == "pattern":
-            regex = re.compile(spec["name"], PATTERN_FLAGS)
+            regex = compile_pattern(spec["name"])
             specificity = len(spec["name"])
         elif rtype == "package" and "*" in spec["name"]:
             regex = re.compile(_glob_to_regex(spec["name"].strip()))
@@ -691,12 +717,12 @@ class Recogniser:
             rank=(-priority, _TYPE_RANK[rtype], -specificity, spec.get("position", order)),
             regex=regex,
             platform=platform,
-            publisher=re.compile(publisher, PATTERN_FLAGS) if publisher else None,
+            publisher=compile_pattern(publisher) if publisher else None,
             min_version=version_tuple(spec["min_version"]) if spec.get("min_version") else None,
             max_version=version_tuple(spec["max_version"]) if spec.get("max_version") else None,
             family_from=spec.get("family_from"),
             family_prefix=spec.get("family_prefix", ""),
-            family_strip=re.compile(strip, PATTERN_FLAGS) if strip else None,
+            family_strip=compile_pattern(strip) if strip else None,
             domestic_from=spec.get("domestic_from"),
             product=product,
         )
@@ -712,15 +738,15 @@ class Recogniser:
         swid: Any = None,
     ) -> Recognition:
         """Recognise one raw record. Never raises on odd input: it gives a null family."""
-        key = (name, publisher, version, platform)
         if swid is not None:  # a SWID tag is not part of the memo key
             return self._recognise_new(name, publisher, version, platform, swid)
+        key = (name, publisher, version, platform)
         try:
-            found = self._memo.get(key)
+            return self._memo[key]  # the hot path: a subscript beats dict.get
+        except KeyError:
+            pass
         except TypeError:  # unhashable input (a list as name): treat as malformed
             return UNRECOGNISED
-        if found is not None:
-            return found
         return self._store(key, self._recognise_new(name, publisher, version, platform, None))
 
     def _store(self, key: tuple, result: Recognition) -> Recognition:

@@ -18,9 +18,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from zhengban.catalog.choices import RuleType
+from zhengban.catalog.choices import ReapplyStatus, RuleType
 from zhengban.catalog.document import (
     DATA_DIR,
     FORMAT,
@@ -33,12 +34,14 @@ from zhengban.catalog.document import (
     merge_documents,
     validate_document,
 )
+from zhengban.catalog.hooks import install_provider
 from zhengban.catalog.models import (
     CatalogState,
     Product,
     ProductFamily,
     ProductVersion,
     Publisher,
+    ReapplyJob,
     RecognitionRule,
     SwidTag,
 )
@@ -646,9 +649,9 @@ def unrecognised_queue(
 
     ``records`` carry ``name``, ``publisher``, ``version``, ``platform`` and ``devices`` (how
     many devices report this exact raw record).
-    TODO(inventory): the inventory app feeds this from its distinct raw installs
-    (``SELECT name, publisher, version, platform, COUNT(DISTINCT device)``) and stores the
-    recognition outcome; until it exists the queue page shows an empty queue.
+    The page feeds it from :func:`pending_unrecognised_records`. Records are recognised
+    again here, so a record that a rule added since (re-apply still running) already covers
+    leaves the queue at once.
     """
     recogniser = get_recogniser(unit_id)
     groups: dict[tuple[str, str, str], QueueEntry] = {}
@@ -677,12 +680,137 @@ def unrecognised_queue(
 
 
 def pending_unrecognised_records(user: Any) -> list[dict[str, Any]]:
-    """Raw records with device counts for the queue page, within ``user``'s scope.
+    """Raw records with device counts for the queue page, within ``user``'s scope, from the
+    registered install provider (see ``catalog/hooks.py``); empty without one."""
+    provider = install_provider()
+    if provider is None:
+        return []
+    return [dict(r) for r in provider.unrecognised_records(user=user)]
 
-    TODO(inventory): return the distinct unrecognised installs visible to ``user`` with
-    their device counts once the inventory app stores installs.
+
+@dataclass
+class ProductDevices:
+    """The "devices that have this product" section of a product page."""
+
+    available: bool  # False: no install provider, so nothing is known about devices
+    count: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def product_devices(*, user: Any, product: Product, limit: int = 50) -> ProductDevices:
+    provider = install_provider()
+    if provider is None:
+        return ProductDevices(available=False)
+    count, rows = provider.product_devices(user=user, product_id=product.pk, limit=limit)
+    return ProductDevices(available=True, count=count, rows=[dict(r) for r in rows][:limit])
+
+
+# ------------------------------------------------------------------- re-applying recognition
+
+
+@transaction.atomic
+def start_reapply(
+    *,
+    actor: Any,
+    product: Product | None = None,
+    reason: str = "",
+    unrecognised_only: bool = False,
+) -> ReapplyJob:
+    """Queue a background re-recognition of existing installs (after the catalog changed).
+
+    The task is enqueued when this transaction commits, so a worker never looks for a job
+    row that is not there yet (or was rolled back).
     """
-    return []
+    from zhengban.catalog.tasks import reapply_recognition
+
+    job = ReapplyJob.objects.create(
+        created_by=actor if getattr(actor, "pk", None) else None,
+        product=product,
+        reason=reason[:300],
+        unrecognised_only=unrecognised_only,
+    )
+    audit.record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=job,
+        after=audit.snapshot(job),
+        unit_id=product.owner_unit_id if product is not None else None,
+        message=reason[:300],
+    )
+    transaction.on_commit(lambda: reapply_recognition.enqueue(job.pk))
+    return job
+
+
+def run_reapply(*, job_id: int, batch_size: int = 2000) -> ReapplyJob:
+    """Do the work of one queued job (called by the background task).
+
+    Each batch of raw-record groups is one transaction: the installs' new products and the
+    job's progress commit together, so an interrupted job's progress is true. A job that is
+    not queued any more (already run by a retried task) is left alone.
+    """
+    claimed = ReapplyJob.objects.filter(pk=job_id, status=ReapplyStatus.QUEUED).update(
+        status=ReapplyStatus.RUNNING
+    )
+    job = ReapplyJob.objects.get(pk=job_id)
+    if not claimed:
+        return job
+    provider = install_provider()
+    done = changed = 0
+    try:
+        if provider is not None:
+            total = provider.count_raw_groups(unrecognised_only=job.unrecognised_only)
+            ReapplyJob.objects.filter(pk=job_id).update(total=total)
+            # Recognisers per unit for the whole run: get_recogniser checks the catalog
+            # revision with a query on every call. A rule added meanwhile starts its own job.
+            recognisers: dict[int | None, Any] = {}
+            product_ids: dict[str, int] = {}
+            for batch in provider.raw_groups(
+                unrecognised_only=job.unrecognised_only, batch_size=batch_size
+            ):
+                found: list[tuple[Mapping[str, Any], str | None]] = []
+                for group in batch:
+                    unit_id = group.get("unit_id")
+                    recogniser = recognisers.get(unit_id)
+                    if recogniser is None:
+                        recogniser = recognisers[unit_id] = get_recogniser(unit_id)
+                    result = recogniser.recognise(
+                        group["name"], group["publisher"], group["version"], group["platform"]
+                    )
+                    found.append((group, result.product))
+                missing = {key for _, key in found if key and key not in product_ids}
+                if missing:
+                    product_ids.update(
+                        Product.objects.filter(key__in=missing).values_list("key", "pk")
+                    )
+                changes = [
+                    (group, product_ids.get(key) if key else None)
+                    for group, key in found
+                    if (product_ids.get(key) if key else None) != group.get("product_id")
+                ]
+                with transaction.atomic():
+                    if changes:
+                        changed += provider.apply_products(changes=changes)
+                    done += len(batch)
+                    ReapplyJob.objects.filter(pk=job_id).update(done=done, changed=changed)
+    except Exception as exc:
+        ReapplyJob.objects.filter(pk=job_id).update(
+            status=ReapplyStatus.FAILED, error=str(exc)[:2000], finished=timezone.now()
+        )
+        logger.exception("re-applying recognition (job %s) failed", job_id)
+        raise
+    with transaction.atomic():
+        ReapplyJob.objects.filter(pk=job_id).update(
+            status=ReapplyStatus.DONE, done=done, changed=changed, finished=timezone.now()
+        )
+        job.refresh_from_db()
+        audit.record(
+            actor=None,
+            action=AuditAction.UPDATE,
+            obj=job,
+            message=_("重新识别完成:处理 %(done)s 组记录,%(changed)s 个安装的识别结果改变。")
+            % {"done": done, "changed": changed},
+        )
+    return job
 
 
 def _new_key(prefix: str) -> str:
@@ -708,8 +836,8 @@ def create_rule_from_unrecognised(
     With ``owner_unit`` the new product is that unit's in-house software (SAM officers);
     otherwise the rule joins the region's catalog (copyright bureau). Rules made here are
     ``local``: later catalog updates keep them.
-    TODO(inventory): enqueue the background task that re-applies recognition to existing
-    installs with this raw key and reports progress.
+    The new rule is then re-applied to existing installs by a background job
+    (:func:`start_reapply`).
     """
     if (product is None) == (new_product is None):
         raise ValidationError(_("请选择已有产品或填写新产品,二者选其一。"))
@@ -771,6 +899,14 @@ def create_rule_from_unrecognised(
         after=audit.snapshot(rule),
         unit_id=product.owner_unit_id,
     )
+    # Existing installs learn about the new rule in the background; the product page shows
+    # the progress. Every install is re-checked, not only unrecognised ones: a new rule may
+    # also outrank the rule that recognised an install before.
+    start_reapply(
+        actor=actor,
+        product=product,
+        reason=_("新增识别规则:%(pattern)s") % {"pattern": rule.pattern[:200]},
+    )
     return rule
 
 
@@ -812,3 +948,141 @@ def _create_local_product(*, actor: Any, spec: Mapping[str, Any], owner_unit: An
         unit_id=owner_unit.pk if owner_unit is not None else None,
     )
     return product
+
+
+# ------------------------------------------------------------------ product & publisher edits
+
+PRODUCT_FIELDS = (
+    "name",
+    "edition",
+    "category",
+    "license_model",
+    "domestic",
+    "home_edition",
+    "description",
+    "publisher",
+)
+PUBLISHER_FIELDS = ("name", "name_zh", "aliases", "domestic")
+
+
+def can_edit_product(user: Any, product: Product | None, owner_unit: Any = None) -> bool:
+    """Shared products: the copyright bureau (and the system administrator). A unit's
+    in-house products: that unit's SAM officer (and the system administrator)."""
+    unit = owner_unit if product is None else product.owner_unit
+    if unit is not None:
+        return can_add_inhouse(user, unit)
+    return can_edit_catalog(user)
+
+
+@transaction.atomic
+def save_product(
+    *,
+    actor: Any,
+    values: Mapping[str, Any],
+    product: Product | None = None,
+    key: str = "",
+    family: ProductFamily | None = None,
+    owner_unit: Any = None,
+) -> Product:
+    """Create a product (``product`` None: ``key`` and optionally ``family`` or
+    ``owner_unit``) or change one. Only the fields in ``PRODUCT_FIELDS`` are taken from
+    ``values``. An edited shipped product becomes ``local``, so later catalog updates keep
+    the region's correction."""
+    if not can_edit_product(actor, product, owner_unit):
+        if (owner_unit if product is None else product.owner_unit) is not None:
+            raise PermissionDenied(_("只能编辑本单位的自有软件。"))
+        raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以修改软件目录。"))
+    creating = product is None
+    if creating:
+        key = (key or "").strip()
+        if not KEY_RE.match(key):
+            raise ValidationError(_("产品标识只能包含小写字母、数字和连字符。"))
+        if Product.objects.filter(key=key).exists():
+            raise ValidationError(_("产品标识 %(key)s 已存在。") % {"key": key})
+        if family is None:
+            family, made = ProductFamily.objects.get_or_create(
+                key=key,
+                defaults={"name": (values.get("name") or key).strip()[:200]},
+            )
+            if made:
+                audit.record(actor=actor, action=AuditAction.CREATE, obj=family)
+        product = Product(key=key, family=family, owner_unit=owner_unit)
+        before = None
+    else:
+        product = Product.objects.select_for_update().get(pk=product.pk)
+        before = audit.snapshot(product)
+    for name in PRODUCT_FIELDS:
+        if name in values:
+            value = values[name]
+            setattr(product, name, value.strip() if isinstance(value, str) else value)
+    product.local = True
+    product.full_clean()
+    product.save()
+    if creating and product.family.publisher_id is None and product.publisher_id is not None:
+        ProductFamily.objects.filter(pk=product.family_id).update(publisher=product.publisher)
+    # Category, licence model and flags are part of every recognition result.
+    _bump_revision()
+    audit.record(
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=product,
+        before=before,
+        after=audit.snapshot(product),
+        unit_id=product.owner_unit_id,
+    )
+    return product
+
+
+def _clean_aliases(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.splitlines()
+    seen: dict[str, None] = {}
+    for alias in value or []:
+        alias = str(alias).strip()
+        if alias:
+            seen.setdefault(alias[:200], None)
+    return list(seen)
+
+
+@transaction.atomic
+def save_publisher(
+    *, actor: Any, values: Mapping[str, Any], publisher: Publisher | None = None, key: str = ""
+) -> Publisher:
+    """Create or change a publisher of the shared catalog (copyright bureau only). Aliases
+    may come as a list or as one alias a line. An edited shipped publisher becomes local."""
+    if not can_edit_catalog(actor):
+        raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以修改软件目录。"))
+    creating = publisher is None
+    if creating:
+        key = (key or "").strip()
+        if not KEY_RE.match(key):
+            raise ValidationError(_("发行商标识只能包含小写字母、数字和连字符。"))
+        if Publisher.objects.filter(key=key).exists():
+            raise ValidationError(_("发行商标识 %(key)s 已存在。") % {"key": key})
+        publisher = Publisher(key=key)
+        before = None
+    else:
+        publisher = Publisher.objects.select_for_update().get(pk=publisher.pk)
+        before = audit.snapshot(publisher)
+    for name in PUBLISHER_FIELDS:
+        if name not in values:
+            continue
+        value = values[name]
+        if name == "aliases":
+            value = _clean_aliases(value)
+        elif isinstance(value, str):
+            value = value.strip()
+        setattr(publisher, name, value)
+    publisher.local = True
+    publisher.full_clean()
+    publisher.save()
+    # Aliases and the domestic flag feed publisher-derived results (generic driver rules).
+    _bump_revision()
+    audit.record(
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=publisher,
+        before=before,
+        after=audit.snapshot(publisher),
+    )
+    return publisher

@@ -9,6 +9,7 @@ dropped. ``None`` means "not reported", which matters for partial inventories.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -26,11 +27,14 @@ _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def text(value: object, limit: int = 255) -> str:
     """A clean single-line string: control characters and lone surrogates become spaces."""
-    if value is None:
+    if type(value) is str:
+        s = value
+    elif value is None:
         return ""
-    if isinstance(value, bool):
-        value = "1" if value else "0"
-    s = value if isinstance(value, str) else str(value)
+    elif isinstance(value, bool):
+        s = "1" if value else "0"
+    else:
+        s = str(value)
     if not s.isprintable():  # control characters and surrogates are not printable
         s = _CONTROL_RE.sub(" ", s)
     s = s.strip()
@@ -52,6 +56,14 @@ _DATE_PATTERNS = [
 
 def parse_date(value: object) -> datetime.date | None:
     """A plausible install date, or None ("N/A", 1970-01-01 placeholders, nonsense)."""
+    if type(value) is str and len(value) <= 40:
+        return _parse_date_text(value)
+    return _parse_date_text(text(value, 40))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_date_text(value: str) -> datetime.date | None:
+    # An inventory repeats a few hundred distinct dates thousands of times.
     s = text(value, 40)
     if not s:
         return None

@@ -1,8 +1,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from zhengban.inventory.choices import DeviceType
 from zhengban.inventory.services import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
-from zhengban.orgs.models import Unit
+from zhengban.orgs.models import Department, Unit
 
 
 class EnrollmentTokenForm(forms.Form):
@@ -29,3 +30,19 @@ class ImportForm(forms.Form):
     def __init__(self, *args, units=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["unit"].queryset = units if units is not None else Unit.objects.none()
+
+
+class DeviceForm(forms.Form):
+    """What people maintain about a device; agents never overwrite these fields."""
+
+    department = forms.ModelChoiceField(
+        queryset=Department.objects.none(), required=False, label=_("部门")
+    )
+    assigned_name = forms.CharField(label=_("使用人"), max_length=50, required=False)
+    asset_number = forms.CharField(label=_("资产编号"), max_length=64, required=False)
+    device_type = forms.ChoiceField(choices=DeviceType.choices, label=_("类型"))
+
+    def __init__(self, *args, device=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if device is not None:
+            self.fields["department"].queryset = Department.objects.filter(unit=device.unit)

@@ -188,7 +188,11 @@ class Installation(models.Model):
     """One installed piece of software (the operating system too, with kind "os") as the
     device last reported it. Raw fields are kept exactly as reported (trimmed)."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="installations")
+    # No index of its own: the (device, kind) index serves every per-device lookup, and each
+    # index costs on every one of the thousands of rows an inventory writes.
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="installations", db_index=False
+    )
     kind = models.CharField(_("类别"), max_length=20, choices=InstallationKind.choices)
     name = models.CharField(_("名称"), max_length=512)
     publisher = models.CharField(_("发行商"), max_length=255, blank=True)
@@ -220,7 +224,6 @@ class Installation(models.Model):
         verbose_name_plural = _("软件安装")
         indexes = [
             models.Index(fields=["device", "kind"], name="installation_device_kind"),
-            models.Index(fields=["name"], name="installation_name"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -541,11 +541,12 @@ _INSERT_FIELDS = (
 )
 
 
-def _insert_installations(objs: list[Installation]) -> None:
-    """Insert new rows without the ORM's per-value compilation, which costs more than the
-    database itself at thousands of rows per inventory: COPY on PostgreSQL, one
-    executemany on SQLite. Values were validated and cut to size by the parsers."""
-    if not objs:
+def _insert_installations(rows: list[tuple]) -> None:
+    """Insert new rows (tuples in ``_INSERT_FIELDS`` order) without model instances and
+    the ORM's per-value compilation, which cost more than the database itself at thousands
+    of rows per inventory: COPY on PostgreSQL, one executemany on SQLite. Values were
+    validated and cut to size by the parsers."""
+    if not rows:
         return
     fields = [Installation._meta.get_field(name) for name in _INSERT_FIELDS]
     table = connection.ops.quote_name(Installation._meta.db_table)
@@ -554,29 +555,47 @@ def _insert_installations(objs: list[Installation]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for obj in objs:
-                    copy.write_row([getattr(obj, a) for a in attnames])
+                for values in rows:
+                    copy.write_row(values)
         return
     if connection.vendor != "sqlite":
-        Installation.objects.bulk_create(objs, batch_size=BATCH)
+        Installation.objects.bulk_create(
+            [Installation(**dict(zip(attnames, values, strict=True))) for values in rows],
+            batch_size=BATCH,
+        )
         return
     ops = connection.ops
-    adapters = []
-    for model_field in fields:
+    # Dates and datetimes go through Django's adapters (SQLite stores text); each distinct
+    # value is adapted once, as a whole inventory shares one first_seen and few dates.
+    adapted: dict[Any, Any] = {}
+
+    def adapter(convert):
+        def adapt(value):
+            if value is None:
+                return None
+            try:
+                return adapted[value]
+            except KeyError:
+                result = adapted[value] = convert(value)
+                return result
+
+        return adapt
+
+    date_columns = []
+    for index, model_field in enumerate(fields):
         internal = model_field.get_internal_type()
         if internal == "DateTimeField":
-            adapters.append(ops.adapt_datetimefield_value)
+            date_columns.append((index, adapter(ops.adapt_datetimefield_value)))
         elif internal == "DateField":
-            adapters.append(ops.adapt_datefield_value)
-        else:
-            adapters.append(None)
-    rows = [
-        [
-            adapt(value) if adapt is not None and value is not None else value
-            for adapt, value in zip(adapters, (getattr(obj, a) for a in attnames), strict=True)
-        ]
-        for obj in objs
-    ]
+            date_columns.append((index, adapter(ops.adapt_datefield_value)))
+    if date_columns:
+        converted = []
+        for values in rows:
+            values = list(values)
+            for index, adapt in date_columns:
+                values[index] = adapt(values[index])
+            converted.append(values)
+        rows = converted
     placeholders = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
@@ -628,7 +647,28 @@ def _write_changes(
             first_seen=received,
         )
 
-    _insert_installations([row_for(s) for s in changes.installed])
+    device_id = device.pk
+    _insert_installations(
+        [
+            (
+                device_id,
+                s.kind,
+                s.name,
+                s.publisher,
+                s.version,
+                s.arch,
+                s.install_date,
+                s.source,
+                s.guid,
+                s.owner,
+                s.category,
+                raw_key(*key),
+                products.get(key),
+                received,
+            )
+            for s, key in ((s, key_of(s)) for s in changes.installed)
+        ]
+    )
 
     updates = []
     for row, item in changes.changed + changes.refreshed:

@@ -65,6 +65,7 @@ def _register_matrix() -> None:
     register_factory(Device, _matrix_device)
     register_factory(EnrollmentToken, _matrix_token)
     register_url("inventory:token_revoke", EnrollmentToken)
+    register_url("inventory:device_edit", Device)
     register_url(
         "inventory:ingest",
         skip="agents authenticate with the enrolment token in the URL; the token fixes the unit",

@@ -10,6 +10,7 @@ urlpatterns = [
     path("ingest/", ingest.ingest, name="ingest_without_token"),  # answers 401
     path("inventory/devices/", views.DeviceListView.as_view(), name="device_list"),
     path("inventory/devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device_detail"),
+    path("inventory/devices/<int:pk>/edit/", views.DeviceEditView.as_view(), name="device_edit"),
     path("inventory/import/", views.ImportView.as_view(), name="import"),
     path("inventory/enrollment/", views.EnrollmentTokenListView.as_view(), name="token_list"),
     path(

@@ -24,12 +24,13 @@ from zhengban.core.scoping import get_visible_or_404
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
 from zhengban.inventory import imports, services
 from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
-from zhengban.inventory.forms import EnrollmentTokenForm, ImportForm
+from zhengban.inventory.forms import DeviceForm, EnrollmentTokenForm, ImportForm
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 from zhengban.inventory.parsers import InventoryError
 from zhengban.inventory.tables import DeviceTable, EnrollmentTokenTable, InstallationTable
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Unit
+from zhengban.orgs.services import can_manage_unit
 
 
 def can_enroll(user: Any) -> bool:
@@ -95,7 +96,39 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
             .order_by("-date", "event_type", "name")[:500]
         )
         ctx["macs"] = device.macs.order_by("mac").values_list("mac", flat=True)
+        ctx["can_edit"] = can_manage_unit(self.request.user, device.unit)
         return ctx
+
+
+class DeviceEditView(LoginRequiredMixin, View):
+    template_name = "inventory/device_form.html"
+
+    def _device(self, request: HttpRequest, pk: int) -> Device:
+        return get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        if not can_manage_unit(request.user, device.unit):
+            raise PermissionDenied
+        form = DeviceForm(
+            device=device,
+            initial={
+                "department": device.department_id,
+                "assigned_name": device.assigned_name,
+                "asset_number": device.asset_number,
+                "device_type": device.device_type,
+            },
+        )
+        return render(request, self.template_name, {"form": form, "object": device})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        form = DeviceForm(request.POST, device=device)
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form, "object": device}, status=400)
+        services.update_device(actor=request.user, device=device, **form.cleaned_data)
+        messages.success(request, _("终端信息已保存。"))
+        return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
 
 
 class EnrollmentTokenListView(ObjectListView):

@@ -341,6 +341,28 @@ def evaluate(
     for inst in installs:
         units[inst.unit].append(inst)
 
+    # A province has many identical installs: an entitlement's eligibility depends only on the
+    # install's product and version (and device, for OEM), so it is decided once per shape.
+    memo: dict[tuple, tuple[str | None, tuple[int, str]]] = {}
+
+    def eligible(fact: _Fact, inst: Install) -> tuple[str | None, tuple[int, str]]:
+        key = (
+            id(fact),
+            inst.product,
+            inst.family,
+            inst.edition,
+            inst.suites,
+            inst.version,
+            inst.device if fact.ent.metric == OEM else None,
+        )
+        hit = memo.get(key)
+        if hit is None:
+            order = version_order.get(inst.product or "") or version_order.get(
+                fact.ent.product or ""
+            )
+            hit = memo[key] = _eligible(fact, inst, order, as_of)
+        return hit
+
     positions = result.positions
     outcomes = result.outcomes
     for unit in sorted(units):
@@ -408,6 +430,7 @@ def evaluate(
 
         # install id → the furthest failure stage seen, for the reason of an uncovered one
         best: dict[int, tuple[int, str]] = {}
+
         # Step 0: allocations.
         left: list[tuple[Install, list[_Fact]]] = []
         for inst, candidates in pending:
@@ -418,10 +441,7 @@ def evaluate(
                 )
                 if not allocated:
                     continue
-                order = version_order.get(inst.product or "") or version_order.get(
-                    fact.ent.product or ""
-                )
-                basis, stage = _eligible(fact, inst, order, as_of)
+                basis, stage = eligible(fact, inst)
                 if basis is None:
                     _note(best, inst.id, stage)
                     continue
@@ -439,10 +459,7 @@ def evaluate(
                 for fact in candidates:
                     if fact.ent.metric != metric:
                         continue
-                    order = version_order.get(inst.product or "") or version_order.get(
-                        fact.ent.product or ""
-                    )
-                    basis, stage = _eligible(fact, inst, order, as_of)
+                    basis, stage = eligible(fact, inst)
                     if basis is None:
                         _note(best, inst.id, stage)
                         continue

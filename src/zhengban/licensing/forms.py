@@ -137,11 +137,13 @@ class EntitlementForm(UnitChoiceMixin, forms.ModelForm):
             devices = devices.filter(unit=unit)
         self.fields["contract"].queryset = contracts
         self.fields["oem_device"].queryset = devices.order_by("hostname")
-        self.fields["product"].queryset = Product.objects.visible_to(user).select_related(
-            "family"
+        products = Product.objects.visible_to(user)
+        self.fields["product"].queryset = products.select_related("family")
+        self.fields["family"].queryset = ProductFamily.objects.filter(
+            pk__in=products.values("family_id")
         )
-        self.fields["family"].queryset = ProductFamily.objects.all()
-        self.fields["site_region"].queryset = Region.objects.order_by("path")
+        # A site licence may cover the person's own region subtree only.
+        self.fields["site_region"].queryset = Region.objects.visible_to(user).order_by("path")
         if self.instance.pk:
             self.fields["versions_text"].initial = ", ".join(self.instance.versions or [])
             self.fields["downgrade_to_text"].initial = ", ".join(self.instance.downgrade_to or [])

@@ -66,7 +66,11 @@ def compliance_panel(user: Any) -> home.Panel | None:
             panel.rows.append(
                 (
                     _("%(name)s:正版率 %(rate)s,缺口 %(short)d")
-                    % {"name": row["name"], "rate": _percent(row["rate"]), "short": row["shortfall"]},
+                    % {
+                        "name": row["name"],
+                        "rate": _percent(row["rate"]),
+                        "short": row["shortfall"],
+                    },
                     reverse("licensing:compliance_unit", args=[row["unit_id"]]),
                 )
             )

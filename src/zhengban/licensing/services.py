@@ -642,12 +642,12 @@ def load_entitlement_facts(
         )
     )
     ids = [r[0] for r in rows]
+    # The full recompute reads every row: a 100,000-id IN list costs more than it saves.
+    disposal_qs = AssetDisposal.objects.order_by()
+    if unit_ids is not None:
+        disposal_qs = disposal_qs.filter(entitlement_id__in=ids)
     disposed: dict[int, int | None] = {}
-    for ent_id, qty in (
-        AssetDisposal.objects.filter(entitlement_id__in=ids)
-        .order_by()
-        .values_list("entitlement_id", "quantity")
-    ):
+    for ent_id, qty in disposal_qs.values_list("entitlement_id", "quantity"):
         if ent_id in disposed and disposed[ent_id] is None:
             continue
         disposed[ent_id] = None if qty is None else (disposed.get(ent_id) or 0) + qty
@@ -714,9 +714,9 @@ def load_entitlement_facts(
             facts.append(
                 engine.Entitlement(id=pk, units=frozenset({unit_id}), quantity=rest, **common)
             )
-    alloc_qs = AllocationRow.objects.filter(entitlement_id__in=ids).order_by()
+    alloc_qs = AllocationRow.objects.order_by()
     if unit_ids is not None:
-        alloc_qs = alloc_qs.filter(unit_id__in=unit_ids)
+        alloc_qs = alloc_qs.filter(entitlement_id__in=ids, unit_id__in=unit_ids)
     allocations = [
         engine.Allocation(
             entitlement=ent_id,

@@ -139,6 +139,12 @@ def plan_licences(
     wps_product: int | None = None
     wps_versions: Counter = Counter()
     site_product: int | None = None
+    site_units: set[int] = set()
+    if site_unit is not None:
+        path = Unit.objects.get(pk=site_unit).region.path
+        site_units = set(
+            Unit.objects.filter(region__path__startswith=path).values_list("pk", flat=True)
+        )
     serial = 0
     # How well each unit is run decides how complete its licences are.
     diligence = {
@@ -179,11 +185,11 @@ def plan_licences(
                 continue
         if p.category == "antivirus" and site_unit is not None and site_product is None:
             site_product = product_id
-        if p.category == "antivirus" and product_id == site_product:
-            continue  # covered by the city's site licence, or not at all elsewhere
+        if product_id == site_product and unit_id in site_units:
+            continue  # the city's site licence covers it
         if p.category not in ("office", "antivirus"):
-            # WinRAR, design tools…: bought by a few units only.
-            if rng.random() > 0.12:
+            # WinRAR, design tools, databases…: bought by most units that run them.
+            if state == "none" or rng.random() > 0.6:
                 continue
             quantity = n
         elif state == "none":

@@ -103,4 +103,13 @@ class ResultTable(tables.Table):
 
     class Meta:
         model = ComplianceResult
-        fields = ["unit", "device", "product", "version", "status", "reason", "basis", "entitlement"]
+        fields = [
+            "unit",
+            "device",
+            "product",
+            "version",
+            "status",
+            "reason",
+            "basis",
+            "entitlement",
+        ]

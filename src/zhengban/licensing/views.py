@@ -479,7 +479,10 @@ def _compliance_page(
         for key in categories
     ]
     rate_chart = charts.bar_chart(
-        [charts.Bar(str(r["label"]), r["rate"], f"{r['covered']}/{r['required']}") for r in rate_rows],
+        [
+            charts.Bar(str(r["label"]), r["rate"], f"{r['covered']}/{r['required']}")
+            for r in rate_rows
+        ],
         title=_("正版率(按类别)"),
     )
     results_url = reverse("licensing:result_list")

@@ -132,3 +132,69 @@ def test_ocsinventory_agent_reports_every_package(live_server, org, tmp_path):
     installs = Installation.objects.filter(device=device).exclude(kind="os")
     assert installs.count() == len(expected)
     assert sorted(installs.values_list("name", "version")) == sorted(expected)
+
+
+def test_concurrent_first_inventories_of_one_device_make_one_device(live_server, org):
+    """Eight agents' copies of one machine's first inventory arrive at once: one device,
+    exact rows (the unique agent id per unit plus a retry settle the race)."""
+    import http.client
+    import urllib.parse
+    import zlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from zhengban.inventory.testing import GLPI_EXAMPLES
+
+    if connection.vendor == "sqlite":
+        # The SQLite test database is in memory with a shared cache, whose table locks are
+        # not waited on (file databases use WAL and a busy timeout: bench/ingest.py
+        # checks concurrent clients on those).
+        pytest.skip("concurrent writers need PostgreSQL or a file SQLite database")
+    url = urllib.parse.urlsplit(_ingest_url(live_server, org.unit_a))
+    body = zlib.compress((GLPI_EXAMPLES / "computer_1.json").read_bytes())
+
+    def send(_i: int) -> int:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        conn.request("POST", url.path, body, {"Content-Type": "application/x-compress-zlib"})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(send, range(8)))
+    assert statuses == [200] * 8
+    device = Device.objects.get(unit=org.unit_a)
+    assert Installation.objects.filter(device=device).count() == 6 + 1
+    assert InventoryReport.objects.filter(device=device).count() == 1
+
+
+def test_our_agent_reports_exactly_the_installed_dpkg_packages(live_server, org, tmp_path):
+    """Our stdlib agent, run as a real process: the device holds one installation per
+    package dpkg lists with status "ii" (plus the operating system)."""
+    import sys
+    from pathlib import Path
+
+    listing = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = [line.split()[1] for line in listing.splitlines() if line.startswith("ii ")]
+    agent = Path(sys.executable).parent / "zhengban-agent"
+    url = _ingest_url(live_server, org.unit_a)
+    run = subprocess.run(
+        [str(agent), "--server", url, "--spool", str(tmp_path / "spool"), "--force"],
+        capture_output=True,
+        text=True,
+        timeout=AGENT_TIMEOUT,
+    )
+    assert run.returncode == 0, run.stderr
+    device = Device.objects.get(unit=org.unit_a)
+    assert device.last_source == InventorySource.ZHENGBAN_AGENT
+    installs = Installation.objects.filter(device=device).exclude(kind="os")
+    assert installs.count() == len(installed)
+    assert sorted(n.split(":")[0] for n in installs.values_list("name", flat=True)) == sorted(
+        p.split(":")[0] for p in installed
+    )

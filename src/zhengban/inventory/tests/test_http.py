@@ -343,3 +343,71 @@ def test_byte_identical_repeat_only_moves_last_seen(client, token):
     assert post(client, token, changed, "application/xml").status_code == 200
     assert InventoryReport.objects.count() == 1
     assert Device.objects.get().payload_hash == services.payload_hash(changed)
+
+
+@pytest.mark.django_db
+def test_officer_edits_device_and_agents_keep_it(client, token, org):
+    from zhengban.orgs.models import Department
+
+    post(client, token, (GLPI_EXAMPLES / "computer_1.json").read_bytes(), "application/json")
+    device = Device.objects.get()
+    dept = Department.objects.create(unit=org.unit_a, name="财务科")
+    client.force_login(org.officer_a)
+    response = client.post(
+        reverse("inventory:device_edit", args=[device.pk]),
+        {
+            "department": dept.pk,
+            "assigned_name": "张三",
+            "asset_number": "ZC-001",
+            "device_type": "laptop",
+        },
+    )
+    assert response.status_code == 302
+    changed = client.post(
+        reverse("inventory:ingest", args=[token]),
+        (GLPI_EXAMPLES / "computer_1_partial_softs.json").read_bytes(),
+        content_type="application/json",
+    )
+    assert changed.status_code == 200
+    device.refresh_from_db()
+    assert (device.department, device.assigned_name, device.asset_number) == (
+        dept,
+        "张三",
+        "ZC-001",
+    )
+    entry = AuditLogEntry.objects.get(object_type="inventory.device", action="update")
+    assert entry.after["assigned_name"] == "张三"
+    client.force_login(org.staff_a)
+    assert client.get(reverse("inventory:device_edit", args=[device.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_home_panel_counts_visible_devices(client, token, org):
+    post(client, token, (GLPI_EXAMPLES / "computer_1.json").read_bytes(), "application/json")
+    client.force_login(org.officer_a)
+    panels = {p.title: p for p in client.get("/").context["panels"]}
+    figures = {str(label): value for label, value, _url in panels["终端"].figures}
+    # computer_1's six Fedora packages are not in the shipped catalog.
+    assert figures == {"终端总数": 1, "超过30天未上报": 0, "含未识别软件": 1}
+    client.force_login(org.officer_b)
+    assert "终端" not in {p.title for p in client.get("/").context["panels"]}
+
+
+@pytest.mark.django_db
+def test_device_export_neutralises_formulas(client, token, org):
+    import io
+
+    from openpyxl import load_workbook
+
+    doc = {
+        "deviceid": "evil-2",
+        "content": {"versionclient": "t", "hardware": {"name": '=HYPERLINK("http://x","y")'}},
+    }
+    assert post(client, token, json.dumps(doc), "application/json").status_code == 200
+    client.force_login(org.officer_a)
+    response = client.get(reverse("inventory:device_list"), {"export": "xlsx"})
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    values = [cell.value for row in sheet.iter_rows() for cell in row]
+    assert '\'=HYPERLINK("http://x","y")' in values
+    assert not any(isinstance(v, str) and v.startswith("=") for v in values)
