@@ -31,14 +31,10 @@ def events_of_report(device: Device, report: Any) -> list[InstallationEvent]:
 
 def unlicensed_installations(device: Device) -> list[Installation]:
     """Licensing's verdict for one device: its installs of commercial software with no
-    entitlement. Until the licensing app offers it, nothing is unlicensed here; licensing may
-    also push its results through `services.record_unlicensed`."""
-    try:
-        from zhengban.licensing import services as licensing  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    fn = getattr(licensing, "unlicensed_installations", None)
-    return list(fn(device=device)) if fn is not None else []
+    entitlement (licensing recomputes them before governance runs on the same ingest)."""
+    from zhengban.licensing.services import unlicensed_installations as licensing_verdicts
+
+    return licensing_verdicts(device=device)
 
 
 # Installs a person does not choose: components, patches and hidden entries.

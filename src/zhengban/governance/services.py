@@ -878,9 +878,15 @@ def process_inventory(
     installations = list(adapters.current_installations(device))
     present = {i.product_id for i in installations if i.product_id}
 
-    # 1. Approved requests carried out by these changes.
-    matched: dict[int, SoftwareRequest] = {}
+    # 1. Approved requests carried out by these changes (processing the same inventory
+    # again finds them already fulfilled by its events: idempotent).
+    matched: dict[int, SoftwareRequest] = {
+        request.event_id: request
+        for request in SoftwareRequest.objects.filter(event__in=[e.pk for e in events])
+    }
     for event in events:
+        if event.pk in matched:
+            continue
         request = _match_event(event, _open_requests(device, event.date), now)
         if request is not None:
             matched[event.pk] = request

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from zhengban.core import audit
+from zhengban.core import audit, hooks
 from zhengban.core.choices import AuditAction
 from zhengban.inventory import document as d
 from zhengban.inventory.choices import EventType, InstallationKind
@@ -417,6 +417,9 @@ def _ingest(
             or _("导入软件清单：新增 %(i)d，卸载 %(r)d，版本变更 %(c)d")
             % {"i": result.installed, "r": result.removed, "c": result.version_changed},
         )
+    # Higher layers react inside this transaction (licensing recomputes the unit's verdicts,
+    # governance raises violations and matches approved requests): all or nothing.
+    hooks.fire(hooks.INVENTORY_INGESTED, device=device, report=report)
     return result
 
 

@@ -1158,3 +1158,12 @@ def devices_without_genuine_os(results: QuerySet[ComplianceResult]) -> int:
         .distinct()
         .count()
     )
+
+
+def unlicensed_installations(*, device: Device) -> list[Installation]:
+    """The device's installs whose current verdict is unlicensed (read by governance, which
+    raises a violation for each)."""
+    ids = ComplianceResult.objects.filter(device=device, status=Status.UNLICENSED).values(
+        "installation_id"
+    )
+    return list(Installation.objects.filter(pk__in=ids).select_related("product"))

@@ -211,8 +211,11 @@ def test_install_seen_inside_the_window_fulfils_the_request(gov):
         request.installation,
         request.event.name,
     ) == (RequestStatus.FULFILLED, T1 + 2 * DAY, installation, "Adobe Photoshop 2023")
-    # Approved, so not a private install.
-    assert Violation.objects.count() == 0
+    # Approved, so not a private install; but no licence was bought yet, so licensing (run
+    # by the same ingest) finds it unlicensed.
+    assert list(Violation.objects.values_list("kind", "installation__name")) == [
+        ("unlicensed", "Adobe Photoshop 2023")
+    ]
 
 
 @pytest.mark.django_db

@@ -74,9 +74,6 @@ def test_firing_the_event_recomputes_the_devices_unit(org):
     ]
 
 
-@pytest.mark.xfail(
-    reason="inventory.services._ingest does not fire hooks.INVENTORY_INGESTED yet", strict=False
-)
 def test_ingest_updates_verdicts(org):
     services.create_entitlement(
         actor=None,
