@@ -1,11 +1,14 @@
 from typing import Any
 
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.choices import AuditAction
 from zhengban.core.models import AuditLogEntry
 from zhengban.core.scoping import scope_queryset
+
+LARGE_CHOICES = 300
 
 
 class AuditLogEntryFilterSet(django_filters.FilterSet):
@@ -36,3 +39,10 @@ def scope_filter_choices(filterset: django_filters.FilterSet, user: Any) -> None
         model = queryset.model
         if hasattr(model, "scope_unit_path") or hasattr(model, "scope_region_path"):
             field.queryset = scope_queryset(queryset, user)
+        # A province has thousands of units and tens of thousands of people: a drop-down of
+        # them all would be megabytes of HTML. Past a limit the filter takes the object's
+        # number instead (the search box and the region filter narrow lists by name).
+        if not isinstance(field.widget, forms.Select) or field.widget.allow_multiple_selected:
+            continue
+        if field.queryset[:LARGE_CHOICES].count() >= LARGE_CHOICES:
+            field.widget = forms.NumberInput(attrs={"placeholder": _("编号"), "min": 1})

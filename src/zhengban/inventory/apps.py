@@ -13,3 +13,8 @@ class InventoryConfig(AppConfig):
             navigation,
             simulate,
         )
+        from zhengban.inventory import catalog_provider
+
+        # The catalog's unrecognised queue, product pages and re-apply jobs read installs
+        # through this (the catalog never imports inventory).
+        catalog_provider.register()

@@ -346,6 +346,7 @@ def _ingest(
                 Device.objects.filter(pk=device.pk).update(**touched)
             return IngestResult(device=device, unchanged=True, match_rank=rank)
     before = None if created or actor is None else audit.snapshot(device)
+    old_platform = None if created else platform_of(device.os_name)
 
     for name in _DEVICE_FIELDS:
         value = getattr(doc, name)
@@ -406,6 +407,8 @@ def _ingest(
     report.save()
     result.report = report
     _write_changes(device, doc, changes, report, received)
+    if old_platform is not None and old_platform != platform_of(device.os_name):
+        _rekey_installations(device)
     if actor is not None:
         audit.record(
             actor=actor,
@@ -421,6 +424,30 @@ def _ingest(
     # governance raises violations and matches approved requests): all or nothing.
     hooks.fire(hooks.INVENTORY_INGESTED, device=device, report=report)
     return result
+
+
+def _rekey_installations(device: Device) -> None:
+    """The device changed OS family (re-imaged): recognise the installs it kept again with
+    the new platform, so every install's raw key and product follow its device's platform."""
+    platform = platform_of(device.os_name)
+    rows = list(
+        Installation.objects.filter(device=device).values_list(
+            "pk", "name", "publisher", "version", "raw_key", "product_id"
+        )
+    )
+    stale = [r for r in rows if r[4] != raw_key(r[1], r[2], r[3], platform)]
+    products = recognise_products(
+        unit_id=device.unit_id, keys=[(r[1], r[2], r[3], platform) for r in stale]
+    )
+    updates = [
+        Installation(
+            pk=pk,
+            raw_key=raw_key(name, publisher, version, platform),
+            product_id=products.get((name, publisher, version, platform)),
+        )
+        for pk, name, publisher, version, _key, _product in stale
+    ]
+    Installation.objects.bulk_update(updates, ["raw_key", "product_id"], batch_size=500)
 
 
 def _sync_macs(device: Device, macs: list[str]) -> None:
@@ -621,7 +648,8 @@ def _write_changes(
     report: InventoryReport,
     received: datetime.datetime,
 ) -> None:
-    platform = doc.platform() or platform_of(device.os_name)
+    # The platform of the stored OS name: catalog_provider derives it the same way.
+    platform = platform_of(device.os_name)
 
     def key_of(item: d.Software) -> RawKey:
         return (item.name, item.publisher, item.version, platform)
