@@ -978,7 +978,6 @@ def process_inventory(
         elif (
             violation.kind == ViolationKind.UNLICENSED
             and violation.product_id not in unlicensed_products
-            and _licensing_answers()
         ):
             resolution = Resolution.LICENSED
         if resolution is not None:
@@ -994,14 +993,6 @@ def _satisfies(key: str, product: Product) -> bool:
     if kind == "family":
         return str(product.family_id) == value
     return product.category == value
-
-
-def _licensing_answers() -> bool:
-    try:
-        from zhengban.licensing import services as licensing  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    return hasattr(licensing, "unlicensed_installations")
 
 
 def _raise_unlicensed(

@@ -25,6 +25,7 @@ from zhengban.governance.choices import (
     RuleKind,
     StepDecision,
     StepKind,
+    ViolationKind,
 )
 from zhengban.governance.models import (
     ApprovalStep,
@@ -248,7 +249,14 @@ def simulate_governance(ctx: SimulationContext) -> None:
         if (n + 1) % 100 == 0 or n + 1 == len(sample):
             ctx.progress("governance", n + 1, len(sample))
 
-    violations = Violation.objects.filter(unit_id__in=adopting).count()
+    # Spec violations where a spec judges; licensing's findings (raised on every ingest the
+    # inventory part and this one made) wherever commercial software lacks a licence.
+    violations = (
+        Violation.objects.filter(unit_id__in=adopting)
+        .exclude(kind=ViolationKind.UNLICENSED)
+        .count()
+    )
+    unlicensed = Violation.objects.filter(kind=ViolationKind.UNLICENSED).count()
     counts["fulfilled"] = SoftwareRequest.objects.filter(
         unit_id__in=adopting, status=RequestStatus.FULFILLED
     ).count()
@@ -256,6 +264,7 @@ def simulate_governance(ctx: SimulationContext) -> None:
         "template_id": template.pk,
         "adopting_units": len(adopting),
         "violations": violations,
+        "unlicensed": unlicensed,
         **counts,
     }
     audit.record(
@@ -267,6 +276,6 @@ def simulate_governance(ctx: SimulationContext) -> None:
         message=(
             f"simulated: template adopted by {len(adopting)} units, {counts['requests']} "
             f"requests ({counts['fulfilled']} fulfilled), {counts['changed']} devices changed, "
-            f"{violations} violations"
+            f"{violations} violations, {unlicensed} unlicensed"
         ),
     )

@@ -13,6 +13,9 @@ from zhengban.inventory import services as inventory
 from zhengban.inventory.choices import InventorySource
 from zhengban.inventory.document import InventoryDocument, OperatingSystem, Software
 from zhengban.inventory.models import Device
+from zhengban.licensing import services as licensing
+from zhengban.licensing.choices import Metric, Term
+from zhengban.licensing.models import Entitlement
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Department, Unit, User
 from zhengban.orgs.testing import OrgTree, make_person
@@ -30,6 +33,34 @@ PHOTOSHOP = ("Adobe Photoshop 2023", "24.0", "Adobe Inc.")
 
 def product(key: str) -> Product:
     return Product.objects.get(key=key)
+
+
+# What each test unit bought for its baseline software (Windows 10 Pro, WPS Office 专业版 and
+# 天擎), so that licensing, which judges every commercial install on each ingest, finds the
+# baseline covered and a test sees only the violation it is about.
+BASELINE_LICENCES = (
+    ("windows-pro", ["10"]),
+    ("wps-office-professional", []),
+    ("qianxin-tianqing", []),
+)
+
+
+def buy(unit: Unit, product_key: str, *, quantity: int = 10, versions=()) -> Entitlement:
+    """A perpetual per-device licence (单机授权) through licensing's service, which recomputes
+    the unit's verdicts; seats go to the unit's devices as their installs are seen."""
+    return licensing.create_entitlement(
+        actor=None,
+        unit=unit,
+        product=product(product_key),
+        versions=list(versions),
+        metric=Metric.PER_DEVICE,
+        term=Term.PERPETUAL,
+        quantity=quantity,
+    )
+
+
+def license_baseline(unit: Unit) -> list[Entitlement]:
+    return [buy(unit, key, versions=versions) for key, versions in BASELINE_LICENCES]
 
 
 def ingest(
@@ -89,6 +120,9 @@ def build_gov_tree(org: OrgTree, *, software=(WPS, TIANQING)) -> GovTree:
     staff_b = make_person("wang_b", org.unit_b, Role.STAFF, full_name="王五")
     org.officer_a.email = "officer@a.example"
     org.officer_a.save(update_fields=["email"])
+    # Bought before the first inventory: licensing covers the baseline from the start.
+    license_baseline(org.unit_a)
+    license_baseline(org.unit_b)
     baseline = ingest(org.unit_a, "dev-a1", software, received=T0)
     device = inventory.update_device(
         actor=org.officer_a, device=baseline.device, assigned_user=staff, department=office

@@ -9,11 +9,11 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from zhengban.inventory import (  # noqa: F401  (menu entries, simulator part)
+            catalog_provider,
             demo,
             navigation,
             simulate,
         )
-        from zhengban.inventory import catalog_provider
 
         # The catalog's unrecognised queue, product pages and re-apply jobs read installs
         # through this (the catalog never imports inventory).

@@ -322,6 +322,9 @@ class InventoryDocument:
     os: OperatingSystem | None = None
     # None: a partial inventory without a software section (keep what is stored).
     software: list[Software] | None = field(default_factory=list)
+    # sha256 of the software section's raw bytes when the parser could delimit it exactly
+    # (FusionInventory/OCS XML; see ``parsers.software_section``), else "".
+    software_digest: str = ""
 
     def platform(self) -> str:
         """The recogniser's platform hint: windows, linux, macos or ''."""
@@ -341,9 +344,8 @@ class InventoryDocument:
             items.append(self.os.as_software())
         return items
 
-    def content_hash(self) -> str:
-        """sha256 over every fact the ingest service stores from this document."""
-        h = hashlib.sha256()
+    def _head(self) -> bytes:
+        """Every stored fact of the document except the software list."""
         head = (
             self.agent_device_id,
             self.partial,
@@ -372,7 +374,21 @@ class InventoryDocument:
             ),
             self.software is None,
         )
-        h.update(repr(head).encode("utf-8", "surrogatepass"))
+        return repr(head).encode("utf-8", "surrogatepass")
+
+    def quick_key(self, software_digest: str | None = None) -> str:
+        """sha256 over the stored facts except the software list, and the raw software
+        section's digest: equal keys mean an unchanged inventory, whatever volatile fields
+        (uptime, dates of the last run) the rest of the body carries. "" without a digest."""
+        digest = self.software_digest if software_digest is None else software_digest
+        if not digest:
+            return ""
+        return hashlib.sha256(self._head() + b"\x1e" + digest.encode()).hexdigest()
+
+    def content_hash(self) -> str:
+        """sha256 over every fact the ingest service stores from this document."""
+        h = hashlib.sha256()
+        h.update(self._head())
         rows = sorted(repr(s.fields()) for s in self.installations())
         h.update("\x1e".join(rows).encode("utf-8", "surrogatepass"))
         return h.hexdigest()

@@ -87,7 +87,7 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
     try:
         payload = parsers.decode_body(request.body, request_type)
         digest = services.payload_hash(payload)
-        if services.touch_unchanged(unit=enrollment.unit, digest=digest):
+        if services.touch_unchanged(unit=enrollment.unit_id, digest=digest):
             services.touch_token(enrollment)
             if parsers.sniff(payload) == "json":
                 return _json(
@@ -115,12 +115,15 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
                 {"status": "ok", "expiration": PROLOG_FREQ_HOURS}, request_type=request_type
             )
         as_json = False
-        parsed = parsers.parse_xml(payload, user_agent=request.headers.get("User-Agent", ""))
-        if parsed.query == "PROLOG":
-            services.touch_token(enrollment)
-            return _reply(PROLOG_REPLY, request_type=request_type, json_body=False)
-        services.ingest_inventory(unit=enrollment.unit, document=parsed.document, digest=digest)
+        parsed = services.ingest_xml(
+            unit=enrollment.unit,
+            payload=payload,
+            user_agent=request.headers.get("User-Agent", ""),
+            digest=digest,
+        )
         services.touch_token(enrollment)
+        if parsed.query == "PROLOG":
+            return _reply(PROLOG_REPLY, request_type=request_type, json_body=False)
         return _reply(INVENTORY_REPLY, request_type=request_type, json_body=False)
     except parsers.InventoryError as exc:
         return _error(

@@ -91,6 +91,10 @@ class Device(models.Model):
     # sha256 of the last body received over HTTP, inflated: a byte-identical repeat is found
     # with one indexed UPDATE, before any parsing (see ingest view).
     payload_hash = models.CharField(_("报文摘要"), max_length=64, blank=True)
+    # InventoryDocument.quick_key() of the last inventory (its facts but the software list,
+    # and the raw software section's digest): a repeat whose body differs only in volatile
+    # fields is found after parsing everything but the software entries.
+    quick_key = models.CharField(_("快速比对摘要"), max_length=64, blank=True)
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"

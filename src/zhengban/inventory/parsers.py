@@ -5,7 +5,7 @@
   checker compiled from the schema's own item definition, because generic JSON Schema
   validation costs about 70 µs per entry and an inventory has thousands.
 - FusionInventory / OCS Inventory XML (``<REQUEST>`` with ``QUERY`` PROLOG or INVENTORY),
-  parsed with defusedxml (no DTDs, no entities).
+  read in one streaming expat pass, hardened as defusedxml's (no DTDs, no entities).
 - Bodies plain or zlib/gzip-compressed, with limits on compressed and inflated size and on
   the number of entries.
 
@@ -16,6 +16,7 @@ size limits) by the view.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import zlib
@@ -23,11 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.parsers import expat
 
 import jsonschema
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as xml_fromstring
 from django.conf import settings
 from django.utils.translation import gettext as _
 from zhengban_agent import AGENT_NAME as ZHENGBAN_AGENT_PREFIX
@@ -387,19 +386,261 @@ class XmlRequest:
     document: d.InventoryDocument | None
 
 
-def parse_xml(payload: bytes, *, user_agent: str = "") -> XmlRequest:
+class _Forbidden(Exception):
+    """A DTD or an entity declaration: refused, as defusedxml does."""
+
+
+def _forbid(*_args: Any) -> None:
+    raise _Forbidden
+
+
+# Sections of CONTENT read as {field: text} (the first of each; the last field of a name
+# wins, as a dict built from an ElementTree element's children).
+_FIELD_SECTIONS = frozenset({"HARDWARE", "BIOS", "OPERATINGSYSTEM"})
+
+
+class _XmlReader:
+    """Reads a FusionInventory/OCS request in one streaming pass of expat (no tree): the
+    root tag, QUERY, DEVICEID and, from the first CONTENT, what the document needs. Each
+    SOFTWARES entry becomes a ``d.Software`` as soon as it closes.
+
+    Text values are what ElementTree's ``.text`` would hold: the character data before an
+    element's first child. Hardened like defusedxml with ``forbid_dtd``/``forbid_entities``:
+    any DOCTYPE, entity declaration or external entity reference is refused.
+    """
+
+    __slots__ = (
+        "depth",
+        "root",
+        "head",
+        "content",
+        "section",
+        "fields",
+        "first_wins",
+        "field",
+        "text",
+        "text_depth",
+        "sections",
+        "versionclient",
+        "device_section",
+        "hardware_section",
+        "cpu",
+        "macs",
+        "software",
+        "software_count",
+        "max_software",
+        "parser",
+        "sw_first",
+        "sw_last_close",
+        "sw_other",
+        "sw_interleaved",
+    )
+
+    def __init__(self, max_software: int) -> None:
+        self.depth = 0
+        self.root = ""
+        self.head: dict[str, str] = {}  # QUERY, DEVICEID: first of each
+        self.content = 0  # 0 before the first CONTENT, 1 inside it, 2 after it
+        self.section = ""
+        self.fields: dict[str, str] | None = None
+        self.first_wins = False
+        self.field = ""
+        self.text: str | None = None
+        self.text_depth = 0
+        self.sections: dict[str, dict[str, str]] = {}
+        self.versionclient: str | None = None
+        self.device_section = False
+        self.hardware_section = False
+        self.cpu: str | None = None
+        self.macs: list[str | None] = []
+        self.software: list[d.Software] = []
+        self.software_count = 0
+        self.max_software = max_software
+        # Byte offsets of the first SOFTWARES' "<" and the last one's "</", and whether
+        # another section lies between them (see ``software_section``).
+        self.sw_first = -1
+        self.sw_last_close = -1
+        self.sw_other = False
+        self.sw_interleaved = False
+
+    def parse(self, payload: bytes) -> None:
+        parser = self.parser = expat.ParserCreate(namespace_separator="}")
+        parser.buffer_text = True
+        parser.buffer_size = 65536
+        parser.ordered_attributes = True
+        parser.StartDoctypeDeclHandler = _forbid
+        parser.EntityDeclHandler = _forbid
+        parser.UnparsedEntityDeclHandler = _forbid
+        parser.ExternalEntityRefHandler = _forbid
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.data
+        parser.Parse(payload, True)
+
+    def data(self, chunk: str) -> None:
+        if self.text is not None:
+            self.text += chunk
+
+    def _close_text(self) -> str:
+        text = self.text or ""
+        self.text = None
+        return text
+
+    def start(self, tag: str, _attrs: Any) -> None:
+        depth = self.depth = self.depth + 1
+        if self.text is not None:
+            # A child element: the parent's text is what came before it.
+            self._store_text(self._close_text())
+        if depth <= 2:
+            if depth == 1:
+                self.root = "{" + tag if "}" in tag else tag
+            elif tag == "CONTENT":
+                if not self.content:
+                    self.content = 1
+            elif (tag == "QUERY" or tag == "DEVICEID") and tag not in self.head:
+                self.field = tag
+                self.text, self.text_depth = "", depth
+            return
+        if self.content != 1:
+            return
+        if depth == 3:
+            self.section = tag
+            if tag != "SOFTWARES" and self.sw_first >= 0:
+                self.sw_other = True
+            if tag == "SOFTWARES":
+                if self.sw_first < 0:
+                    self.sw_first = self.parser.CurrentByteIndex
+                elif self.sw_other:
+                    self.sw_interleaved = True
+                self.software_count += 1
+                self.fields = {} if self.software_count <= self.max_software else None
+                self.first_wins = False
+            elif tag in _FIELD_SECTIONS:
+                if tag == "HARDWARE":
+                    self.hardware_section = True
+                self.fields = {} if tag not in self.sections else None
+                self.first_wins = False
+            elif tag == "NETWORKS" or (tag == "CPUS" and self.cpu is None):
+                self.fields = {}
+                self.first_wins = True
+            elif tag == "VERSIONCLIENT" and self.versionclient is None:
+                self.field = tag
+                self.text, self.text_depth = "", depth
+            elif tag == "DEVICE":
+                self.device_section = True
+        elif depth == 4 and self.fields is not None:
+            self.field = tag
+            self.text, self.text_depth = "", depth
+
+    def _store_text(self, text: str) -> None:
+        depth = self.text_depth
+        if depth == 4:
+            fields = self.fields
+            if fields is not None and not (self.first_wins and self.field in fields):
+                fields[self.field] = text
+        elif depth == 3:
+            self.versionclient = text
+        else:
+            self.head[self.field] = text
+
+    def end(self, tag: str) -> None:
+        depth = self.depth
+        self.depth = depth - 1
+        if self.text is not None and depth == self.text_depth:
+            self._store_text(self._close_text())
+        if depth == 3 and self.content == 1:
+            if tag == "SOFTWARES":
+                self.sw_last_close = self.parser.CurrentByteIndex
+            fields = self.fields
+            if fields is not None:
+                self.fields = None
+                section = self.section
+                if section == "SOFTWARES":
+                    item = _software_from_xml(fields)
+                    if item is not None:
+                        self.software.append(item)
+                elif section == "NETWORKS":
+                    self.macs.append(fields.get("MACADDR"))
+                elif section == "CPUS":
+                    if "NAME" in fields:
+                        self.cpu = fields["NAME"]
+                else:
+                    self.sections[section] = fields
+        elif depth == 2 and tag == "CONTENT" and self.content == 1:
+            self.content = 2
+
+
+def software_section(payload: bytes) -> tuple[int, int, int] | None:
+    """Where the software entries lie in an XML body, found by bytes alone: the offsets of
+    the first ``<SOFTWARES``, of the last ``</SOFTWARES`` and just after its ``>``; None
+    when there is none. The parser confirms that these are exactly the first CONTENT's
+    SOFTWARES elements, with no other section between them, before the section's digest
+    is trusted (``InventoryDocument.software_digest``)."""
+    start = payload.find(b"<SOFTWARES")
+    if start < 0:
+        return None
+    close = payload.rfind(b"</SOFTWARES")
+    end = payload.find(b">", close) + 1 if close > start else 0
+    if end <= 0:
+        return None
+    return start, close, end
+
+
+def _section_digest(payload: bytes, start: int, end: int) -> str:
+    return hashlib.sha256(memoryview(payload)[start:end]).hexdigest()
+
+
+def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest, str] | None:
+    """An INVENTORY request read without its software entries: the document has every
+    other fact and an empty software list; returned with the software section's digest,
+    for the ingest service to recognise an unchanged inventory whose other fields changed
+    (``services.touch_unchanged_software``). None when the section cannot be cut out
+    exactly, or the rest is not a valid inventory: then the full parse decides."""
+    section = software_section(payload)
+    if section is None:
+        return None
+    start, _close, end = section
+    # An empty SOFTWARES stands in for the section, so the parse proves where it was: at
+    # the top of the first CONTENT, not in a comment or another element.
+    head = b"".join((payload[:start], b"<SOFTWARES/>", payload[end:]))
+    reader = _XmlReader(1)
     try:
-        root = xml_fromstring(payload, forbid_dtd=True, forbid_entities=True)
-    except DefusedXmlException as exc:
+        reader.parse(head)
+        request = _request(reader, user_agent)
+    except (_Forbidden, expat.ExpatError, ValueError, InventoryError):
+        return None
+    if request.document is None or reader.software_count != 1 or reader.software:
+        return None
+    return request, _section_digest(payload, start, end)
+
+
+def parse_xml(payload: bytes, *, user_agent: str = "") -> XmlRequest:
+    reader = _XmlReader(limit("INVENTORY_MAX_SOFTWARE"))
+    try:
+        reader.parse(payload)
+    except _Forbidden as exc:
         raise InventoryError("body", _("XML 含有被禁止的构造（DTD/实体）。")) from exc
-    except (ParseError, ValueError) as exc:
+    except (expat.ExpatError, ValueError) as exc:
         raise InventoryError("body", _("XML 无法解析：%(err)s") % {"err": exc}) from exc
-    if root.tag != "REQUEST":
+    request = _request(reader, user_agent)
+    section = software_section(payload) if reader.software_count else None
+    if (
+        request.document is not None
+        and section is not None
+        and not reader.sw_interleaved
+        and (reader.sw_first, reader.sw_last_close) == section[:2]
+    ):
+        request.document.software_digest = _section_digest(payload, section[0], section[2])
+    return request
+
+
+def _request(reader: _XmlReader, user_agent: str) -> XmlRequest:
+    if reader.root != "REQUEST":
         raise InventoryError(
-            "REQUEST", _("根元素应为 REQUEST，实际为 %(tag)s。") % {"tag": root.tag}
+            "REQUEST", _("根元素应为 REQUEST，实际为 %(tag)s。") % {"tag": reader.root}
         )
-    query = d.text(root.findtext("QUERY"), 40).upper()
-    device_id = d.text(root.findtext("DEVICEID"), 255)
+    query = d.text(reader.head.get("QUERY"), 40).upper()
+    device_id = d.text(reader.head.get("DEVICEID"), 255)
     if query == "PROLOG":
         return XmlRequest("PROLOG", device_id, None)
     if query != "INVENTORY":
@@ -408,26 +649,19 @@ def parse_xml(payload: bytes, *, user_agent: str = "") -> XmlRequest:
             _("不支持的请求类型 %(query)s：只接受 PROLOG 和 INVENTORY（计算机清单）。")
             % {"query": query or "-"},
         )
-    content = root.find("CONTENT")
-    if content is None:
+    if not reader.content:
         raise InventoryError("CONTENT", _("缺少 CONTENT 元素。"))
-    if content.find("DEVICE") is not None and content.find("HARDWARE") is None:
+    if reader.device_section and not reader.hardware_section:
         raise InventoryError("CONTENT.DEVICE", _("网络设备清单不受支持：只接受计算机清单。"))
-    return XmlRequest("INVENTORY", device_id, _document_from_xml(device_id, content, user_agent))
+    return XmlRequest("INVENTORY", device_id, _document_from_xml(device_id, reader, user_agent))
 
 
-def _fields(elem: Element | None) -> dict[str, str]:
-    if elem is None:
-        return {}
-    return {child.tag: child.text or "" for child in elem}
-
-
-def _document_from_xml(device_id: str, content: Element, user_agent: str) -> d.InventoryDocument:
-    hardware = _fields(content.find("HARDWARE"))
-    bios = _fields(content.find("BIOS"))
-    osdata = _fields(content.find("OPERATINGSYSTEM"))
+def _document_from_xml(device_id: str, reader: _XmlReader, user_agent: str) -> d.InventoryDocument:
+    hardware = reader.sections.get("HARDWARE", {})
+    bios = reader.sections.get("BIOS", {})
+    osdata = reader.sections.get("OPERATINGSYSTEM", {})
     # The OCS unified agent names itself only in its User-Agent header.
-    agent = d.text(content.findtext("VERSIONCLIENT") or user_agent, 100)
+    agent = d.text(reader.versionclient or user_agent, 100)
     lowered = agent.lower()
     if lowered.startswith("fusioninventory"):
         source = InventorySource.FUSIONINVENTORY
@@ -452,17 +686,15 @@ def _document_from_xml(device_id: str, content: Element, user_agent: str) -> d.I
             product_id=d.text(hardware.get("WINPRODID"), 64),
             partial_key=d.partial_key(hardware.get("WINPRODKEY")),
         )
-    entries = content.findall("SOFTWARES")
-    if len(entries) > limit("INVENTORY_MAX_SOFTWARE"):
+    if reader.software_count > limit("INVENTORY_MAX_SOFTWARE"):
         raise InventoryError(
             "CONTENT.SOFTWARES",
             _("软件条目数 %(n)d 超过上限 %(limit)d。")
-            % {"n": len(entries), "limit": limit("INVENTORY_MAX_SOFTWARE")},
+            % {"n": reader.software_count, "limit": limit("INVENTORY_MAX_SOFTWARE")},
             status=413,
         )
-    software = [s for s in (_software_from_xml(_fields(e)) for e in entries) if s]
     memory = d.text(hardware.get("MEMORY"), 20)
-    cpu = d.text(content.findtext("CPUS/NAME"), 255) or d.text(hardware.get("PROCESSORT"), 255)
+    cpu = d.text(reader.cpu, 255) or d.text(hardware.get("PROCESSORT"), 255)
     return d.InventoryDocument(
         source=source,
         agent_device_id=device_id,
@@ -477,12 +709,12 @@ def _document_from_xml(device_id: str, content: Element, user_agent: str) -> d.I
         model=d.text(bios.get("SMODEL"), 200) or None,
         serial_number=d.hardware_serial(bios.get("SSN")) or None,
         hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
-        macs=_macs(n.findtext("MACADDR") for n in content.findall("NETWORKS")),
+        macs=_macs(reader.macs),
         cpu=cpu or None,
         memory_mb=int(memory) if memory.isdigit() and len(memory) < 10 else None,
         last_user=d.text(hardware.get("LASTLOGGEDUSER"), 150) or None,
         os=os_info,
-        software=software,
+        software=reader.software,
     )
 
 

@@ -290,6 +290,10 @@ def _eligible(
     return basis, _OVER_QUANTITY
 
 
+def _sort_key(fact: _Fact) -> tuple:
+    return fact.sort_key
+
+
 def _note(best: dict[int, tuple[int, str]], inst_id: int, stage: tuple[int, str]) -> None:
     if stage > best.get(inst_id, _NO_ENTITLEMENT):
         best[inst_id] = stage
@@ -393,6 +397,7 @@ def evaluate(
                 by_product[ent.product].append(fact)
 
         pending: list[tuple[Install, list[_Fact]]] = []
+        shapes: dict[tuple, list[_Fact]] = {}
         for inst in items:
             if inst.product is None:
                 outcomes[inst.id] = Outcome(UNKNOWN, "unrecognised")
@@ -404,24 +409,35 @@ def evaluate(
                 outcomes[inst.id] = Outcome(NOT_REQUIRED, reason)
                 continue
             else:
-                suite = min((s for s in inst.suites if s in on_device[inst.device]), default="")
-                if suite:
-                    outcomes[inst.id] = Outcome(NOT_REQUIRED, "suite_component", detail=suite)
-                    continue
-                seen: set[int] = set()
-                candidates: list[_Fact] = []
-                for key in (inst.product, *sorted(inst.suites)):
-                    for fact in by_product.get(key, ()):
-                        if id(fact) not in seen:
-                            seen.add(id(fact))
-                            candidates.append(fact)
-                if inst.family:
-                    for fact in by_family.get(inst.family, ()):
-                        if id(fact) not in seen:
-                            seen.add(id(fact))
-                            candidates.append(fact)
-                candidates.extend(oem_by_device.get(inst.device, ()))
-                candidates.sort(key=lambda f: f.sort_key)
+                if inst.suites:
+                    suite = min((s for s in inst.suites if s in on_device[inst.device]), default="")
+                    if suite:
+                        outcomes[inst.id] = Outcome(NOT_REQUIRED, "suite_component", detail=suite)
+                        continue
+                # Candidates depend on the install's product, suites and family (the same
+                # for many installs of a unit), plus the OEM licences of its device.
+                shape = (inst.product, inst.suites, inst.family)
+                shared = shapes.get(shape)
+                if shared is None:
+                    seen: set[int] = set()
+                    shared = []
+                    for key in (inst.product, *sorted(inst.suites)):
+                        for fact in by_product.get(key, ()):
+                            if id(fact) not in seen:
+                                seen.add(id(fact))
+                                shared.append(fact)
+                    if inst.family:
+                        for fact in by_family.get(inst.family, ()):
+                            if id(fact) not in seen:
+                                seen.add(id(fact))
+                                shared.append(fact)
+                    shared.sort(key=_sort_key)
+                    shapes[shape] = shared
+                oem = oem_by_device.get(inst.device)
+                if oem:
+                    candidates = sorted([*shared, *oem], key=_sort_key)
+                else:
+                    candidates = shared
                 pending.append((inst, candidates))
             pos = positions.get((unit, inst.product))
             if pos is None:

@@ -731,29 +731,20 @@ def load_entitlement_facts(
     return facts, allocations
 
 
-def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Install]:
-    """The assessed installs of these units (commercial or home-edition products)."""
-    rows = (
-        Installation.objects.filter(device__unit_id__in=unit_ids)
-        .order_by()
-        .filter(Q(product__license_model="commercial") | Q(product__home_edition=True))
-        .exclude(kind__in=SKIPPED_KINDS)
-        .values_list(
-            "id",
-            "device_id",
-            "device__unit_id",
-            "product_id",
-            "name",
-            "version",
-            "device__assigned_user_id",
-            "device__assigned_name",
-        )
-    )
+INSTALL_COLUMNS = ("id", "device_id", "product_id", "name", "version")
+# device id → (unit id, person key)
+DeviceFacts = dict[int, tuple[int, str | None]]
+
+
+def _installs(
+    meta: CatalogMeta, rows: Iterable[tuple], devices: DeviceFacts
+) -> list[engine.Install]:
+    """Engine installs from (id, device, product, name, raw version) rows."""
     products = meta.products
     assessed = meta.assessed
     labels: dict[tuple[int, str, str], str | None] = {}
     out: list[engine.Install] = []
-    for pk, device_id, unit_id, product_id, name, version, user_id, user_name in rows:
+    for pk, device_id, product_id, name, version in rows:
         if product_id not in assessed:
             continue
         p = products[product_id]
@@ -761,6 +752,7 @@ def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Ins
         label = labels.get(key, "")
         if label == "":
             label = labels[key] = engine.version_label(name, version, p.labels)
+        unit_id, person = devices[device_id]
         out.append(
             engine.Install(
                 id=pk,
@@ -773,11 +765,42 @@ def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Ins
                 category=p.category,
                 license_model=p.license_model,
                 home_edition=p.home_edition,
-                person=person_key(user_id, user_name),
+                person=person,
                 suites=p.suites,
             )
         )
     return out
+
+
+def _assessed_installations(meta: CatalogMeta) -> QuerySet[Installation]:
+    # product_id IN (assessed) rather than a join on the product: the product index finds
+    # the few commercial installs among a device's many free ones.
+    return (
+        Installation.objects.filter(product_id__in=sorted(meta.assessed))
+        .exclude(kind__in=SKIPPED_KINDS)
+        .order_by()
+    )
+
+
+def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Install]:
+    """The assessed installs of these units (commercial or home-edition products): one
+    query, the device's unit and person joined in."""
+    devices: DeviceFacts = {}
+    rows = []
+    for pk, device_id, product_id, name, version, unit_id, user_id, user_name in (
+        _assessed_installations(meta)
+        .filter(device__unit_id__in=unit_ids)
+        .values_list(
+            *INSTALL_COLUMNS,
+            "device__unit_id",
+            "device__assigned_user_id",
+            "device__assigned_name",
+        )
+    ):
+        if device_id not in devices:
+            devices[device_id] = (unit_id, person_key(user_id, user_name))
+        rows.append((pk, device_id, product_id, name, version))
+    return _installs(meta, rows, devices)
 
 
 # --------------------------------------------------------------------------- recompute
@@ -807,6 +830,9 @@ POSITION_COLUMNS = (
     "surplus",
     "computed",
 )
+# Below this many rows an upsert is one multi-row statement; above, COPY into a temporary
+# table and one INSERT … SELECT … ON CONFLICT (PostgreSQL).
+COPY_THRESHOLD = 2000
 
 
 def _bulk_insert(model: type, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -827,6 +853,42 @@ def _bulk_insert(model: type, columns: Sequence[str], rows: list[tuple]) -> None
                     f"INSERT INTO {table} ({cols}) VALUES ({marks})",
                     rows[start : start + 5000],
                 )
+
+
+def _upsert(model: type, columns: Sequence[str], key: Sequence[str], rows: list[tuple]) -> None:
+    """Insert these rows, or update the row with the same ``key`` in place.
+
+    An update that keeps a row's foreign keys costs PostgreSQL no referential check, where a
+    delete and insert checks every key again at commit (most of a full recompute's time)."""
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    cols = ", ".join(qn(c) for c in columns)
+    conflict = ", ".join(qn(c) for c in key)
+    updates = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in columns if c not in key)
+    on_conflict = f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) > COPY_THRESHOLD:
+            temp = qn(f"tmp_{model._meta.db_table}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} ON COMMIT DROP AS "
+                f"SELECT {cols} FROM {table} WITH NO DATA"
+            )
+            cursor.execute(f"TRUNCATE {temp}")
+            with cursor.cursor.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {temp} {on_conflict}")
+            return
+        row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            values = ", ".join([row_marks] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({cols}) VALUES {values} {on_conflict}",
+                [v for row in chunk for v in row],
+            )
 
 
 def _result_rows(
@@ -874,26 +936,73 @@ def _position_rows(meta: CatalogMeta, result: engine.Result, now: datetime.datet
     ]
 
 
-def _evaluate_units(
+def _evaluate(
     meta: CatalogMeta,
     unit_ids: Sequence[int],
+    installs: list[engine.Install],
     facts: list[engine.Entitlement],
     allocations: list[engine.Allocation],
     as_of: datetime.date,
-) -> tuple[list[engine.Install], engine.Result]:
+) -> engine.Result:
     wanted = set(unit_ids)
-    installs = load_installs(meta, unit_ids)
-    batch_facts = [f for f in facts if f.units & wanted]
-    batch_allocs = [a for a in allocations if a.unit in wanted]
-    result = engine.evaluate(
+    return engine.evaluate(
         installs,
-        batch_facts,
-        batch_allocs,
+        [f for f in facts if f.units & wanted],
+        [a for a in allocations if a.unit in wanted],
         version_order=meta.version_order,
         categories=meta.categories,
         as_of=as_of,
     )
-    return installs, result
+
+
+def _store(
+    meta: CatalogMeta,
+    units: Sequence[int],
+    installs: list[engine.Install],
+    result: engine.Result,
+    now: datetime.datetime,
+) -> int:
+    """Write the verdicts and positions of these units where they changed; returns the
+    number of verdicts written. Rows whose figures are the same are left alone."""
+    rows = _result_rows(meta, installs, result)
+    existing = {
+        r[0]: r
+        for r in ComplianceResult.objects.filter(unit_id__in=units)
+        .order_by()
+        .values_list(*RESULT_COLUMNS)
+    }
+    fresh = [row for row in rows if existing.get(row[0]) != row]
+    if len(rows) != len(existing) or fresh:
+        kept = {row[0] for row in rows}
+        stale = [pk for pk in existing if pk not in kept]
+        if stale:
+            # The unit condition spares a verdict that moved to another unit meanwhile.
+            ComplianceResult.objects.filter(pk__in=stale, unit_id__in=units)._raw_delete(
+                ComplianceResult.objects.db
+            )
+    _upsert(ComplianceResult, RESULT_COLUMNS, ("installation_id",), fresh)
+    # Positions likewise, compared without their timestamp.
+    new_positions = {(r[0], r[1]): r for r in _position_rows(meta, result, now)}
+    old_positions = {
+        (r[1], r[2]): r
+        for r in CompliancePosition.objects.filter(unit_id__in=units)
+        .order_by()
+        .values_list("id", *POSITION_COLUMNS[:-1])
+    }
+    gone = [old[0] for key, old in old_positions.items() if key not in new_positions]
+    if gone:
+        CompliancePosition.objects.filter(pk__in=gone)._raw_delete(CompliancePosition.objects.db)
+    _upsert(
+        CompliancePosition,
+        POSITION_COLUMNS,
+        ("unit_id", "product_id"),
+        [
+            row
+            for key, row in new_positions.items()
+            if key not in old_positions or old_positions[key][1:] != row[:-1]
+        ],
+    )
+    return len(fresh)
 
 
 def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = None) -> int:
@@ -904,48 +1013,12 @@ def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = No
         return 0
     as_of = as_of or timezone.localdate()
     meta = catalog_meta()
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: two round trips for nothing.
+    with transaction.atomic(savepoint=False):
         facts, allocations = load_entitlement_facts(meta, set(units))
-        installs, result = _evaluate_units(meta, units, facts, allocations, as_of)
-        rows = {r[0]: r for r in _result_rows(meta, installs, result)}
-        existing = {
-            r[0]: r
-            for r in ComplianceResult.objects.filter(unit_id__in=units)
-            .order_by()
-            .values_list(*RESULT_COLUMNS)
-        }
-        stale = [pk for pk, row in existing.items() if rows.get(pk) != row]
-        fresh = [row for pk, row in rows.items() if existing.get(pk) != row]
-        if stale:
-            ComplianceResult.objects.filter(pk__in=stale)._raw_delete(ComplianceResult.objects.db)
-        _bulk_insert(ComplianceResult, RESULT_COLUMNS, fresh)
-        # Positions likewise: figures compared without their timestamp.
-        new_positions = {(r[0], r[1]): r for r in _position_rows(meta, result, timezone.now())}
-        old_positions = {
-            (r[1], r[2]): r
-            for r in CompliancePosition.objects.filter(unit_id__in=units)
-            .order_by()
-            .values_list("id", *POSITION_COLUMNS[:-1])
-        }
-        gone = [
-            old[0]
-            for key, old in old_positions.items()
-            if key not in new_positions or new_positions[key][:-1] != old[1:]
-        ]
-        if gone:
-            CompliancePosition.objects.filter(pk__in=gone)._raw_delete(
-                CompliancePosition.objects.db
-            )
-        _bulk_insert(
-            CompliancePosition,
-            POSITION_COLUMNS,
-            [
-                row
-                for key, row in new_positions.items()
-                if key not in old_positions or old_positions[key][1:] != row[:-1]
-            ],
-        )
-    return len(fresh)
+        installs = load_installs(meta, units)
+        result = _evaluate(meta, units, installs, facts, allocations, as_of)
+        return _store(meta, units, installs, result, timezone.now())
 
 
 def recompute_after_inventory(*, device_ids: Iterable[int]) -> int:
@@ -969,27 +1042,42 @@ def recompute_all(
     as_of: datetime.date | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeStats:
-    """Every unit, from scratch, in one transaction: results and positions are replaced."""
+    """Every unit, in one transaction. The province's assessed installs are read in one pass
+    (no join: the devices' units and people are read once), evaluated a batch of units at a
+    time, and only the verdicts and positions that changed are written."""
     started = time.perf_counter()
     as_of = as_of or timezone.localdate()
     meta = catalog_meta()
     now = timezone.now()
     covered = unlicensed = installs_total = 0
     with transaction.atomic():
-        units = list(
-            Device.objects.order_by("unit_id").values_list("unit_id", flat=True).distinct()
-        )
+        devices: DeviceFacts = {
+            pk: (unit_id, person_key(user_id, user_name))
+            for pk, unit_id, user_id, user_name in Device.objects.order_by().values_list(
+                "id", "unit_id", "assigned_user_id", "assigned_name"
+            )
+        }
+        by_unit: dict[int, list[tuple]] = defaultdict(list)
+        for row in (
+            _assessed_installations(meta).values_list(*INSTALL_COLUMNS).iterator(chunk_size=20000)
+        ):
+            by_unit[devices[row[1]][0]].append(row)
         facts, allocations = load_entitlement_facts(meta)
         fact_units = {u for f in facts if f.quantity is not None for u in f.units}
-        all_units = sorted(set(units) | fact_units)
-        ComplianceResult.objects.all()._raw_delete(ComplianceResult.objects.db)
-        CompliancePosition.objects.all()._raw_delete(CompliancePosition.objects.db)
+        all_units = sorted({u for u, _p in devices.values()} | fact_units)
+        # Units with no device and no seats any more keep no figures.
+        ComplianceResult.objects.exclude(unit_id__in=all_units)._raw_delete(
+            ComplianceResult.objects.db
+        )
+        CompliancePosition.objects.exclude(unit_id__in=all_units)._raw_delete(
+            CompliancePosition.objects.db
+        )
         total = len(all_units)
         for start in range(0, total, UNIT_BATCH):
             batch = all_units[start : start + UNIT_BATCH]
-            installs, result = _evaluate_units(meta, batch, facts, allocations, as_of)
-            _bulk_insert(ComplianceResult, RESULT_COLUMNS, _result_rows(meta, installs, result))
-            _bulk_insert(CompliancePosition, POSITION_COLUMNS, _position_rows(meta, result, now))
+            installs = _installs(meta, (r for u in batch for r in by_unit.pop(u, ())), devices)
+            result = _evaluate(meta, batch, installs, facts, allocations, as_of)
+            _store(meta, batch, installs, result, now)
             installs_total += len(installs)
             for out in result.outcomes.values():
                 if out.status == Status.COVERED:

@@ -405,7 +405,9 @@ def entitlement_share(request: HttpRequest, pk: int) -> HttpResponse:
 
 class AllocationListView(ReaderListView):
     model = Allocation
-    queryset = Allocation.objects.select_related("entitlement__product", "unit", "device", "person")
+    queryset = Allocation.objects.select_related(
+        "entitlement__product", "entitlement__family", "unit", "device", "person"
+    )
     table_class = AllocationTable
     filterset_class = AllocationFilterSet
     title = gettext_lazy("授权分配")
@@ -424,7 +426,7 @@ def allocation_delete(request: HttpRequest, pk: int) -> HttpResponse:
 class ShareListView(ReaderListView):
     model = EntitlementShare
     queryset = EntitlementShare.objects.select_related(
-        "entitlement__product", "entitlement__unit", "unit"
+        "entitlement__product", "entitlement__family", "entitlement__unit", "unit"
     )
     table_class = ShareTable
     filterset_class = ShareFilterSet
@@ -439,7 +441,10 @@ class ResultListView(ReaderListView):
     """Drill-down: each assessed install with its status and reason."""
 
     model = ComplianceResult
-    queryset = ComplianceResult.objects.select_related("unit", "device", "product", "entitlement")
+    # The entitlement column prints the entitlement's product (or family): joined too.
+    queryset = ComplianceResult.objects.select_related(
+        "unit", "device", "product", "entitlement__product", "entitlement__family"
+    )
     table_class = ResultTable
     filterset_class = ResultFilterSet
     title = gettext_lazy("合规明细")

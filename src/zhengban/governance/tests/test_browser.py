@@ -107,6 +107,8 @@ def test_request_submitted_approved_in_two_steps_and_matched_to_the_install(
     spec = services.create_spec(actor=None, unit=org.unit_a, name="历下区财政局配置规范")
     services.add_rule(actor=None, spec=spec, kind=RuleKind.REQUIRED, category="antivirus")
     photoshop = t.product("adobe-photoshop")
+    # A licence the unit holds for it: the matched install is then licensed as well.
+    t.buy(org.unit_a, "adobe-photoshop", quantity=1)
     base = live_server.url
 
     # The staff member asks for Photoshop on their computer.

@@ -20,6 +20,8 @@ def world(gov):
     spec = services.create_spec(actor=None, unit=gov.org.unit_a, name="历下区财政局配置规范")
     services.add_rule(actor=None, spec=spec, kind=RuleKind.REQUIRED, category="antivirus")
     services.add_rule(actor=None, spec=spec, kind=RuleKind.FREE, product=t.product("7zip"))
+    # The unit owns a Photoshop licence, so the private install is the one violation here.
+    t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     request = services.submit_request(
         actor=gov.staff,

@@ -16,9 +16,10 @@ from zhengban.governance.choices import (
     Resolution,
     RuleKind,
     StepKind,
+    ViolationKind,
     ViolationStatus,
 )
-from zhengban.governance.models import Violation
+from zhengban.governance.models import SoftwareRequest, Violation
 from zhengban.inventory.models import Installation
 from zhengban.orgs.choices import Role
 from zhengban.orgs.testing import make_person
@@ -202,7 +203,9 @@ def test_install_seen_inside_the_window_fulfils_the_request(gov):
     spec = services.create_spec(actor=None, unit=gov.org.unit_a, name="规范")
     services.add_rule(actor=None, spec=spec, kind=RuleKind.REQUIRED, category="antivirus")
     request = approve_all(gov, submit(gov), T1)
-    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1 + 2 * DAY)
+    result = t.ingest(
+        gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1 + 2 * DAY
+    )
     request.refresh_from_db()
     installation = Installation.objects.get(device=gov.device, name="Adobe Photoshop 2023")
     assert (
@@ -213,8 +216,28 @@ def test_install_seen_inside_the_window_fulfils_the_request(gov):
     ) == (RequestStatus.FULFILLED, T1 + 2 * DAY, installation, "Adobe Photoshop 2023")
     # Approved, so not a private install; but no licence was bought yet, so licensing (run
     # by the same ingest) finds it unlicensed.
-    assert list(Violation.objects.values_list("kind", "installation__name")) == [
-        ("unlicensed", "Adobe Photoshop 2023")
+    assert list(Violation.objects.values_list("kind", "installation__name", "status")) == [
+        ("unlicensed", "Adobe Photoshop 2023", "open")
+    ]
+    # The ingest's hook already processed this inventory (and `t.ingest` did once more):
+    # processing it yet again changes nothing.
+    again = services.process_inventory(device=result.device, report=result.report)
+    assert (again.fulfilled, again.raised, again.resolved) == ([], [], [])
+    assert (Violation.objects.count(), SoftwareRequest.objects.get().status) == (
+        1,
+        RequestStatus.FULFILLED,
+    )
+
+    # The SAM officer buys the licence: licensing recomputes the unit at once, and governance
+    # settles the violation the next time it looks at the device (here without a new
+    # inventory; test_violations shows the next inventory doing it).
+    t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
+    violation = Violation.objects.get()
+    assert violation.status == "open"
+    settled = services.process_inventory(device=gov.device, now=T1 + 3 * DAY)
+    assert (settled.fulfilled, settled.raised, settled.resolved) == ([], [], [violation])
+    assert list(Violation.objects.values_list("kind", "status", "resolution", "resolved_at")) == [
+        ("unlicensed", "resolved", "licensed", T1 + 3 * DAY)
     ]
 
 
@@ -229,8 +252,9 @@ def test_install_after_the_window_is_not_matched_and_is_a_violation(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1 + 16 * DAY)
     request.refresh_from_db()
     assert (request.status, request.installation) == (RequestStatus.EXPIRED, None)
-    assert [(v.kind, v.product.key) for v in Violation.objects.all()] == [
-        ("unauthorised_install", "adobe-photoshop")
+    assert [(v.kind, v.product.key) for v in Violation.objects.order_by("id")] == [
+        ("unauthorised_install", "adobe-photoshop"),
+        ("unlicensed", "adobe-photoshop"),
     ]
 
 
@@ -265,7 +289,7 @@ def test_after_the_fact_approval_settles_the_private_install(gov):
     spec = services.create_spec(actor=None, unit=gov.org.unit_a, name="规范")
     services.add_rule(actor=None, spec=spec, kind=RuleKind.REQUIRED, category="antivirus")
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
-    violation = Violation.objects.get()
+    violation = Violation.objects.get(kind=ViolationKind.UNAUTHORISED_INSTALL)
     request = approve_all(gov, submit(gov, now=T1 + DAY), T1 + DAY)
     violation.refresh_from_db()
     assert (violation.status, violation.resolution, violation.request) == (
@@ -273,6 +297,10 @@ def test_after_the_fact_approval_settles_the_private_install(gov):
         Resolution.APPROVED,
         request,
     )
+    # Approval is not a licence: licensing's finding stays open.
+    assert list(
+        Violation.objects.filter(status=ViolationStatus.OPEN).values_list("kind", "product__key")
+    ) == [("unlicensed", "adobe-photoshop")]
     assert (request.status, request.installation.name) == (
         RequestStatus.FULFILLED,
         "Adobe Photoshop 2023",

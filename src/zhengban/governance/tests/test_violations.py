@@ -12,6 +12,7 @@ from zhengban.governance import testing as t
 from zhengban.governance.choices import Resolution, RuleKind, ViolationKind, ViolationStatus
 from zhengban.governance.models import Violation
 from zhengban.inventory.models import Installation
+from zhengban.licensing.models import ComplianceResult
 
 T1 = t.T0 + datetime.timedelta(days=1)
 T2 = t.T0 + datetime.timedelta(days=2)
@@ -46,7 +47,13 @@ def test_private_install_raises_one_violation_with_person_and_notifications(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
-    violation = Violation.objects.get()
+    # A private install of commercial software nobody bought is two findings: the spec's
+    # and licensing's (the baseline is licensed, so nothing else).
+    assert rows(gov.org.unit_a) == [
+        ("unauthorised_install", "adobe-photoshop", "张三", "open", ""),
+        ("unlicensed", "adobe-photoshop", "张三", "open", ""),
+    ]
+    violation = Violation.objects.get(kind=ViolationKind.UNAUTHORISED_INSTALL)
     assert (
         violation.kind,
         violation.product.key,
@@ -89,6 +96,11 @@ def test_same_install_is_not_raised_twice(gov, spec):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP, t.SEVEN_ZIP], received=T2)
     assert rows(gov.org.unit_a) == [
         ("unauthorised_install", "adobe-photoshop", "张三", "open", ""),
+        ("unlicensed", "adobe-photoshop", "张三", "open", ""),
+    ]
+    assert list(Violation.objects.order_by("id").values_list("first_seen", "last_seen")) == [
+        (T1, T1),
+        (T1, T2),
     ]
 
 
@@ -101,7 +113,8 @@ def test_allowed_free_and_exempt_installs_raise_nothing(gov, spec):
 @pytest.mark.django_db
 def test_without_a_spec_installs_are_not_judged(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
-    assert rows(gov.org.unit_a) == []
+    # No spec, so no private install; licensing judges commercial software regardless.
+    assert rows(gov.org.unit_a) == [("unlicensed", "adobe-photoshop", "张三", "open", "")]
 
 
 @pytest.mark.django_db
@@ -156,32 +169,65 @@ def test_prohibited_software_wins_over_required_category_and_is_found_on_baselin
 
 @pytest.mark.django_db
 def test_unlicensed_commercial_software_from_licensing(gov):
-    wps = Installation.objects.get(device=gov.device, product__key="wps-office-professional")
-    raised = services.record_unlicensed(installations=[wps], now=T1)
-    again = services.record_unlicensed(installations=[wps], now=T2)
-    assert (len(raised), again) == (1, [])
-    assert rows(gov.org.unit_a) == [
-        ("unlicensed", "wps-office-professional", "张三", "open", ""),
-    ]
+    """Licensing judges every commercial install on the ingest; governance raises one
+    violation per unlicensed install and settles it once licensing covers it."""
+    result = t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    photoshop = Installation.objects.get(device=gov.device, product__key="adobe-photoshop")
+    assert rows(gov.org.unit_a) == [("unlicensed", "adobe-photoshop", "张三", "open", "")]
     violation = Violation.objects.get()
-    assert (violation.first_seen, violation.last_seen, violation.key) == (
-        T1,
-        T2,
-        f"product:{wps.product_id}",
+    assert (
+        violation.first_seen,
+        violation.last_seen,
+        violation.key,
+        violation.installation,
+        violation.software_version,
+    ) == (T1, T1, f"product:{photoshop.product_id}", photoshop, "24.0")
+    # The same inventory processed again and a later one: still one violation.
+    again = services.process_inventory(device=result.device, report=result.report, now=T1)
+    assert (again.fulfilled, again.raised, again.resolved) == ([], [], [])
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP, t.SEVEN_ZIP], received=T2)
+    violation.refresh_from_db()
+    assert (Violation.objects.count(), violation.last_seen) == (1, T2)
+
+    # The unit buys a licence; licensing recomputes at once, governance settles the
+    # violation when it next processes the device (resolution "licensed").
+    t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
+    assert ComplianceResult.objects.get(installation=photoshop).status == "covered"
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T3)
+    violation.refresh_from_db()
+    assert (violation.status, violation.resolution, violation.resolved_at) == (
+        ViolationStatus.RESOLVED,
+        Resolution.LICENSED,
+        T3,
     )
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
+    ]
+
+
+@pytest.mark.django_db
+def test_unlicensed_verdicts_pushed_in_and_resolved_by_an_officer(gov):
+    photoshop = t.ingest(
+        gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1
+    ).device.installations.get(product__key="adobe-photoshop")
+    violation = Violation.objects.get()
+    # Licensing's results pushed in again raise nothing new.
+    assert services.record_unlicensed(installations=[photoshop], now=T2) == []
+    violation.refresh_from_db()
+    assert (violation.first_seen, violation.last_seen) == (T1, T2)
     # An officer records that a licence has been bought.
     services.resolve_violation(
         actor=gov.org.officer_a, violation=violation, resolution=Resolution.LICENSED, now=T3
     )
     assert rows(gov.org.unit_a) == [
-        ("unlicensed", "wps-office-professional", "张三", "resolved", "licensed"),
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
     ]
 
 
 @pytest.mark.django_db
 def test_life_cycle_explain_assign_resolve_with_permissions(gov, spec):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
-    violation = Violation.objects.get()
+    violation = Violation.objects.get(kind=ViolationKind.UNAUTHORISED_INSTALL)
     with pytest.raises(PermissionDenied):
         services.explain_violation(actor=gov.colleague, violation=violation, explanation="x")
     with pytest.raises(PermissionDenied):
@@ -200,10 +246,11 @@ def test_life_cycle_explain_assign_resolve_with_permissions(gov, spec):
         services.resolve_violation(
             actor=gov.org.officer_b, violation=violation, resolution=Resolution.REMOVED
         )
-    # Uninstalling resolves it automatically.
+    # Uninstalling resolves it automatically, and licensing's finding with it.
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING], received=T3)
     assert rows(gov.org.unit_a) == [
-        ("unauthorised_install", "adobe-photoshop", "张三", "resolved", "removed")
+        ("unauthorised_install", "adobe-photoshop", "张三", "resolved", "removed"),
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "removed"),
     ]
 
 
@@ -212,7 +259,7 @@ def test_database_refuses_a_second_open_violation_for_the_same_finding(gov, spec
     from django.db import IntegrityError, transaction
 
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
-    first = Violation.objects.get()
+    first = Violation.objects.get(kind=ViolationKind.UNAUTHORISED_INSTALL)
     with pytest.raises(IntegrityError), transaction.atomic():
         Violation.objects.create(
             unit=first.unit,

@@ -1,0 +1,110 @@
+"""Unchanged repeats whose body differs only in volatile fields (free disk space, the
+processes list, log dates): recognised from the facts and the raw software section's digest,
+without parsing the software entries; anything that matters still goes the full way."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import zlib
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from zhengban.inventory import parsers, services
+from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
+from zhengban.inventory.testing import XML_SAMPLES
+
+pytestmark = pytest.mark.django_db
+
+SAMPLE = (XML_SAMPLES / "1.xml").read_bytes()  # FusionInventory, 42 SOFTWARES entries
+
+
+def _volatile(xml: bytes) -> bytes:
+    changed = re.sub(rb"<FREE>(\d+)</FREE>", lambda m: b"<FREE>%d</FREE>" % (int(m[1]) + 1), xml)
+    assert changed != xml
+    return changed
+
+
+def _post(client, token: str, xml: bytes) -> int:
+    url = reverse("inventory:ingest", args=[token])
+    response = client.generic(
+        "POST", url, zlib.compress(xml), content_type="application/x-compress-zlib"
+    )
+    assert b"no_account_update" in zlib.decompress(response.content)
+    return response.status_code
+
+
+@pytest.fixture
+def token(org) -> str:
+    return services.create_enrollment_token(actor=None, unit=org.unit_a)[1]
+
+
+def test_quick_parse_has_every_fact_but_the_software_and_the_same_digest():
+    full = parsers.parse_xml(SAMPLE)
+    quick = parsers.parse_xml_quick(SAMPLE)
+    assert quick is not None
+    head, digest = quick
+    assert full.document is not None and head.document is not None
+    assert len(full.document.software or []) == 42
+    assert digest == full.document.software_digest != ""
+    assert head.document.software == []
+    expected = dataclasses.replace(full.document, software=[], software_digest="")
+    assert head.document == expected
+    # Volatile fields change neither the facts nor the digest.
+    again = parsers.parse_xml_quick(_volatile(SAMPLE))
+    assert again is not None and again[1] == digest
+    assert again[0].document.quick_key(digest) == full.document.quick_key()
+
+
+def test_section_that_cannot_be_trusted_gets_no_digest():
+    # Another section between two SOFTWARES entries: the bytes do not delimit software only.
+    first = SAMPLE.index(b"<SOFTWARES>")
+    interleaved = SAMPLE[:first] + SAMPLE[first:].replace(
+        b"</SOFTWARES>", b"</SOFTWARES><SOUNDS><NAME>x</NAME></SOUNDS>", 1
+    )
+    doc = parsers.parse_xml(interleaved).document
+    assert doc is not None and len(doc.software or []) == 42 and doc.software_digest == ""
+    # The whole section inside a comment is no software at all.
+    last = SAMPLE.rindex(b"</SOFTWARES>") + len(b"</SOFTWARES>")
+    commented = SAMPLE[:first] + b"<!--" + SAMPLE[first:last] + b"-->" + SAMPLE[last:]
+    assert parsers.parse_xml(commented).document.software == []
+    assert parsers.parse_xml_quick(commented) is None
+    assert parsers.parse_xml_quick(b"<REQUEST><QUERY>PROLOG</QUERY></REQUEST>") is None
+
+
+def test_volatile_repeat_only_moves_last_seen(client, token):
+    assert _post(client, token, SAMPLE) == 200
+    device = Device.objects.get()
+    assert device.quick_key == parsers.parse_xml(SAMPLE).document.quick_key()
+    Device.objects.update(last_seen=timezone.now() - datetime.timedelta(days=1))
+    volatile = _volatile(SAMPLE)
+    assert _post(client, token, volatile) == 200
+    device.refresh_from_db()
+    assert InventoryReport.objects.count() == 1
+    assert InstallationEvent.objects.count() == 0
+    assert timezone.now() - device.last_seen < datetime.timedelta(minutes=5)
+    # The body is remembered: sent once more it is a byte-identical repeat.
+    assert device.payload_hash == services.payload_hash(volatile)
+    assert Installation.objects.filter(device=device).count() == 42 + 1
+
+
+def test_changes_outside_or_inside_the_software_go_the_full_way(client, token):
+    assert _post(client, token, SAMPLE) == 200
+    device = Device.objects.get()
+    renamed = re.sub(rb"(<HARDWARE>.*?<NAME>)[^<]*(</NAME>)", rb"\g<1>RENAMED\g<2>", SAMPLE, 1, re.S)
+    assert _post(client, token, _volatile(renamed)) == 200
+    device.refresh_from_db()
+    assert device.hostname == "RENAMED"
+    assert InventoryReport.objects.count() == 2
+    assert InstallationEvent.objects.count() == 0
+    match = re.search(rb"<SOFTWARES>.*?<VERSION>([^<]*)</VERSION>", renamed, re.S)
+    assert match is not None
+    upgraded = renamed[: match.start(1)] + match[1] + b".1" + renamed[match.end(1) :]
+    assert _post(client, token, upgraded) == 200
+    events = list(InstallationEvent.objects.values_list("event_type", "old_version", "new_version"))
+    old = match[1].decode()
+    assert events == [("version_changed", old, old + ".1")]
+    assert InventoryReport.objects.count() == 3
