@@ -544,7 +544,7 @@ def simulate_inventory(ctx: SimulationContext) -> None:
     ]
     rounds = 3
     done = 0
-    for device in Device.objects.filter(pk__in=sample_ids).select_related("unit"):
+    for device in Device.objects.filter(pk__in=sample_ids).select_related("unit").order_by("pk"):
         doc = _rebuild_document(device)
         for round_no in range(rounds):
             software = list(doc.software)

@@ -590,39 +590,47 @@ def _units_under_regions(paths: set[str]) -> dict[str, list[int]]:
 
 
 def load_entitlement_facts(
-    meta: CatalogMeta, unit_ids: set[int] | None = None
+    meta: CatalogMeta,
+    unit_ids: set[int] | None = None,
+    unit_regions: Mapping[int, str] | None = None,
 ) -> tuple[list[engine.Entitlement], list[engine.Allocation]]:
     """Entitlement facts (a framework agreement: one per unit share plus the owner's rest)
-    and allocations; limited to what touches ``unit_ids`` when given."""
+    and allocations; limited to what touches ``unit_ids`` when given (``unit_regions``, each
+    unit's region path, saves a query when the caller has read them already)."""
     qs = Entitlement.objects.order_by()
-    unit_regions: dict[int, str] = {}
     if unit_ids is not None:
-        unit_regions = dict(
-            Unit.objects.filter(pk__in=unit_ids).order_by().values_list("id", "region__path")
-        )
+        if unit_regions is None or not set(unit_ids) <= set(unit_regions):
+            unit_regions = dict(
+                Unit.objects.filter(pk__in=unit_ids).order_by().values_list("id", "region__path")
+            )
+        unit_regions = {u: p for u, p in unit_regions.items() if u in unit_ids}
         region_paths: set[str] = set()
         for path in unit_regions.values():
             parts = [p for p in path.split("/") if p]
             region_paths.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
-        # Three index lookups instead of one OR (which scans every entitlement).
-        ent_ids = set(
-            Entitlement.objects.filter(unit_id__in=unit_ids).order_by().values_list("id", flat=True)
-        )
-        ent_ids.update(
-            EntitlementShare.objects.filter(unit_id__in=unit_ids)
+        # One query: a union of three index lookups (an OR scans every entitlement).
+        ids = (
+            Entitlement.objects.filter(unit_id__in=unit_ids)
             .order_by()
-            .values_list("entitlement_id", flat=True)
-        )
-        ent_ids.update(
-            Entitlement.objects.filter(
-                site_region_id__in=Region.objects.filter(path__in=region_paths).values("id")
+            .values("id")
+            .union(
+                EntitlementShare.objects.filter(unit_id__in=unit_ids)
+                .order_by()
+                .values("entitlement_id"),
+                Entitlement.objects.filter(site_region__path__in=sorted(region_paths))
+                .order_by()
+                .values("id"),
+                all=True,
             )
-            .order_by()
-            .values_list("id", flat=True)
         )
-        qs = qs.filter(pk__in=ent_ids)
+        qs = qs.filter(pk__in=ids)
+    # Disposals counted in the same query: any disposal without a quantity disposes of all.
     rows = list(
-        qs.values_list(
+        qs.annotate(
+            n_disposals=Count("disposals"),
+            n_counted=Count("disposals__quantity"),
+            disposed_qty=Sum("disposals__quantity"),
+        ).values_list(
             "id",
             "unit_id",
             "product_id",
@@ -639,18 +647,17 @@ def load_entitlement_facts(
             "oem_device_id",
             "site_region__path",
             "framework",
+            "n_disposals",
+            "n_counted",
+            "disposed_qty",
         )
     )
-    ids = [r[0] for r in rows]
-    # The full recompute reads every row: a 100,000-id IN list costs more than it saves.
-    disposal_qs = AssetDisposal.objects.order_by()
-    if unit_ids is not None:
-        disposal_qs = disposal_qs.filter(entitlement_id__in=ids)
     disposed: dict[int, int | None] = {}
-    for ent_id, qty in disposal_qs.values_list("entitlement_id", "quantity"):
-        if ent_id in disposed and disposed[ent_id] is None:
-            continue
-        disposed[ent_id] = None if qty is None else (disposed.get(ent_id) or 0) + qty
+    for row in rows:
+        n_disposals, n_counted, qty = row[16:]
+        if n_disposals:
+            disposed[row[0]] = None if n_counted < n_disposals else qty
+    rows = [row[:16] for row in rows]
     shares: dict[int, list[tuple[int, int]]] = defaultdict(list)
     framework_ids = [r[0] for r in rows if r[15]]
     if framework_ids:
@@ -716,7 +723,8 @@ def load_entitlement_facts(
             )
     alloc_qs = AllocationRow.objects.order_by()
     if unit_ids is not None:
-        alloc_qs = alloc_qs.filter(entitlement_id__in=ids, unit_id__in=unit_ids)
+        # Allocations of entitlements not loaded find no fact and are ignored by the engine.
+        alloc_qs = alloc_qs.filter(unit_id__in=unit_ids)
     allocations = [
         engine.Allocation(
             entitlement=ent_id,
@@ -782,24 +790,29 @@ def _assessed_installations(meta: CatalogMeta) -> QuerySet[Installation]:
     )
 
 
-def load_installs(meta: CatalogMeta, unit_ids: Sequence[int]) -> list[engine.Install]:
-    """The assessed installs of these units (commercial or home-edition products): one
-    query, the device's unit and person joined in."""
-    devices: DeviceFacts = {}
-    rows = []
-    for pk, device_id, product_id, name, version, unit_id, user_id, user_name in (
-        _assessed_installations(meta)
-        .filter(device__unit_id__in=unit_ids)
-        .values_list(
-            *INSTALL_COLUMNS,
-            "device__unit_id",
-            "device__assigned_user_id",
-            "device__assigned_name",
-        )
+def device_facts(devices: QuerySet[Device]) -> tuple[DeviceFacts, dict[int, str]]:
+    """Each device's unit and person, and each unit's region path, in one query."""
+    facts: DeviceFacts = {}
+    regions: dict[int, str] = {}
+    for pk, unit_id, user_id, user_name, path in devices.order_by().values_list(
+        "id", "unit_id", "assigned_user_id", "assigned_name", "unit__region__path"
     ):
-        if device_id not in devices:
-            devices[device_id] = (unit_id, person_key(user_id, user_name))
-        rows.append((pk, device_id, product_id, name, version))
+        facts[pk] = (unit_id, person_key(user_id, user_name))
+        regions[unit_id] = path
+    return facts, regions
+
+
+def load_installs(meta: CatalogMeta, devices: DeviceFacts) -> list[engine.Install]:
+    """The assessed installs (commercial or home-edition products) of these devices: by the
+    device index, with no join (a join on the device's unit makes PostgreSQL scan devices)."""
+    ids = sorted(devices)
+    rows: list[tuple] = []
+    for start in range(0, len(ids), 10000):
+        rows.extend(
+            _assessed_installations(meta)
+            .filter(device_id__in=ids[start : start + 10000])
+            .values_list(*INSTALL_COLUMNS)
+        )
     return _installs(meta, rows, devices)
 
 
@@ -1008,23 +1021,48 @@ def _store(
 def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = None) -> int:
     """Recompute these units now; only changed verdicts are rewritten. Returns the number of
     verdicts written. Runs inside the caller's transaction when there is one."""
-    units = sorted(set(unit_ids))
+    units = set(unit_ids)
+    if not units:
+        return 0
+    return _recompute(units, *device_facts(Device.objects.filter(unit_id__in=units)), as_of)
+
+
+def recompute_after_inventory(*, device_ids: Iterable[int]) -> int:
+    """For the inventory app, after an ingest changed these devices' software: their units'
+    devices are read in the same query as the units themselves."""
+    units = Device.objects.filter(pk__in=list(device_ids)).values("unit_id")
+    devices, regions = device_facts(Device.objects.filter(unit_id__in=units))
+    return _recompute(set(regions), devices, regions, None)
+
+
+def _recompute(
+    units: set[int],
+    devices: DeviceFacts,
+    regions: dict[int, str],
+    as_of: datetime.date | None,
+) -> int:
     if not units:
         return 0
     as_of = as_of or timezone.localdate()
     meta = catalog_meta()
+    now = timezone.now()
+    written = 0
     # No savepoint inside the caller's transaction: two round trips for nothing.
     with transaction.atomic(savepoint=False):
-        facts, allocations = load_entitlement_facts(meta, set(units))
-        installs = load_installs(meta, units)
-        result = _evaluate(meta, units, installs, facts, allocations, as_of)
-        return _store(meta, units, installs, result, timezone.now())
-
-
-def recompute_after_inventory(*, device_ids: Iterable[int]) -> int:
-    """For the inventory app, after an ingest changed these devices' software."""
-    units = set(Device.objects.filter(pk__in=list(device_ids)).values_list("unit_id", flat=True))
-    return recompute_units(units)
+        facts, allocations = load_entitlement_facts(meta, units, regions)
+        ordered = sorted(units)
+        for start in range(0, len(ordered), UNIT_BATCH):
+            batch = ordered[start : start + UNIT_BATCH]
+            wanted = set(batch)
+            batch_devices = (
+                devices
+                if len(batch) == len(ordered)
+                else {d: f for d, f in devices.items() if f[0] in wanted}
+            )
+            installs = load_installs(meta, batch_devices)
+            result = _evaluate(meta, batch, installs, facts, allocations, as_of)
+            written += _store(meta, batch, installs, result, now)
+    return written
 
 
 @dataclass
@@ -1051,12 +1089,7 @@ def recompute_all(
     now = timezone.now()
     covered = unlicensed = installs_total = 0
     with transaction.atomic():
-        devices: DeviceFacts = {
-            pk: (unit_id, person_key(user_id, user_name))
-            for pk, unit_id, user_id, user_name in Device.objects.order_by().values_list(
-                "id", "unit_id", "assigned_user_id", "assigned_name"
-            )
-        }
+        devices, _regions = device_facts(Device.objects.all())
         by_unit: dict[int, list[tuple]] = defaultdict(list)
         for row in (
             _assessed_installations(meta).values_list(*INSTALL_COLUMNS).iterator(chunk_size=20000)
