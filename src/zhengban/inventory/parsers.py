@@ -115,6 +115,16 @@ def inflate(body: bytes) -> bytes:
     return data
 
 
+def sniff_body(body: bytes, content_type: str | None) -> str:
+    """``sniff`` on a body as received, inflating only its first bytes when compressed."""
+    if not is_compressed(content_type):
+        return sniff(body)
+    try:
+        return sniff(zlib.decompressobj(47).decompress(body, 64))
+    except zlib.error as exc:
+        raise InventoryError("body", _("压缩数据无法解压（zlib）：%(err)s") % {"err": exc}) from exc
+
+
 def sniff(payload: bytes) -> str:
     """'json' or 'xml' from the first significant byte."""
     head = payload[:64].lstrip(b"\xef\xbb\xbf \t\r\n")

@@ -331,7 +331,7 @@ def test_byte_identical_repeat_only_moves_last_seen(client, token):
     assert post(client, token, body, "application/x-compress-zlib").status_code == 200
     device = Device.objects.get()
     seen = device.last_seen
-    assert device.payload_hash == services.payload_hash((XML_SAMPLES / "1.xml").read_bytes())
+    assert device.payload_hash == services.payload_hash(body, "application/x-compress-zlib")
     again = post(client, token, body, "application/x-compress-zlib")
     assert again.status_code == 200
     assert b"no_account_update" in zlib.decompress(again.content)
@@ -342,7 +342,20 @@ def test_byte_identical_repeat_only_moves_last_seen(client, token):
     changed = (XML_SAMPLES / "1.xml").read_bytes().replace(b"<ETIME>3</ETIME>", b"<ETIME>4</ETIME>")
     assert post(client, token, changed, "application/xml").status_code == 200
     assert InventoryReport.objects.count() == 1
-    assert Device.objects.get().payload_hash == services.payload_hash(changed)
+    assert Device.objects.get().payload_hash == services.payload_hash(changed, "application/xml")
+    # A byte-identical repeat needs a live token like any other request.
+    token_row = EnrollmentToken.objects.get()
+    EnrollmentToken.objects.update(last_used=None)
+    assert post(client, token, changed, "application/xml").status_code == 200
+    token_row.refresh_from_db()
+    assert token_row.last_used is not None
+    seen = Device.objects.get().last_seen
+    services.revoke_enrollment_token(actor=None, token=token_row)
+    refused = post(client, token, changed, "application/xml")
+    assert refused.status_code == 403
+    assert Device.objects.get().last_seen == seen
+    # A known body under an unknown token is refused as any other request.
+    assert post(client, "x" + token, changed, "application/xml").status_code == 401
 
 
 @pytest.mark.django_db

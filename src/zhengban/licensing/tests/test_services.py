@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from zhengban.core.models import AuditLogEntry
+from zhengban.inventory.models import Device, Installation
 from zhengban.licensing import services
 from zhengban.licensing.choices import FundingSource, Metric, ProcurementMethod, Term
 from zhengban.licensing.models import (
@@ -340,3 +341,87 @@ def test_policy_inherits_up_the_tree_and_prices_demand(org, fleet):
         ("Microsoft Windows 专业版", 2, None, None),
     ]
     assert total == Decimal("1650")
+
+
+def test_partial_disposal_leaves_the_rest_and_one_without_quantity_takes_all(org, fleet):
+    install(fleet["a2"], "winrar", "WinRAR 6.24 (64-bit)", "6.24.0")
+    ent = services.create_entitlement(
+        actor=None,
+        unit=org.unit_a,
+        product=product("winrar"),
+        metric=Metric.PER_DEVICE,
+        term=Term.PERPETUAL,
+        quantity=2,
+    )
+    winrar = ComplianceResult.objects.filter(product__key="winrar").order_by("device__hostname")
+    assert [(r.device.hostname, r.status) for r in winrar] == [
+        ("a1", "covered"),
+        ("a2", "covered"),
+    ]
+    services.dispose(actor=None, entitlement=ent, method="scrap", date=TODAY, quantity=1)
+    assert [(r.device.hostname, r.status, r.reason) for r in winrar.all()] == [
+        ("a1", "covered", "per_device"),
+        ("a2", "unlicensed", "over_quantity"),
+    ]
+    services.dispose(actor=None, entitlement=ent, method="transfer", date=TODAY)
+    assert [(r.device.hostname, r.status, r.reason) for r in winrar.all()] == [
+        ("a1", "unlicensed", "no_entitlement"),
+        ("a2", "unlicensed", "no_entitlement"),
+    ]
+
+
+def test_recompute_drops_verdicts_no_longer_assessed_and_follows_a_moved_device(org, fleet):
+    services.recompute_all()
+    # The WinRAR install is recognised as 7-Zip now: free, so its verdict goes.
+    Installation.objects.filter(product__key="winrar").update(product=product("7zip"))
+    # a2 moves to unit B: its verdicts and positions follow it on the next full recompute.
+    Device.objects.filter(pk=fleet["a2"].pk).update(unit=org.unit_b)
+    stats = services.recompute_all()
+    assert (stats.installs, stats.covered, stats.unlicensed) == (7, 0, 7)
+    assert not ComplianceResult.objects.filter(product__key="winrar").exists()
+    assert (
+        sorted(
+            ComplianceResult.objects.filter(device=fleet["a2"]).values_list("unit__name", flat=True)
+        )
+        == [org.unit_b.name] * 3
+    )
+    positions = {
+        (p.unit_id, p.product.key): (p.required, p.shortfall)
+        for p in CompliancePosition.objects.select_related("product")
+    }
+    assert positions == {
+        (org.unit_a.pk, "microsoft-office-professional-plus"): (1, 1),
+        (org.unit_a.pk, "windows-pro"): (1, 1),
+        (org.unit_a.pk, "windows-server-standard"): (1, 1),
+        (org.unit_b.pk, "microsoft-office-professional-plus"): (1, 1),
+        (org.unit_b.pk, "windows-pro"): (2, 2),
+        (org.unit_b.pk, "wps-office-personal"): (1, 1),
+    }
+    # Nothing changed since: a unit recompute writes no verdict.
+    assert services.recompute_units([org.unit_a.pk, org.unit_b.pk]) == 0
+
+
+def test_unit_recompute_updates_a_changed_verdict_in_place(org, fleet):
+    services.recompute_units([org.unit_a.pk])
+    before = CompliancePosition.objects.get(unit=org.unit_a, product__key="winrar").pk
+    services.create_entitlement(
+        actor=None,
+        unit=org.unit_a,
+        product=product("winrar"),
+        metric=Metric.PER_DEVICE,
+        term=Term.PERPETUAL,
+        quantity=1,
+    )
+    row = ComplianceResult.objects.get(product__key="winrar")
+    assert (row.status, row.reason, row.entitlement.product.key) == (
+        "covered",
+        "per_device",
+        "winrar",
+    )
+    position = CompliancePosition.objects.get(unit=org.unit_a, product__key="winrar")
+    assert (position.pk, position.covered, position.licensed, position.surplus) == (
+        before,
+        1,
+        1,
+        0,
+    )
