@@ -334,13 +334,13 @@ def touch_unchanged(
     so: an unchanged daily inventory then costs one UPDATE and no parsing at all."""
     if not digest:
         return False
+    unit_id = unit if isinstance(unit, int) else unit.pk
+    devices = Device.objects.filter(unit_id=unit_id, payload_hash=digest)
+    if connection.vendor != "postgresql":
+        return devices.update(last_seen=received or timezone.now()) > 0
     with transaction.atomic():
         _heartbeat_commit()
-        unit_id = unit if isinstance(unit, int) else unit.pk
-        updated = Device.objects.filter(unit_id=unit_id, payload_hash=digest).update(
-            last_seen=received or timezone.now()
-        )
-    return updated > 0
+        return devices.update(last_seen=received or timezone.now()) > 0
 
 
 def touch_unchanged_software(
