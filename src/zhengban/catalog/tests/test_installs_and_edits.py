@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from zhengban.catalog import services
 from zhengban.catalog.choices import ReapplyStatus
-from zhengban.catalog.hooks import InstallProvider, register_install_provider
+from zhengban.catalog.hooks import InstallProvider, install_provider, register_install_provider
 from zhengban.catalog.models import Product, Publisher, ReapplyJob, RecognitionRule
 from zhengban.core.models import AuditLogEntry
 from zhengban.core.scoping import scope_queryset
@@ -128,9 +128,11 @@ def installs(org, empty_catalog, fixture_doc):
             install("历下审批助手", org.unit_a, "A-PC1", None, "历下区财政局", "1.0"),
         ]
     )
+    # The inventory app registers the real provider at start-up: put it back afterwards.
+    previous = install_provider()
     register_install_provider(memory.provider())
     yield memory
-    register_install_provider(None)
+    register_install_provider(previous)
 
 
 def login(user) -> Client:
@@ -175,7 +177,15 @@ def test_product_page_lists_devices_within_scope(org, installs):
     assert "B-PC1" in html and "A-PC1" not in html and 'data-testid="device-count">1 ' in html
 
 
-def test_without_a_provider_nothing_is_known(org, empty_catalog, fixture_doc):
+@pytest.fixture
+def no_provider():
+    previous = install_provider()
+    register_install_provider(None)
+    yield
+    register_install_provider(previous)
+
+
+def test_without_a_provider_nothing_is_known(org, empty_catalog, fixture_doc, no_provider):
     services.import_catalog(fixture_doc, actor=None)
     winrar = Product.objects.get(key="winrar")
     assert services.pending_unrecognised_records(org.officer_a) == []
