@@ -220,8 +220,8 @@ def simulate_orgs(ctx: SimulationContext) -> None:
 
     departments = [
         Department(unit=unit, name=name)
-        for unit in units
-        for name in DEPARTMENTS[: 3 + unit.pk % 5]
+        for position, unit in enumerate(units)
+        for name in DEPARTMENTS[: 3 + position % 5]
     ]
     Department.objects.bulk_create(departments, batch_size=5000)
     dept_ids: dict[int, list[int]] = {}
@@ -234,14 +234,14 @@ def simulate_orgs(ctx: SimulationContext) -> None:
     people: list[User] = []
     grants: list[tuple[int, str]] = []  # (index into people, role)
     per_unit_people: dict[int, list[int]] = {}
-    for unit in units:
+    for unit_no, unit in enumerate(units, start=1):
         want = max(3, round(size.devices * device_share[unit.pk]))
         depts = dept_ids.get(unit.pk, [])
         for i in range(want):
             idx = len(people)
             people.append(
                 User(
-                    username=f"u{unit.pk}-{i + 1}",
+                    username=f"u{unit_no:05d}-{i + 1}",  # by position: ids differ per database
                     full_name=person_name(rng),
                     unit_id=unit.pk,
                     department_id=depts[i % len(depts)] if depts else None,

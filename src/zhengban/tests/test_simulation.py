@@ -21,7 +21,7 @@ def digest() -> dict[str, str]:
 
     tables = {
         "units": Unit.objects.values_list("name", "credit_code", "unit_type", "headcount"),
-        "people": User.objects.values_list("username", "full_name"),
+        "people": User.objects.values_list("username", "full_name", "department__name"),
         "devices": Device.objects.values_list("hostname", "unit__name", "os_name", "serial_number"),
         "installations": Installation.objects.values_list(
             "device__hostname", "name", "version", "product__key"
