@@ -13,6 +13,12 @@ from typing import Any
 
 # Event names in use, with the keyword arguments they carry.
 INVENTORY_INGESTED = "inventory.ingested"  # device=Device, report=InventoryReport | None
+# Licensing stored new verdicts for these units (device_ids: only those devices changed, or
+# None for whole units): governance raises and closes "unlicensed" violations from them.
+LICENSING_RECOMPUTED = "licensing.recomputed"  # unit_ids=list[int], device_ids=list[int] | None
+# The catalog re-recognised installs or changed products' licence facts: licensing recomputes
+# the units holding them.
+CATALOG_CHANGED = "catalog.changed"  # product_ids=list[int], unit_ids=list[int] | None
 
 _handlers: dict[str, list[Callable[..., Any]]] = {}
 
