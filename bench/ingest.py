@@ -17,13 +17,38 @@ After every phase the database is checked: N devices with the prefix, each with 
 template's number of installations (plus one for the operating system), and no change
 events (repeats change nothing); a wrong count fails the benchmark.
 
+The OCS side (`--ocs`): after zhengban's phases (gunicorn stopped, so the two never share
+the CPU), the real OCS Inventory server of shared/peers/ocs/ gets the very same inventories
+in the same run. Its `setup.sh` installs it the first time (Debian packages, Apache on
+127.0.0.1:18080 only; 169 s on this machine, 136 s of it apt) or starts it; the agent
+template it writes (/tmp/peer_ocs/template.xml, from a real `ocsinventory-agent --stdout`)
+is the one both sides use, unless --template names another file, which then goes to both. For every
+concurrency in --ocs-clients (default: --clients) the database is reset (`setup.sh
+reset-db`) and the peer's own `bench_ocs.py` runs with the same N, seed (42), variation
+(10 %), prefix (c<C>) and template: its "first" and "repeat" phases and its row check
+(hardware rows and software rows joined to them), plus a count of orphan software rows
+and of the deadlock / duplicate-key / NULL-id lines in Apache's error.log. Before each run
+the peer's generator dumps its inputs (`bench_ocs.py --dump`) and they must hash the same
+as the documents zhengban got, or the benchmark stops. A lost device or a wrong row on the
+OCS side is reported, not a failure of this benchmark. The peer's Apache is stopped at
+the end (and MariaDB too if this run started it; see bench/_ocs_peer.py).
+
+Results: one row per mode/concurrency/phase ("service", "http", and with --ocs "ocs-http"),
+and for the HTTP rows the ratio to OCS (`x_ocs` = zhengban inventories/s ÷ OCS's).
+With --ocs the ratio is against the figure measured in this run and "comparison" holds both
+sides per concurrency and phase (rates, latencies, the row checks); without it, against
+the medians in shared/peers/ocs/README.md (N=200). "repeat_volatile" has no ratio: OCS is
+not sent those documents.
+
     .venv/bin/python bench/run.py ingest --db postgres -- --n 200
     .venv/bin/python bench/run.py ingest --db sqlite -- --n 100 --clients 1,4
+    .venv/bin/python bench/run.py ingest --db postgres --db-name zb_me -- --n 200 --clients 1,4 --ocs
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import importlib.util
 import json
@@ -46,7 +71,7 @@ SHARED = Path(os.environ.get("ZHENGBAN_SHARED_DIR", ROOT.parent / "shared"))
 PEER = SHARED / "peers" / "ocs"
 
 # The OCS server's own figures on this machine (shared/peers/ocs/README.md, N=200, 884
-# entries): medians of 3 runs. Used for the ratio unless --ocs-url measures it live.
+# entries): medians of 3 runs. Used for the ratio unless --ocs measures it in the run.
 OCS_REFERENCE = {
     (1, "first"): 0.72,
     (1, "repeat"): 0.68,
@@ -109,6 +134,7 @@ def verify(prefix: str, n: int, entries: int) -> dict:
     events = InstallationEvent.objects.filter(device__in=devices).count()
     ok = count == n and wrong == 0 and total == n * (entries + 1) and events == 0
     return {
+        "devices": count,
         "devices_ok": count == n,
         "rows": total,
         "rows_expected": n * (entries + 1),
@@ -217,15 +243,113 @@ def http_phase(port: int, path: str, xmls: list[bytes], clients: int, entries: i
     return out
 
 
+def ocs_rows(clients: int, res: dict, n: int) -> list[dict]:
+    """bench_ocs.py's figures in the shape of our rows, so one table shows both sides."""
+    out = []
+    for phase in ("first", "repeat"):
+        r = res.get(phase)
+        if r:
+            out.append(
+                {
+                    "mode": "ocs-http",
+                    "clients": clients,
+                    "phase": phase,
+                    "inventories": n,
+                    "seconds": r["wall_s"],
+                    "inventories_per_s": r["inv_per_s"],
+                    "rows_per_s": round(r["software_rows_per_s"]),
+                    "p50_ms": r["lat_p50_ms"],
+                    "p95_ms": r["lat_p95_ms"],
+                    "errors": r["errors"],
+                }
+            )
+    return out
+
+
+def ratio(ours: float, theirs: float | None) -> float | None:
+    return round(ours / theirs, 1) if theirs else None
+
+
+def comparison(results: list[dict], ocs_runs: dict, checks: dict) -> list[dict]:
+    """zhengban next to OCS per concurrency and phase, both measured in this run."""
+    ocs = {(r["clients"], r["phase"]): r for r in results if r["mode"] == "ocs-http"}
+    out = []
+    for r in results:
+        theirs = ocs.get((r["clients"], r["phase"]))
+        if r["mode"] != "http" or theirs is None:
+            continue
+        run = ocs_runs[r["clients"]]
+        v = run.get("verify", {})
+        check = checks.get(r["clients"], {})
+        out.append(
+            {
+                "clients": r["clients"],
+                "phase": r["phase"],
+                "zb_inv_s": r["inventories_per_s"],
+                "ocs_inv_s": theirs["inventories_per_s"],
+                "x_inv": ratio(r["inventories_per_s"], theirs["inventories_per_s"]),
+                "zb_rows_s": r["rows_per_s"],
+                "ocs_rows_s": theirs["rows_per_s"],
+                "x_rows": ratio(r["rows_per_s"], theirs["rows_per_s"]),
+                "zb_p50_ms": r["p50_ms"],
+                "ocs_p50_ms": theirs["p50_ms"],
+                "zb_p95_ms": r["p95_ms"],
+                "ocs_p95_ms": theirs["p95_ms"],
+                "zb_errors": r["errors"],
+                "ocs_errors": theirs["errors"],
+                # Row checks cover the whole run at this concurrency (after all phases).
+                "zb_exact": check.get("ok"),
+                "ocs_devices": f"{v.get('hardware_rows')}/{v.get('expected_hardware_rows')}",
+                "ocs_sw_rows": f"{v.get('software_rows')}/{v.get('expected_software_rows')}",
+                "ocs_orphans": run.get("orphan_software_rows"),
+                "ocs_exact": v.get("match"),
+            }
+        )
+    return out
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", required=True)
     parser.add_argument("--n", type=int, default=200, help="inventories per phase")
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: 2×cores+1)")
     parser.add_argument("--template", default=None)
     parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument(
+        "--ocs",
+        action="store_true",
+        help="also measure the real OCS Inventory server with the same inventories",
+    )
+    parser.add_argument(
+        "--ocs-clients", default=None, help="concurrencies for the OCS side (default: --clients)"
+    )
     args = parser.parse_args()
+    peer = None
+    if args.ocs:
+        from _ocs_peer import OcsPeer
+
+        peer = OcsPeer(PEER)
+    try:
+        return run(args, peer)
+    finally:
+        if peer is not None:
+            peer.close()
+
+
+def run(args, peer) -> int:
+    from _ocs_peer import SEED, VARY, digests
+
+    clients_list = [int(c) for c in args.clients.split(",") if c]
+    ocs_clients = [int(c) for c in (args.ocs_clients or args.clients).split(",") if c]
+    ocs_setup = None
+    if peer is not None:
+        # First, so that a fresh install's agent template exists before inputs are built.
+        print("OCS peer: setting up (the first time installs Debian packages)…", flush=True)
+        ocs_setup = peer.prepare()
+        print(f"OCS peer: {ocs_setup}", flush=True)
     env = dict(os.environ)
     subprocess.run([str(BIN / "zhengban"), "migrate", "-v0"], check=True, env=env)
     setup_django()
@@ -234,17 +358,20 @@ def main() -> int:
     from zhengban.orgs.services import create_region
     from zhengban.orgs.testing import make_unit
 
-    peer = load_peer()
-    template = template_path(args.template)
+    gen = load_peer()
+    template = template_path(args.template or (str(peer.template) if peer else None))
     region = create_region(actor=None, code="370000", name="山东省", level=RegionLevel.PROVINCE)
     unit = make_unit(region, "基准测试单位")
     _row, token = services.create_enrollment_token(actor=None, unit=unit)
     results: list[dict] = []
     checks: list[dict] = []
+    http_checks: dict[int, dict] = {}
+    sent: dict[str, list[str]] = {}  # prefix -> SHA-256 of each XML document sent
 
     def bodies_for(prefix: str) -> tuple[list[bytes], int]:
-        return peer.make_inventories(str(template), args.n, prefix, 42, 0.10)
+        return gen.make_inventories(str(template), args.n, prefix, SEED, VARY)
 
+    entries = 0
     if not args.skip_service:
         xmls, entries = bodies_for("svc")
         results += service_phase(xmls, unit, entries)
@@ -277,30 +404,70 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.2)
-        for clients in [int(c) for c in args.clients.split(",") if c]:
+        for clients in clients_list:
             prefix = f"c{clients}"
             xmls, entries = bodies_for(prefix)
+            sent[prefix] = digests(xmls)
             rows = http_phase(port, f"/ingest/{token}/", xmls, clients, entries)
-            for r in rows:
-                ref = OCS_REFERENCE.get((clients, r["phase"].split("_")[0]))
-                r["ocs_inventories_per_s"] = ref
-                r["x_ocs"] = round(r["inventories_per_s"] / ref, 1) if ref else None
+            del xmls
             results += rows
-            checks.append({"phase": f"http C={clients}", **verify(prefix, args.n, entries)})
+            check = verify(prefix, args.n, entries)
+            http_checks[clients] = check
+            checks.append({"phase": f"http C={clients}", **check})
             print(json.dumps(rows, ensure_ascii=False), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+    # The peer runs only now, with gunicorn gone, so neither side measures under the other.
+    ocs_runs: dict[int, dict] = {}
+    if peer is not None:
+        for clients in ocs_clients:
+            prefix = f"c{clients}"
+            if prefix not in sent:
+                xmls, entries = bodies_for(prefix)
+                sent[prefix] = digests(xmls)
+                del xmls
+            res = peer.run(args.n, clients, prefix, template, sent[prefix])
+            ocs_runs[clients] = res
+            rows = ocs_rows(clients, res, args.n)
+            results += rows
+            print(json.dumps(rows, ensure_ascii=False), flush=True)
+
+    for r in results:
+        if r["mode"] != "http":
+            continue
+        if peer is not None:
+            phase = ocs_runs.get(r["clients"], {}).get(r["phase"])
+            ref = phase["inv_per_s"] if phase else None
+        else:
+            ref = OCS_REFERENCE.get((r["clients"], r["phase"]))
+        r["ocs_inventories_per_s"] = ref
+        r["x_ocs"] = ratio(r["inventories_per_s"], ref)
+
     data = {
         "benchmark": "ingest",
         "n": args.n,
         "entries_per_inventory": entries,
         "workers": workers,
         "template": str(template),
-        "ocs_reference": "shared/peers/ocs/README.md (same machine, same inputs, N=200)",
+        "template_sha256": hashlib.sha256(template.read_bytes()).hexdigest(),
+        "seed": SEED,
+        "vary": VARY,
         "results": results,
         "verification": checks,
     }
+    if peer is None:
+        data["ocs_reference"] = "shared/peers/ocs/README.md (same machine, same inputs, N=200)"
+    else:
+        data["ocs"] = {
+            "measured": True,
+            "url": peer.url,
+            "clients": ocs_clients,
+            **(ocs_setup or {}),
+            "runs": {str(c): res for c, res in ocs_runs.items()},
+        }
+        data["comparison"] = comparison(results, ocs_runs, http_checks)
     Path(args.json).write_text(json.dumps(data, ensure_ascii=False, indent=2))
     if not all(c["ok"] for c in checks):
         print(json.dumps(checks, ensure_ascii=False), file=sys.stderr)

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
 """One entry point for every benchmark.
 
-    .venv/bin/python bench/run.py NAME [--db sqlite|postgres] [-- extra args for NAME]
+    .venv/bin/python bench/run.py NAME [--db sqlite|postgres] [--db-name NAME]
+                                       [-- extra args for NAME]
     .venv/bin/python bench/run.py --list
 
 Each benchmark is `bench/NAME.py`, a script that accepts `--json PATH` and writes its
 figures there as one JSON object (`{"benchmark": NAME, "results": [{...}, ...], ...}`).
-This runner picks the database (a fresh SQLite file, or a fresh PostgreSQL database
-`zhengban_bench` on 127.0.0.1:5432), runs the script, prints the results as a table and
-keeps the JSON in bench/results/NAME-DB-YYYYmmdd-HHMMSS.json, with the machine described.
+This runner picks the database, runs the script, prints the results as a table (and the
+object's "comparison" list, if any, as a second one) and keeps the JSON in
+bench/results/NAME-DB-YYYYmmdd-HHMMSS.json, with the machine described.
+
+The database is dropped and created afresh for every run: a PostgreSQL database on
+127.0.0.1:5432, `zhengban_bench` unless --db-name names another, or the SQLite file
+bench/results/<db-name>.sqlite3 (default bench.sqlite3). Two runs at the same time must
+use different --db-name values, or the second drops the first's database. The names
+other tools rely on (postgres, template0/1, test, zb_prov) are refused.
+
+Files in bench/ whose name starts with "_" are helpers, not benchmarks.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_DB = "zhengban_bench"
+# Databases other people and tools use: never drop them.
+RESERVED_DB_NAMES = {"postgres", "template0", "template1", "test", "zb_prov"}
 
 
 def machine() -> dict:
@@ -53,18 +65,28 @@ def machine() -> dict:
     }
 
 
-def fresh_database(db: str, workdir: Path) -> str:
+def db_name(value: str) -> str:
+    """--db-name: a plain identifier, so it is safe in DROP/CREATE DATABASE and as a file."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError("use lower-case letters, digits and _ (max. 63)")
+    if value in RESERVED_DB_NAMES:
+        raise argparse.ArgumentTypeError(f"{value!r} is used by others; pick another name")
+    return value
+
+
+def fresh_database(db: str, workdir: Path, name: str | None = None) -> str:
     if db == "sqlite":
-        path = workdir / "bench.sqlite3"
+        path = workdir / f"{name or 'bench'}.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     import psycopg
 
+    name = name or PG_DB
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    return f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
 def print_table(results: list[dict]) -> None:
@@ -85,6 +107,8 @@ def print_table(results: list[dict]) -> None:
 
 
 def _fmt(value) -> str:
+    if isinstance(value, bool):  # before int: bool is an int
+        return "yes" if value else "NO"
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -98,12 +122,20 @@ def main() -> int:
     )
     parser.add_argument("name", nargs="?")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--db-name",
+        type=db_name,
+        default=None,
+        help=f"database (PostgreSQL) or file stem (SQLite); default {PG_DB} / bench",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks")
     argv = sys.argv[1:]
     # Everything after "--" goes to the benchmark itself.
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
-    names = sorted(p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"})
+    names = sorted(
+        p.stem for p in HERE.glob("*.py") if p.stem != "run" and not p.stem.startswith("_")
+    )
     if args.list or not args.name:
         print("\n".join(names))
         return 0
@@ -114,7 +146,7 @@ def main() -> int:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = RESULTS / f"{args.name}-{args.db}-{stamp}.json"
     env = dict(os.environ)
-    env["DATABASE_URL"] = fresh_database(args.db, RESULTS)
+    env["DATABASE_URL"] = fresh_database(args.db, RESULTS, args.db_name)
     env.setdefault("ZHENGBAN_DATA_DIR", str(RESULTS / "data"))
     env.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     cmd = [sys.executable, str(HERE / f"{args.name}.py"), "--json", str(out), *extra]
@@ -126,10 +158,18 @@ def main() -> int:
     data.setdefault("benchmark", args.name)
     data["database"] = args.db
     data["machine"] = machine()
-    data["command"] = " ".join(["bench/run.py", args.name, "--db", args.db, *extra])
+    data["db_name"] = args.db_name or (PG_DB if args.db == "postgres" else "bench")
+    data["command"] = " ".join(
+        ["bench/run.py", args.name, "--db", args.db]
+        + (["--db-name", args.db_name] if args.db_name else [])
+        + (["--", *extra] if extra else [])
+    )
     data["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     out.write_text(json.dumps(data, ensure_ascii=False, indent=2))
     print_table(data.get("results", []))
+    if data.get("comparison"):
+        print("\ncomparison")
+        print_table(data["comparison"])
     print(f"\nJSON: {out}")
     return 0
 

@@ -4,6 +4,7 @@ DATABASE_URL   default: a SQLite file in $ZHENGBAN_DATA_DIR (./data)
 SECRET_KEY     required unless DEBUG=1 or under the test runner
 DEBUG          0/1
 ALLOWED_HOSTS  comma-separated
+CACHE_URL      default locmem:// (see cache_from_url)
 """
 
 import os
@@ -224,8 +225,39 @@ TASKS = {
 if TESTING:
     TASKS["default"]["BACKEND"] = "django_tasks.backends.immediate.ImmediateBackend"
 
+
+def cache_from_url(url: str) -> dict:
+    """CACHE_URL: locmem:// (default), db://table (run `zhengban createcachetable`),
+    file:///path, redis://host:6379/0 (needs the redis package), dummy://."""
+    scheme, _sep, rest = url.partition("://")
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": rest}
+    if scheme == "db":
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": rest or "zhengban_cache",
+        }
+    if scheme == "file":
+        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": rest}
+    if scheme in {"redis", "rediss", "unix"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "dummy":
+        return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    raise ValueError(f"CACHE_URL: unsupported scheme {scheme!r}")
+
+
+# The embedded default needs no other service: each web process keeps its own memory cache.
+# Several workers behind a proxy share one with CACHE_URL=redis://… or db://….
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "locmem://"))}
+# Home-page figures over a whole scope are reused for this long (the page shows their time).
+# Off in tests, which expect figures to follow the data at once.
+HOME_CACHE_SECONDS = int(os.environ.get("HOME_CACHE_SECONDS", "0" if TESTING else "300"))
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "zhengban@localhost")
+# Links in e-mails must be absolute (a mail client has no current host): scheme, host and
+# any path prefix the site is served under, no trailing slash. See core.urls_absolute.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 DJANGO_TABLES2_TEMPLATE = "core/table.html"
 

@@ -2,7 +2,18 @@
 
 The whole file is checked first; a file with any bad row writes nothing and comes back with a
 per-row error report. A good file is written in one transaction with one audit record for
-the import (plus the usual record per created unit and person).
+the import (plus the usual record per created unit and person, and one per updated unit).
+
+Re-importing an edited file updates the units already on the platform, matched by their
+unified social credit code: every column present in the file is taken as the unit's new
+value (a blank optional cell clears it; a column left out of the file changes nothing);
+departments named in the file are added, never removed (people may belong to them); a new
+parent moves the unit with its affiliated bodies. Each unit row comes out as created,
+updated or unchanged (`ImportResult.outcomes`, and the 结果 column of
+`build_result_report`). People are not updated by an import (accounts are the 系统管理员's
+business, with their own rules): a person already on the platform passes as unchanged when
+the row matches the account (same unit, name, department, post, phone, e-mail, and roles
+they already hold), and is an error otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from typing import Any
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
@@ -105,17 +116,50 @@ class SheetRows:
     rows: list[tuple[int, list[Any], dict[str, str]]] = field(default_factory=list)
 
 
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+OUTCOME_LABELS = {CREATED: "新建", UPDATED: "更新", UNCHANGED: "无变化"}
+RESULT_HEADER = "结果"
+
+
+@dataclass
+class RowOutcome:
+    outcome: str  # CREATED, UPDATED or UNCHANGED
+    changed: list[str] = field(default_factory=list)  # column headers, for UPDATED
+
+    def __str__(self) -> str:
+        label = OUTCOME_LABELS[self.outcome]
+        return f"{label}：{'、'.join(self.changed)}" if self.changed else label
+
+
 @dataclass
 class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     units_created: int = 0
+    units_updated: int = 0
+    units_unchanged: int = 0
     departments_created: int = 0
     people_created: int = 0
+    people_unchanged: int = 0
     sheets: dict[str, SheetRows] = field(default_factory=dict)
+    # (sheet, row number) -> what the import did with that row; empty unless it was written.
+    outcomes: dict[tuple[str, int], RowOutcome] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def summary(self) -> str:
+        return _(
+            "导入成功：新建单位%(uc)d个、更新%(uu)d个、无变化%(un)d个，新建部门%(d)d个，"
+            "新建人员%(pc)d人、无变化%(pn)d人。"
+        ) % {
+            "uc": self.units_created,
+            "uu": self.units_updated,
+            "un": self.units_unchanged,
+            "d": self.departments_created,
+            "pc": self.people_created,
+            "pn": self.people_unchanged,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,10 +320,15 @@ def _can_import_roles(actor: User | None) -> bool:
 @dataclass
 class _UnitPlan:
     row: int
-    fields: dict[str, Any]
+    fields: dict[str, Any]  # for an update, only the columns present in the file
+    # The parent after the import: the file's, or the unit's current one when the file has
+    # no parent column (so that _ordered sees every parent link the write will rely on).
     parent_code: str
     departments: list[str]
     lead_department: str
+    existing: Unit | None = None  # the unit with this credit code already on the platform
+    columns: frozenset[str] = frozenset()  # column keys present in the file
+    known_departments: frozenset[str] = frozenset()  # the row's plus the unit's own
 
 
 @dataclass
@@ -290,6 +339,7 @@ class _PersonPlan:
     unit_code: str
     department: str
     roles: list[str]
+    unchanged: bool = False  # an existing account that the row matches: nothing to write
 
 
 def _check_units(
@@ -297,12 +347,19 @@ def _check_units(
 ) -> dict[str, _UnitPlan]:
     regions_qs = Region.objects.all() if actor is None else Region.objects.visible_to(actor)
     regions = {r.code: r for r in regions_qs}
-    bureau_regions = set(
-        Unit.objects.filter(is_copyright_bureau=True).values_list("region__code", flat=True)
-    )
     file_codes = {normalise_credit_code(v.get("credit_code", "")) for _n, _r, v in rows}
-    existing_codes = set(
-        Unit.objects.filter(credit_code__in=file_codes).values_list("credit_code", flat=True)
+    existing = {
+        u.credit_code: u
+        for u in Unit.objects.filter(credit_code__in=file_codes).select_related("parent")
+    }
+    existing_departments: dict[int, set[str]] = {}
+    for unit_id, name in Department.objects.filter(
+        unit__in=[u.pk for u in existing.values()]
+    ).values_list("unit_id", "name"):
+        existing_departments.setdefault(unit_id, set()).add(name)
+    # Region code -> credit code of its bureau, so a unit may keep being its region's bureau.
+    bureau_of: dict[str, str] = dict(
+        Unit.objects.filter(is_copyright_bureau=True).values_list("region__code", "credit_code")
     )
     visible_units = Unit.objects.all() if actor is None else Unit.objects.visible_to(actor)
     plans: dict[str, _UnitPlan] = {}
@@ -315,6 +372,7 @@ def _check_units(
         if not v.get("name"):
             bad(_("单位名称不能为空"))
         code = normalise_credit_code(v.get("credit_code", ""))
+        current: Unit | None = None
         if not code:
             bad(_("统一社会信用代码不能为空"))
         else:
@@ -323,13 +381,18 @@ def _check_units(
             except ValidationError as exc:
                 bad(exc.messages[0].rstrip("。"))
             else:
-                if code in existing_codes:
-                    bad(_("统一社会信用代码%(c)s已存在于平台中") % {"c": code})
-                elif code in plans:
+                current = existing.get(code)
+                if code in plans:
                     bad(
                         _("统一社会信用代码%(c)s与第%(r)d行重复")
                         % {"c": code, "r": plans[code].row}
                     )
+                elif (
+                    current is not None
+                    and actor is not None
+                    and not services.can_manage_unit(actor, current)
+                ):
+                    bad(_("统一社会信用代码%(c)s对应的单位不在您的管辖范围内") % {"c": code})
         unit_type = v.get("unit_type", "")
         unit_type = UNIT_TYPE_BY_LABEL.get(unit_type, unit_type)
         if unit_type not in UnitType.values:
@@ -350,14 +413,16 @@ def _check_units(
                     raise ValueError
             except ValueError:
                 bad(_("编制人数应为非负整数"))
-        bureau_text = v.get("is_copyright_bureau", "") or NO
-        if bureau_text not in (YES, NO):
-            bad(_("著作权行政管理部门应填“是”或“否”"))
-        is_bureau = bureau_text == YES
+        if current is not None and "is_copyright_bureau" not in v:
+            is_bureau = current.is_copyright_bureau
+        else:
+            bureau_text = v.get("is_copyright_bureau", "") or NO
+            if bureau_text not in (YES, NO):
+                bad(_("著作权行政管理部门应填“是”或“否”"))
+            is_bureau = bureau_text == YES
         if is_bureau and region is not None:
-            if region.code in bureau_regions:
+            if bureau_of.setdefault(region.code, code) != code:
                 bad(_("%(r)s已有著作权行政管理部门") % {"r": region.name})
-            bureau_regions.add(region.code)
         for key, limit in TEXT_LIMITS.items():
             if len(v.get(key, "")) > limit:
                 bad(_("“%(h)s”不能超过%(n)d个字") % {"h": _header(UNIT_COLUMNS, key), "n": limit})
@@ -366,42 +431,61 @@ def _check_units(
             bad(_("部门名称重复"))
         if any(len(d) > 100 for d in departments):
             bad(_("部门名称不能超过100个字"))
+        known = set(departments) | existing_departments.get(current.pk if current else 0, set())
         lead = v.get("lead_department", "")
-        if lead and lead not in departments:
-            bad(_("牵头部门“%(d)s”不在本行的部门中") % {"d": lead})
-        parent_code = normalise_credit_code(v.get("parent_code", ""))
+        if lead and lead not in known:
+            if current is None:
+                bad(_("牵头部门“%(d)s”不在本行的部门中") % {"d": lead})
+            else:
+                bad(_("牵头部门“%(d)s”既不在本行的部门中，也不是该单位已有的部门") % {"d": lead})
+        if current is not None and "parent_code" not in v:
+            parent_code = current.parent.credit_code if current.parent else ""
+        else:
+            parent_code = normalise_credit_code(v.get("parent_code", ""))
+        parent_in_db = None
+        if parent_code and parent_code not in file_codes:
+            parent_in_db = visible_units.filter(credit_code=parent_code).first()
         if parent_code and parent_code == code:
             bad(_("上级单位不能是本单位"))
-        elif (
-            parent_code
-            and parent_code not in file_codes
-            and not visible_units.filter(credit_code=parent_code).exists()
-        ):
+        elif parent_code and parent_code not in file_codes and parent_in_db is None:
             bad(_("上级单位信用代码%(c)s在本文件和平台中都不存在") % {"c": parent_code})
+        elif current is not None and parent_in_db is not None:
+            if parent_in_db.path.startswith(current.path):
+                bad(_("上级单位%(c)s是本单位的下属单位") % {"c": parent_code})
         if problems:
             errors.append(RowError(UNIT_SHEET, number, "；".join(problems) + "。"))
             continue
+        values = {
+            "name": v["name"],
+            "unit_type": unit_type,
+            "region": region,
+            "headcount": headcount,
+            "address": v.get("address", ""),
+            "is_copyright_bureau": is_bureau,
+            "head_name": v.get("head_name", ""),
+            "head_post": v.get("head_post", ""),
+            "officer_name": v.get("officer_name", ""),
+            "officer_post": v.get("officer_post", ""),
+            "officer_phone": v.get("officer_phone", ""),
+        }
+        if current is not None:
+            # A column left out of the file keeps the unit's value.
+            values = {k: x for k, x in values.items() if UNIT_FIELD_COLUMNS.get(k, k) in v}
         plans[code] = _UnitPlan(
             row=number,
-            fields={
-                "name": v["name"],
-                "credit_code": code,
-                "unit_type": unit_type,
-                "region": region,
-                "headcount": headcount,
-                "address": v.get("address", ""),
-                "is_copyright_bureau": is_bureau,
-                "head_name": v.get("head_name", ""),
-                "head_post": v.get("head_post", ""),
-                "officer_name": v.get("officer_name", ""),
-                "officer_post": v.get("officer_post", ""),
-                "officer_phone": v.get("officer_phone", ""),
-            },
+            fields={"credit_code": code, **values},
             parent_code=parent_code,
             departments=departments,
             lead_department=lead,
+            existing=current,
+            columns=frozenset(v),
+            known_departments=frozenset(known),
         )
     return plans
+
+
+# Unit field -> the column that carries it, where the two names differ.
+UNIT_FIELD_COLUMNS = {"region": "region_code", "parent": "parent_code"}
 
 
 def _header(columns: list[tuple[str, str, bool]], key: str) -> str:
@@ -417,8 +501,8 @@ def _check_people(
 ) -> list[_PersonPlan]:
     usernames = [v.get("username", "") for _n, _r, v in rows]
     taken = {
-        u.lower()
-        for u in User.objects.filter(username__in=usernames).values_list("username", flat=True)
+        u.username.lower(): u
+        for u in User.objects.filter(username__in=usernames).select_related("unit", "department")
     }
     visible_units = Unit.objects.all() if actor is None else Unit.objects.visible_to(actor)
     username_ok = UnicodeUsernameValidator()
@@ -427,6 +511,7 @@ def _check_people(
     for number, _raw, v in rows:
         problems: list[str] = []
         username = v.get("username", "")
+        account: User | None = None
         if not username:
             problems.append(_("用户名不能为空"))
         else:
@@ -436,12 +521,12 @@ def _check_people(
                     raise ValidationError("")
             except ValidationError:
                 problems.append(_("用户名只能包含字母、数字和@/./+/-/_"))
-            if username.lower() in taken:
-                problems.append(_("用户名%(u)s已存在于平台中") % {"u": username})
-            elif username.lower() in seen:
+            if username.lower() in seen:
                 problems.append(
                     _("用户名%(u)s与第%(r)d行重复") % {"u": username, "r": seen[username.lower()]}
                 )
+            else:
+                account = taken.get(username.lower())
             seen.setdefault(username.lower(), number)
         if not v.get("full_name"):
             problems.append(_("姓名不能为空"))
@@ -456,7 +541,7 @@ def _check_people(
         if not unit_code:
             problems.append(_("单位信用代码不能为空"))
         elif unit_code in unit_plans:
-            if department and department not in unit_plans[unit_code].departments:
+            if department and department not in unit_plans[unit_code].known_departments:
                 problems.append(_("部门“%(d)s”不是该单位的部门") % {"d": department})
         elif unit_code in file_unit_codes:
             problems.append(_("所属单位（信用代码%(c)s）在单位表中有错误") % {"c": unit_code})
@@ -481,7 +566,28 @@ def _check_people(
                 problems.append(_("角色“%(r)s”无效") % {"r": label})
             elif role not in roles:
                 roles.append(role)
-        if roles and not _can_import_roles(actor):
+        fields = {
+            "full_name": v.get("full_name", ""),
+            "post": v.get("post", ""),
+            "phone": v.get("phone", ""),
+            "email": email,
+        }
+        unchanged = False
+        if account is not None:
+            # An import never changes an account; a row that matches it passes unchanged.
+            unchanged = (
+                account.unit is not None
+                and account.unit.credit_code == unit_code
+                and (account.department.name if account.department else "") == department
+                and all(getattr(account, k) == x for k, x in fields.items())
+                and set(roles) <= account.role_set
+            )
+            if not unchanged:
+                problems.append(
+                    _("用户名%(u)s已存在于平台中，且与本行信息不同（导入不修改已有人员）")
+                    % {"u": username}
+                )
+        elif roles and not _can_import_roles(actor):
             problems.append(_("角色须由安全管理员授予，请清空“角色”列后再导入"))
         if problems:
             errors.append(RowError(PERSON_SHEET, number, "；".join(problems) + "。"))
@@ -490,15 +596,11 @@ def _check_people(
             _PersonPlan(
                 row=number,
                 username=username,
-                fields={
-                    "full_name": v["full_name"],
-                    "post": v.get("post", ""),
-                    "phone": v.get("phone", ""),
-                    "email": email,
-                },
+                fields=fields,
                 unit_code=unit_code,
                 department=department,
                 roles=roles,
+                unchanged=unchanged,
             )
         )
     return plans
@@ -572,9 +674,73 @@ def import_orgs(*, actor: User | None, file: Any, filename: str = "") -> ImportR
             filename=filename,
         )
     except _RowFailure as failure:
-        result.errors = [failure.error]
-        result.units_created = result.departments_created = result.people_created = 0
+        # Nothing was written: the counts and outcomes must not say otherwise.
+        result = ImportResult(errors=[failure.error], sheets=sheets)
     return result
+
+
+def _unit_header(field_name: str) -> str:
+    return _header(UNIT_COLUMNS, UNIT_FIELD_COLUMNS.get(field_name, field_name))
+
+
+def _update_unit(
+    *, actor: User | None, plan: _UnitPlan, parent: Unit | None
+) -> tuple[Unit, RowOutcome, int]:
+    """The unit as the row describes it; one audit record when anything changed."""
+    unit = Unit.objects.select_for_update().get(pk=plan.existing.pk)
+    before = audit.snapshot(unit)
+    changed: list[str] = []
+    for name, value in plan.fields.items():
+        attname = Unit._meta.get_field(name).attname
+        new = value.pk if isinstance(value, models.Model) else value
+        if getattr(unit, attname) != new:
+            setattr(unit, attname, new)
+            changed.append(_unit_header(name))
+    moved = "parent_code" in plan.columns and unit.parent_id != (parent.pk if parent else None)
+    if moved:
+        # Checked again here, against paths as earlier rows of this file have left them.
+        if parent is not None and parent.path.startswith(unit.path):
+            raise ValidationError(_("上级单位不能是本单位或其下属单位。"))
+        unit.parent = parent
+        changed.append(_unit_header("parent"))
+    names = set(unit.departments.values_list("name", flat=True))
+    added = [d for d in plan.departments if d not in names]
+    for name in added:
+        Department.objects.create(unit=unit, name=name)
+    if added:
+        changed.append(_header(UNIT_COLUMNS, "departments"))
+    if "lead_department" in plan.columns:
+        lead = unit.departments.get(name=plan.lead_department) if plan.lead_department else None
+        if unit.lead_department_id != (lead.pk if lead else None):
+            unit.lead_department = lead
+            changed.append(_header(UNIT_COLUMNS, "lead_department"))
+    if not changed:
+        return unit, RowOutcome(UNCHANGED), 0
+    unit.full_clean(exclude=["path"])
+    affiliates: list[Unit] = []
+    if moved:
+        old = unit.path
+        unit.path = f"{parent.path if parent else '/'}{unit.pk}/"
+        # The affiliated bodies move with it: their paths hang under the unit's.
+        affiliates = list(Unit.objects.filter(path__startswith=old).exclude(pk=unit.pk))
+        for affiliate in affiliates:
+            affiliate.path = unit.path + affiliate.path[len(old) :]
+        Unit.objects.bulk_update(affiliates, ["path"])
+    unit.save()
+    message = _("批量导入更新：%(f)s") % {"f": "、".join(changed)}
+    if added:
+        message += _("；新增部门：%(d)s") % {"d": "、".join(added)}
+    if affiliates:
+        message += _("；下属单位%(n)d个随之移动") % {"n": len(affiliates)}
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=unit,
+        before=before,
+        after=audit.snapshot(unit),
+        message=message,
+    )
+    return unit, RowOutcome(UPDATED, changed), len(added)
 
 
 @transaction.atomic
@@ -588,24 +754,37 @@ def _write(
 ) -> None:
     units: dict[str, Unit] = {}
     for plan in _ordered(unit_plans):
-        parent = units.get(plan.parent_code) or (
-            Unit.objects.get(credit_code=plan.parent_code) if plan.parent_code else None
-        )
+        # Read afresh: an earlier row may have moved this parent (and changed its path).
+        parent = Unit.objects.get(credit_code=plan.parent_code) if plan.parent_code else None
         try:
             with transaction.atomic():
-                unit = services.create_unit(
-                    actor=actor, parent=parent, departments=plan.departments, **plan.fields
-                )
+                if plan.existing is None:
+                    unit = services.create_unit(
+                        actor=actor, parent=parent, departments=plan.departments, **plan.fields
+                    )
+                    outcome, added = RowOutcome(CREATED), len(plan.departments)
+                    if plan.lead_department:
+                        lead = unit.departments.get(name=plan.lead_department)
+                        Unit.objects.filter(pk=unit.pk).update(lead_department=lead)
+                else:
+                    unit, outcome, added = _update_unit(actor=actor, plan=plan, parent=parent)
         except (ValidationError, IntegrityError) as exc:
             message = "；".join(getattr(exc, "messages", [str(exc)]))
             raise _RowFailure(RowError(UNIT_SHEET, plan.row, message)) from exc
-        if plan.lead_department:
-            lead = unit.departments.get(name=plan.lead_department)
-            Unit.objects.filter(pk=unit.pk).update(lead_department=lead)
         units[plan.fields["credit_code"]] = unit
-        result.units_created += 1
-        result.departments_created += len(plan.departments)
+        result.outcomes[(UNIT_SHEET, plan.row)] = outcome
+        if outcome.outcome == CREATED:
+            result.units_created += 1
+        elif outcome.outcome == UPDATED:
+            result.units_updated += 1
+        else:
+            result.units_unchanged += 1
+        result.departments_created += added
     for plan in person_plans:
+        if plan.unchanged:
+            result.outcomes[(PERSON_SHEET, plan.row)] = RowOutcome(UNCHANGED)
+            result.people_unchanged += 1
+            continue
         unit = units.get(plan.unit_code) or Unit.objects.get(credit_code=plan.unit_code)
         department = (
             Department.objects.get(unit=unit, name=plan.department) if plan.department else None
@@ -623,6 +802,7 @@ def _write(
         except (ValidationError, IntegrityError) as exc:
             message = "；".join(getattr(exc, "messages", [str(exc)]))
             raise _RowFailure(RowError(PERSON_SHEET, plan.row, message)) from exc
+        result.outcomes[(PERSON_SHEET, plan.row)] = RowOutcome(CREATED)
         result.people_created += 1
     audit.record(
         actor=actor,
@@ -631,51 +811,80 @@ def _write(
         object_repr=(filename or _("单位和人员导入"))[:300],
         after={
             "units": result.units_created,
+            "units_updated": result.units_updated,
+            "units_unchanged": result.units_unchanged,
             "departments": result.departments_created,
             "people": result.people_created,
+            "people_unchanged": result.people_unchanged,
         },
-        message=_("导入单位%(u)d个、部门%(d)d个、人员%(p)d人")
-        % {"u": result.units_created, "d": result.departments_created, "p": result.people_created},
+        message=_("导入单位%(u)d个（新建）、更新%(uu)d个、无变化%(un)d个，部门%(d)d个，人员%(p)d人")
+        % {
+            "u": result.units_created,
+            "uu": result.units_updated,
+            "un": result.units_unchanged,
+            "d": result.departments_created,
+            "p": result.people_created,
+        },
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# The error report: the file's own rows with an error column, so it can be fixed and re-sent.
+# Reports: the file's own rows with one more column, the errors or what was done per row.
 
 
 def build_error_report(result: ImportResult) -> bytes:
-    wb = Workbook()
-    wb.remove(wb.active)
+    """The file's own rows with an error column, so it can be fixed and re-sent."""
     by_row: dict[tuple[str, int], list[str]] = {}
     for error in result.errors:
         by_row.setdefault((error.sheet, error.row), []).append(error.message)
     general = [str(e) for e in result.errors if not e.row or e.row == 1 or not e.sheet]
+    messages = {key: "；".join(texts) for key, texts in by_row.items()}
+    return _report(result, ERROR_HEADER, messages, general, Font(color="C62828"))
+
+
+def build_result_report(result: ImportResult) -> bytes:
+    """After a good import: the file's own rows with a 结果 column (新建, 更新: which
+    columns changed, 无变化)."""
+    messages = {key: str(outcome) for key, outcome in result.outcomes.items()}
+    return _report(result, RESULT_HEADER, messages, [], None)
+
+
+def _report(
+    result: ImportResult,
+    header: str,
+    messages: dict[tuple[str, int], str],
+    general: list[str],
+    font: Font | None,
+) -> bytes:
+    wb = Workbook()
+    wb.remove(wb.active)
     if general:
-        ws = wb.create_sheet(ERROR_HEADER)
-        ws.append([ERROR_HEADER])
+        ws = wb.create_sheet(header)
+        ws.append([header])
         for line in general:
             ws.append([safe_cell(line)])
-    red = Font(color="C62828")
     for title in (UNIT_SHEET, PERSON_SHEET):
         sheet = result.sheets.get(title)
         if sheet is None:
             continue
         ws = wb.create_sheet(title)
-        headers = [h for h in sheet.headers if h != ERROR_HEADER]
-        keep = [i for i, h in enumerate(sheet.headers) if h != ERROR_HEADER]
-        ws.append([*headers, ERROR_HEADER])
+        # A report sent back in keeps one such column, not one more per round.
+        own = {ERROR_HEADER, RESULT_HEADER}
+        headers = [h for h in sheet.headers if h not in own]
+        keep = [i for i, h in enumerate(sheet.headers) if h not in own]
+        ws.append([*headers, header])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         for number, raw, _values in sheet.rows:
             cells = [safe_cell(raw[i]) if i < len(raw) else "" for i in keep]
-            message = "；".join(by_row.get((title, number), []))
+            message = messages.get((title, number), "")
             ws.append([*cells, message])
-            if message:
-                ws.cell(row=ws.max_row, column=len(headers) + 1).font = red
+            if message and font is not None:
+                ws.cell(row=ws.max_row, column=len(headers) + 1).font = font
         ws.column_dimensions[get_column_letter(len(headers) + 1)].width = 60
         ws.freeze_panes = "A2"
     if not wb.sheetnames:
-        wb.create_sheet(ERROR_HEADER)
+        wb.create_sheet(header)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -61,6 +61,12 @@ def create_region(
 
 @transaction.atomic
 def create_unit(*, actor: User | None, **fields: Any) -> Unit:
+    """`actor=None` is the server itself (management commands, demo, tests)."""
+    if actor is not None:
+        # Imported here: responsibility imports this module (can_manage_unit).
+        from zhengban.orgs.responsibility import can_create_unit
+
+        _require(can_create_unit(actor), _("只有系统管理员可以新建单位。"))
     departments: list[str] = fields.pop("departments", [])
     unit = Unit(**fields)
     if unit.credit_code:

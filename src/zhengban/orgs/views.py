@@ -569,27 +569,21 @@ def import_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         result = importer.import_orgs(actor=request.user, file=upload, filename=upload.name)
-        if result.ok:
-            messages.success(
-                request,
-                _("导入成功：单位%(u)d个、部门%(d)d个、人员%(p)d人。")
-                % {
-                    "u": result.units_created,
-                    "d": result.departments_created,
-                    "p": result.people_created,
-                },
-            )
-            return redirect("orgs:import")
-        # The report is kept as a file and only this session may fetch it back.
+        # Either way a report is kept as a file that only this session may fetch back:
+        # per-row errors after a refused file, per-row outcomes after a good one.
         report_id = uuid.uuid4().hex
-        default_storage.save(
-            f"import-reports/{report_id}.xlsx",
-            ContentFile(importer.build_error_report(result)),
+        report = (
+            importer.build_result_report(result)
+            if result.ok
+            else importer.build_error_report(result)
         )
+        default_storage.save(f"import-reports/{report_id}.xlsx", ContentFile(report))
         request.session[REPORT_SESSION_KEY] = [
             *request.session.get(REPORT_SESSION_KEY, [])[-9:],
             report_id,
         ]
+        if result.ok:
+            messages.success(request, result.summary())
     return render(
         request,
         "orgs/import.html",

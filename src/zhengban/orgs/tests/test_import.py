@@ -118,20 +118,22 @@ def test_bad_rows_write_nothing_and_are_reported_then_fixed_file_imports(org):
     assert (entry.actor_name, entry.object_repr, entry.after) == (
         "sysadmin",
         "a.xlsx",
-        {"units": 5, "departments": 2, "people": 2},
+        {
+            "units": 5,
+            "units_updated": 0,
+            "units_unchanged": 0,
+            "departments": 2,
+            "people": 2,
+            "people_unchanged": 0,
+        },
     )
-    # The same file again: every row now clashes, nothing more is written.
+    # The same file again matches what is there: every row is unchanged, nothing is written.
+    before = snapshot()
     again = import_orgs(actor=org.sysadmin, file=workbook(fixed, people))
-    assert [(e.sheet, e.row) for e in again.errors] == [
-        ("单位", 2),
-        ("单位", 3),
-        ("单位", 4),
-        ("单位", 5),
-        ("单位", 6),
-        ("人员", 2),
-        ("人员", 3),
-    ]
-    assert again.errors[0].message == f"统一社会信用代码{GOOD_1}已存在于平台中。"
+    assert again.errors == []
+    assert (again.units_created, again.units_updated, again.units_unchanged) == (0, 0, 5)
+    assert (again.people_created, again.people_unchanged) == (0, 2)
+    assert snapshot() == (before[0], before[1], before[2], before[3] + 1)  # the import record
 
 
 @pytest.mark.django_db

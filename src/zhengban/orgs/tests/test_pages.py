@@ -329,3 +329,28 @@ def test_home_panels(org, client):
     login(client, org.sysadmin)
     panel = next(p for p in client.get("/").context["panels"] if p.title == "平台账号")
     assert panel.figures[0][:2] == ("账号", 10)
+
+
+@pytest.mark.django_db
+def test_import_page_after_a_good_file_shows_counts_and_the_per_row_result(
+    org, client, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    from openpyxl import load_workbook
+
+    from zhengban.orgs.tests.test_import import GOOD_1, unit_row, workbook
+
+    login(client, org.sysadmin)
+    body = workbook([unit_row("新单位甲", GOOD_1)]).getvalue()
+    response = client.post("/orgs/import/", {"file": SimpleUploadedFile("u.xlsx", body)})
+    assert response.context["result"].units_created == 1
+    assert "新建单位1个、更新0个、无变化0个" in response.content.decode()
+    report = client.get(f"/orgs/import/reports/{response.context['report_id']}.xlsx")
+    sheet = load_workbook(io.BytesIO(report.content))["单位"]
+    assert sheet.cell(row=2, column=sheet.max_column).value == "新建"
+    # The same file again: nothing changes, and the page says so.
+    again = client.post("/orgs/import/", {"file": SimpleUploadedFile("u.xlsx", body)})
+    assert (again.context["result"].units_created, again.context["result"].units_unchanged) == (
+        0,
+        1,
+    )
