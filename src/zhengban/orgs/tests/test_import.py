@@ -195,7 +195,9 @@ def test_command_has_the_same_behaviour(org, tmp_path, capsys):
     good = tmp_path / "good.xlsx"
     good.write_bytes(workbook([unit_row("历下区统计局", GOOD_1, depts="办公室")]).getvalue())
     call_command("import_orgs", str(good))
-    assert capsys.readouterr().out.strip() == "导入成功：单位1个、部门1个、人员0人。"
+    assert capsys.readouterr().out.strip() == (
+        "导入成功：新建单位1个、更新0个、无变化0个，新建部门1个，新建人员0人、无变化0人。"
+    )
     template = tmp_path / "t.xlsx"
     call_command("import_orgs", "--template", str(template))
     assert load_workbook(template).sheetnames == ["说明", "选项", "单位", "人员"]

@@ -15,7 +15,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--template", metavar="OUT", help="把空白导入模板写到OUT，不导入任何数据"
         )
-        parser.add_argument("--report", metavar="OUT", help="出错时把逐行错误报告（XLSX）写到OUT")
+        parser.add_argument(
+            "--report",
+            metavar="OUT",
+            help="把逐行报告（XLSX）写到OUT：出错时为错误报告，成功时为逐行结果",
+        )
 
     def handle(self, *args, file=None, template=None, report=None, **options) -> None:
         if template:
@@ -37,7 +41,6 @@ class Command(BaseCommand):
                 Path(report).write_bytes(importer.build_error_report(result))
                 self.stderr.write(f"错误报告已写出：{report}")
             raise CommandError(f"发现{len(result.errors)}处错误，未导入任何数据。")
-        self.stdout.write(
-            f"导入成功：单位{result.units_created}个、部门{result.departments_created}个、"
-            f"人员{result.people_created}人。"
-        )
+        if report:
+            Path(report).write_bytes(importer.build_result_report(result))
+        self.stdout.write(result.summary())
