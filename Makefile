@@ -1,5 +1,6 @@
 # zhengban: two commands for a fresh machine.
 #   make run   - virtual environment, install, migrate, demo data, serve on 127.0.0.1:$(PORT)
+#                with the background worker beside it
 #   make test  - install what the tests need (Python and Debian packages) and run the suite
 
 PYTHON ?= python3
@@ -28,6 +29,9 @@ venv: $(DEPS_STAMP)
 run: $(DEPS_STAMP)
 	DEBUG=1 $(BIN)/zhengban migrate --no-input
 	DEBUG=1 $(BIN)/zhengban demo
+	# The background worker (compliance after each inventory, catalog re-apply, reminders)
+	# runs beside the web server and stops with it.
+	DEBUG=1 $(BIN)/zhengban db_worker --no-reload & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/zhengban runserver 127.0.0.1:$(PORT)
 
 # Debian packages the tests drive for real: the inventory agents and a headless browser.

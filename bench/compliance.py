@@ -11,8 +11,15 @@ entitlements cut to one seat; measure a copy, or run the full cases first).
 Builds a synthetic province straight into the tables (regions, units, devices, installs of
 the shipped catalog's products, entitlements with realistic gaps), then measures:
 - full: ``recompute_all`` of every unit (twice; the second run replaces existing rows);
-- inventory: one device's software changes, then ``recompute_after_inventory`` (median, p95);
-- entitlement: one unit's entitlement quantity changes, then ``recompute_units``.
+- queue: what an ingest's transaction pays for licensing now: ``queue_inventory_recompute``
+  (a queue row, and a drain task unless one is waiting);
+- drain: one device's software changes and is queued, then the task's drain of that one
+  request, in its own transaction (commit included) (median, p95);
+- sync: the same change recomputed at once by ``recompute_after_inventory`` (no commit);
+- entitlement: one unit's entitlement quantity changes, then ``recompute_units``;
+- burst: ``--burst`` devices change and are queued at once (random devices of the whole
+  province, then the devices of a few units), then one drain: total time and devices/s.
+Other apps' reactions to LICENSING_RECOMPUTED are left out unless ``--reactions``.
 Writes {"benchmark": "compliance", "results": [...]} to --json.
 """
 
@@ -250,6 +257,15 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=5_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2014)
+    parser.add_argument("--burst", type=int, default=2000, help="devices queued per burst")
+    parser.add_argument(
+        "--skip-full", action="store_true", help="skip the full recomputes (already done)"
+    )
+    parser.add_argument(
+        "--reactions",
+        action="store_true",
+        help="keep other apps' LICENSING_RECOMPUTED handlers (governance) in the timings",
+    )
     parser.add_argument(
         "--existing",
         action="store_true",
@@ -264,10 +280,15 @@ def main() -> int:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from zhengban.inventory.models import Installation
+    from zhengban.core import hooks
+    from zhengban.inventory.models import Device, Installation
     from zhengban.licensing import services
+    from zhengban.licensing.choices import RecomputeReason
+    from zhengban.licensing.models import RecomputeRequest
 
     call_command("migrate", verbosity=0)
+    if not args.reactions:
+        hooks._handlers.pop(hooks.LICENSING_RECOMPUTED, None)
     started = time.perf_counter()
     data = existing() if args.existing else build(args.devices, args.units, args.seed)
     build_s = time.perf_counter() - started
@@ -281,7 +302,7 @@ def main() -> int:
     )
 
     results = []
-    for run in ("full (first)", "full (again)"):
+    for run in () if args.skip_full else ("full (first)", "full (again)"):
         t = time.perf_counter()
         stats = services.recompute_all()
         seconds = time.perf_counter() - t
@@ -300,11 +321,12 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     winrar = data["products"]["winrar"]
-    timings = []
-    for device_id in rng.sample(data["device_ids"], args.samples):
-        with transaction.atomic():
-            # What an ingest does first: one install appears on the device.
-            Installation.objects.create(
+    units_of = dict(Device.objects.values_list("id", "unit_id"))
+
+    def change(device_ids: list[int]) -> None:
+        # What an ingest does first: one install appears on each device.
+        Installation.objects.bulk_create(
+            Installation(
                 device_id=device_id,
                 kind="application",
                 name="WinRAR 7.01 (64-bit)",
@@ -313,10 +335,71 @@ def main() -> int:
                 product_id=winrar,
                 first_seen=timezone.now(),
             )
+            for device_id in device_ids
+        )
+
+    def queue(device_ids: list[int]) -> None:
+        RecomputeRequest.objects.bulk_create(
+            RecomputeRequest(unit_id=units_of[d], device_id=d, reason=RecomputeReason.INVENTORY)
+            for d in device_ids
+        )
+
+    timings = []
+    for device_id in rng.sample(data["device_ids"], args.samples):
+        with transaction.atomic():
+            device = Device.objects.get(pk=device_id)
+            t = time.perf_counter()
+            services.queue_inventory_recompute(device=device)
+            timings.append(time.perf_counter() - t)
+    results.append(_latency("queue one inventory (in the ingest transaction)", timings))
+    RecomputeRequest.objects.all().delete()
+
+    timings = []
+    for device_id in rng.sample(data["device_ids"], args.samples):
+        change([device_id])
+        queue([device_id])
+        t = time.perf_counter()
+        stats = services.drain_recompute_queue()
+        timings.append(time.perf_counter() - t)
+        assert stats.requests == 1, stats
+    results.append(_latency("drain after one inventory (incremental)", timings))
+
+    timings = []
+    for device_id in rng.sample(data["device_ids"], args.samples):
+        with transaction.atomic():
+            change([device_id])
             t = time.perf_counter()
             services.recompute_after_inventory(device_ids=[device_id])
             timings.append(time.perf_counter() - t)
-    results.append(_latency("incremental after one inventory", timings))
+    results.append(_latency("recompute_after_inventory (sync, no commit)", timings))
+
+    # Bursts: many inventories queued before the worker gets to them.
+    by_unit: dict[int, list[int]] = {}
+    for device_id, unit_id in units_of.items():
+        by_unit.setdefault(unit_id, []).append(device_id)
+    few_units = sorted(by_unit, key=lambda u: -len(by_unit[u]))[:5]
+    bursts = [
+        ("burst, random devices", rng.sample(data["device_ids"], min(args.burst, data["devices"]))),
+        ("burst, five largest units", [d for u in few_units for d in by_unit[u]][: args.burst]),
+    ]
+    for case, device_ids in bursts:
+        change(device_ids)
+        queue(device_ids)
+        t = time.perf_counter()
+        stats = services.drain_recompute_queue()
+        seconds = time.perf_counter() - t
+        results.append(
+            {
+                "case": case,
+                "devices": len(device_ids),
+                "units": len({units_of[d] for d in device_ids}),
+                "batches": stats.batches,
+                "verdicts_written": stats.written,
+                "seconds": round(seconds, 3),
+                "devices_per_s": round(len(device_ids) / seconds, 1),
+            }
+        )
+        print(results[-1], file=sys.stderr)
 
     from zhengban.licensing.models import Entitlement
 

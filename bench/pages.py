@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -159,6 +160,28 @@ def query_count(cookie: str, path: str) -> int:
     return len(ctx.captured_queries)
 
 
+def one_request(cookie: str, path: str, times: int = 5) -> dict[str, float]:
+    """One request at a time, in-process: median wall and Python CPU time (the web worker's
+    share; the database's own CPU is in the wall time only). With C clients on few cores,
+    p95 is roughly C times this."""
+    from django.test import Client
+
+    client = Client()
+    name, value = cookie.split("=", 1)
+    client.cookies[name] = value
+    client.get(path, HTTP_HOST="127.0.0.1")  # warm
+    walls, cpus = [], []
+    for _ in range(times):
+        wall, cpu = time.perf_counter(), time.process_time()
+        client.get(path, HTTP_HOST="127.0.0.1")
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "single_ms": round(statistics.median(walls) * 1000, 1),
+        "single_cpu_ms": round(statistics.median(cpus) * 1000, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", required=True)
@@ -167,7 +190,16 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per page")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--reuse", action="store_true", help="use the database as it is")
+    parser.add_argument(
+        "--single", type=int, default=5, help="sequential in-process requests per page (0: none)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], help="pages whose name contains this (repeatable)"
+    )
     args = parser.parse_args()
+    # A throw-away key if none is set: the server refuses to start without one, and it must
+    # be the key the session cookies made here are signed with.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     env = dict(os.environ)
     build_s = None
     if not args.reuse:
@@ -178,6 +210,8 @@ def main() -> int:
     setup_django()
     rng = random.Random(7)
     targets = pick_targets(rng)
+    if args.only:
+        targets = {k: v for k, v in targets.items() if any(o in k for o in args.only)}
     port = free_port()
     server = subprocess.Popen(
         [
@@ -217,6 +251,7 @@ def main() -> int:
                     "p95_ms": round(lat[int(len(lat) * 0.95) - 1] * 1000, 1),
                     "max_ms": round(lat[-1] * 1000, 1),
                     "queries": query_count(*pairs[0]),
+                    **(one_request(*pairs[0], times=args.single) if args.single else {}),
                 }
             )
             print(json.dumps(results[-1], ensure_ascii=False), flush=True)

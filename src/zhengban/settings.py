@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Agents' inventories (AGENT_PATH_PREFIXES) skip the browser middleware below.
+    "zhengban.core.middleware.AgentEndpointMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     # Last, as django-axes requires, so it sees the final authentication result.
     "axes.middleware.AxesMiddleware",
 ]
+# URL prefixes served to agents only (inventory/urls.py: the enrolment token's ingest URL).
+AGENT_PATH_PREFIXES = ("/ingest/",)
 
 ROOT_URLCONF = "zhengban.urls"
 WSGI_APPLICATION = "zhengban.wsgi.application"

@@ -51,7 +51,7 @@ from zhengban.catalog.recognition import (
     clean_text,
     normalize_name,
 )
-from zhengban.core import audit
+from zhengban.core import audit, hooks
 from zhengban.core.choices import AuditAction
 from zhengban.core.scoping import scope_queryset
 from zhengban.orgs.choices import Role
@@ -790,6 +790,14 @@ def run_reapply(*, job_id: int, batch_size: int = 2000) -> ReapplyJob:
                 with transaction.atomic():
                     if changes:
                         changed += provider.apply_products(changes=changes)
+                        # Licensing recomputes these installs' units (old and new products).
+                        hooks.fire(
+                            hooks.CATALOG_CHANGED,
+                            product_ids=sorted(
+                                {p for g, new in changes for p in (g.get("product_id"), new) if p}
+                            ),
+                            unit_ids=sorted({g["unit_id"] for g, _new in changes}),
+                        )
                     done += len(batch)
                     ReapplyJob.objects.filter(pk=job_id).update(done=done, changed=changed)
     except Exception as exc:
@@ -963,6 +971,8 @@ PRODUCT_FIELDS = (
     "publisher",
 )
 PUBLISHER_FIELDS = ("name", "name_zh", "aliases", "domestic")
+# Product fields that licensing's verdicts depend on: a change fires CATALOG_CHANGED.
+LICENCE_FACT_FIELDS = ("edition", "category", "license_model", "home_edition")
 
 
 def can_edit_product(user: Any, product: Product | None, owner_unit: Any = None) -> bool:
@@ -1011,6 +1021,7 @@ def save_product(
     else:
         product = Product.objects.select_for_update().get(pk=product.pk)
         before = audit.snapshot(product)
+    licence_facts = [getattr(product, name) for name in LICENCE_FACT_FIELDS]
     for name in PRODUCT_FIELDS:
         if name in values:
             value = values[name]
@@ -1030,6 +1041,8 @@ def save_product(
         after=audit.snapshot(product),
         unit_id=product.owner_unit_id,
     )
+    if not creating and licence_facts != [getattr(product, n) for n in LICENCE_FACT_FIELDS]:
+        hooks.fire(hooks.CATALOG_CHANGED, product_ids=[product.pk], unit_ids=None)
     return product
 
 

@@ -69,7 +69,9 @@ def record(
     after: dict[str, Any] | None = None,
     unit_id: int | None = None,
     message: str = "",
+    commit: bool = True,
 ) -> AuditLogEntry:
+    """One entry, saved at once; with `commit=False` unsaved, for `record_many`."""
     if action not in AuditAction.values:
         raise ValueError(f"unknown audit action {action!r}")
     actor_id = getattr(actor, "pk", None) if actor is not None else None
@@ -79,7 +81,7 @@ def record(
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
         before = {k: before.get(k) for k in sorted(changed)}
         after = {k: after.get(k) for k in sorted(changed)}
-    return AuditLogEntry.objects.create(
+    entry = AuditLogEntry(
         actor_id=actor_id,
         actor_name=actor_name,
         action=action,
@@ -92,3 +94,12 @@ def record(
         ip_address=current_ip.get(),
         message=message[:500],
     )
+    if commit:
+        entry.save(force_insert=True)
+    return entry
+
+
+def record_many(entries: list[AuditLogEntry]) -> list[AuditLogEntry]:
+    """Entries made with `record(..., commit=False)`, saved in one insert (for services that
+    change many rows at once, e.g. violations raised from one inventory)."""
+    return AuditLogEntry.objects.bulk_create(entries)

@@ -44,5 +44,6 @@ def scope_filter_choices(filterset: django_filters.FilterSet, user: Any) -> None
         # number instead (the search box and the region filter narrow lists by name).
         if not isinstance(field.widget, forms.Select) or field.widget.allow_multiple_selected:
             continue
-        if field.queryset[:LARGE_CHOICES].count() >= LARGE_CHOICES:
+        # Unordered: counting up to the limit need not sort every department of a province.
+        if field.queryset.order_by()[:LARGE_CHOICES].count() >= LARGE_CHOICES:
             field.widget = forms.NumberInput(attrs={"placeholder": _("编号"), "min": 1})

@@ -7,10 +7,13 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
+from django_tables2.rows import BoundRows
 
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
@@ -34,9 +37,76 @@ class ScopedQuerysetMixin(LoginRequiredMixin):
         return scope_queryset(self.base_queryset(), self.request.user)
 
 
+class CappedCountPaginator(Paginator):
+    """Pages a django-tables2 table over a queryset with one bounded COUNT.
+
+    A province-wide list has 100,000 rows: counting them exactly costs more than showing a
+    page. The count stops at `count_cap` rows (or just past the requested page, so deeper
+    pages stay reachable) and the page says "more than N" beyond that, as large mail and
+    code-search products do. With `deferred=True` a page is read in two steps: the ids of
+    the page in list order (no annotations, so an index can serve the ordering and OFFSET
+    skips cheap rows), then those rows with every join and annotation.
+    """
+
+    count_cap = 10_000
+
+    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        self.deferred = kwargs.pop("deferred", False)
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page, **kwargs)
+        self._wanted = 1
+
+    def _queryset(self):
+        data = getattr(self.object_list, "data", None)
+        queryset = getattr(data, "data", None)
+        return queryset if hasattr(queryset, "query") else None
+
+    @property
+    def count_limit(self) -> int:
+        return max(self.count_cap, self._wanted * self.per_page)
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self._queryset()
+        if queryset is None:
+            return super().count
+        # COUNT(*) over a LIMIT: stops scanning once past the limit; no ORDER BY needed.
+        return queryset.order_by().values("pk")[: self.count_limit + 1].count()
+
+    @property
+    def count_capped(self) -> bool:
+        return self._queryset() is not None and self.count > self.count_limit
+
+    @property
+    def count_floor(self) -> int:
+        return self.count_limit
+
+    def page(self, number):
+        try:
+            self._wanted = max(1, int(number))
+        except (TypeError, ValueError):
+            self._wanted = 1
+        queryset = self._queryset()
+        if not self.deferred or queryset is None:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        by_id = queryset.order_by().in_bulk(ids) if ids else {}
+        rows = BoundRows(
+            data=[by_id[pk] for pk in ids if pk in by_id],
+            table=self.object_list.table,
+            pinned_data=self.object_list.pinned_data,
+        )
+        return self._get_page(rows, number, self)
+
+
 class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
     template_name = "core/object_list.html"
     paginate_by = 50
+    paginator_class = CappedCountPaginator
+    # Read pages in two steps (see CappedCountPaginator): for big tables with annotations.
+    deferred_pages = False
     title: str = ""
     export_name: str = "export"
     # Callable(user) -> bool; None lets anyone who can see the list export it.
@@ -47,6 +117,16 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
         if request.GET.get("export") == "xlsx":
             return self.export_xlsx(request)
         return super().get(request, *args, **kwargs)
+
+    def paginate_queryset(self, queryset, page_size):
+        # The table pages its rows (one bounded count); ListView would count them again.
+        return None, None, queryset, False
+
+    def get_table_pagination(self, table):
+        paginate = super().get_table_pagination(table)
+        if isinstance(paginate, dict) and self.deferred_pages:
+            paginate["deferred"] = True
+        return paginate
 
     def filtered_queryset(self):
         filterset_class = self.get_filterset_class()

@@ -9,7 +9,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from zhengban.governance import (  # noqa: F401
-            hooks,  # reacts to inventory ingests
+            hooks,  # reacts to inventory ingests and licensing verdicts
             navigation,  # menu entries and home panels
             simulate,  # simulator part
         )

@@ -1,4 +1,10 @@
-"""Governance reacts to stored inventories; inventory (a lower layer) never imports us."""
+"""Governance reacts to lower layers' events; they never import us.
+
+- "inventory.ingested": a stored inventory's changes are matched to approved requests and
+  judged by the unit's specs.
+- "licensing.recomputed": licensing's new verdicts raise and settle "unlicensed" violations,
+  so buying a licence settles them at once, without waiting for the device's next inventory.
+"""
 
 from typing import Any
 
@@ -14,4 +20,13 @@ def on_inventory_ingested(*, device: Any, report: Any = None, **kwargs: Any) -> 
     return process_inventory(device=device, report=report, now=now)
 
 
+def on_licensing_recomputed(
+    *, unit_ids: list[int], device_ids: list[int] | None = None, **kwargs: Any
+) -> Any:
+    from zhengban.governance.services import sync_unlicensed
+
+    return sync_unlicensed(unit_ids=unit_ids, device_ids=device_ids)
+
+
 hooks.register(hooks.INVENTORY_INGESTED, on_inventory_ingested)
+hooks.register(hooks.LICENSING_RECOMPUTED, on_licensing_recomputed)

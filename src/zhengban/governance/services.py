@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import get_connection
-from django.core.mail.message import EmailMessage
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +20,7 @@ from zhengban.catalog.choices import Category
 from zhengban.catalog.models import Product, ProductFamily
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
-from zhengban.core.models import Notification
+from zhengban.core.notifications import Note, deliver, notify
 from zhengban.core.scoping import scope_queryset
 from zhengban.governance import adapters
 from zhengban.governance.choices import (
@@ -78,28 +77,19 @@ def _in_scope(user: User, unit: Unit) -> bool:
 # ------------------------------------------------------------------------------ notifications
 
 
-def notify(
-    *, users: Iterable[User], subject: str, body: str = "", link: str = ""
-) -> list[Notification]:
-    """In-app notification and e-mail, the e-mail sent only once the transaction commits
-    (nobody is told about a change that was rolled back)."""
-    recipients = {u.pk: u for u in users if u is not None}.values()
-    rows = Notification.objects.bulk_create(
-        [Notification(recipient=u, subject=subject[:200], body=body, link=link) for u in recipients]
-    )
-    addresses = sorted({u.email for u in recipients if u.email})
-    if addresses:
-        text = f"{body}\n\n{link}".strip()
-        messages = [EmailMessage(subject=subject, body=text, to=[address]) for address in addresses]
-        # A mail server being down must not undo the workflow step that caused the mail.
-        transaction.on_commit(lambda: get_connection(fail_silently=True).send_messages(messages))
-    return rows
-
-
 def officers_of(unit: Unit) -> QuerySet[User]:
     return User.objects.filter(
         unit=unit, is_active=True, role_grants__role=Role.SAM_OFFICER
     ).distinct()
+
+
+def _officers_by_unit(unit_ids: Iterable[int]) -> dict[int, list[User]]:
+    officers: dict[int, list[User]] = {}
+    for person in User.objects.filter(
+        unit_id__in=set(unit_ids), is_active=True, role_grants__role=Role.SAM_OFFICER
+    ).distinct():
+        officers.setdefault(person.unit_id, []).append(person)
+    return officers
 
 
 # ------------------------------------------------------------------------------ permissions
@@ -704,13 +694,18 @@ def _fulfil(
     )
 
 
-def _open_requests(device: Device, when: datetime.datetime) -> list[SoftwareRequest]:
+def _approved_requests(
+    device: Device, events: Sequence[InstallationEvent]
+) -> list[SoftwareRequest]:
+    """The device's approved requests whose window holds any of these changes (one query;
+    each change then takes those whose window holds its own date)."""
+    dates = [e.date for e in events]
     return list(
         SoftwareRequest.objects.filter(
             device=device,
             status=RequestStatus.APPROVED,
-            decided_at__lte=when,
-            window_until__gte=when,
+            decided_at__lte=max(dates),
+            window_until__gte=min(dates),
         )
         .select_related("product")
         .order_by("decided_at", "id")
@@ -727,6 +722,8 @@ def _match_event(
         return None
     for request in requests:
         if request.status != RequestStatus.APPROVED:
+            continue  # fulfilled by an earlier change of this inventory
+        if not request.decided_at <= event.date <= request.window_until:
             continue
         same = request.product_id == product.pk
         same_family = request.product.family_id == product.family_id
@@ -755,58 +752,133 @@ def _person_of(device: Device) -> tuple[User | None, str]:
     return person, (device.assigned_name or (str(person) if person else ""))[:50]
 
 
-def _raise(
-    *,
-    device: Device,
-    kind: str,
-    key: str,
-    product: Product | None,
-    name: str,
-    version: str = "",
-    installation: Installation | None = None,
-    seen: datetime.datetime,
-) -> tuple[Violation, bool]:
-    existing = (
-        Violation.objects.select_for_update()
-        .filter(device=device, kind=kind, key=key)
+@dataclass(frozen=True)
+class _Finding:
+    """Something found on a device that is (or stays) one violation: (device, kind, key)."""
+
+    device_id: int
+    kind: str
+    key: str
+    product_id: int | None
+    name: str
+    version: str
+    seen: datetime.datetime
+    installation_id: int | None = None
+
+
+def _raise_findings(findings: Sequence[_Finding], devices: dict[int, Device]) -> list[Violation]:
+    """Raises the findings not yet open and moves `last_seen` of those that are; returns
+    the new violations. A few queries however many findings: one read, one update per
+    distinct time seen, then for new ones one insert each of violations, audit entries and
+    notifications. `devices` holds each finding's device (with its assigned person)."""
+    if not findings:
+        return []
+    unique: dict[tuple[int, str, str], _Finding] = {}
+    latest: dict[tuple[int, str, str], datetime.datetime] = {}
+    for finding in findings:
+        ident = (finding.device_id, finding.kind, finding.key[:600])
+        unique.setdefault(ident, finding)
+        latest[ident] = max(latest.get(ident, finding.seen), finding.seen)
+    existing = {
+        (device_id, kind, key): (pk, last_seen)
+        for pk, device_id, kind, key, last_seen in Violation.objects.filter(
+            device_id__in={i[0] for i in unique},
+            kind__in={i[1] for i in unique},
+            key__in={i[2] for i in unique},
+        )
         .exclude(status=ViolationStatus.RESOLVED)
-        .first()
-    )
-    if existing is not None:
-        if seen > existing.last_seen:
-            existing.last_seen = seen
-            existing.save(update_fields=["last_seen", "updated"])
-        return existing, False
-    person, person_name = _person_of(device)
-    violation = Violation.objects.create(
-        unit_id=device.unit_id,
-        device=device,
-        person=person,
-        person_name=person_name,
-        kind=kind,
-        product=product,
-        software_name=name[:512],
-        software_version=version[:128],
-        installation=installation,
-        key=key[:600],
-        first_seen=seen,
-        last_seen=seen,
-    )
-    audit.record(
-        actor=None, action=AuditAction.CREATE, obj=violation, after=audit.snapshot(violation)
-    )
-    subject = _("发现违规：%(kind)s %(name)s（%(device)s）") % {
-        "kind": violation.get_kind_display(),
-        "name": violation.software_name,
-        "device": device,
+        .values_list("pk", "device_id", "kind", "key", "last_seen")
     }
-    notify(
-        users=[person, *officers_of(device.unit)],
-        subject=subject,
-        body=_("请在系统中说明情况并整改。"),
-        link=violation.get_absolute_url(),
+    later: dict[datetime.datetime, list[int]] = {}
+    for ident, (pk, last_seen) in existing.items():
+        if ident in latest and latest[ident] > last_seen:
+            later.setdefault(latest[ident], []).append(pk)
+    for seen, pks in later.items():
+        Violation.objects.filter(pk__in=pks, last_seen__lt=seen).update(
+            last_seen=seen, updated=timezone.now()
+        )
+    new = []
+    for ident, finding in unique.items():
+        if ident in existing:
+            continue
+        device = devices[finding.device_id]
+        person, person_name = _person_of(device)
+        new.append(
+            Violation(
+                unit_id=device.unit_id,
+                device=device,
+                person=person,
+                person_name=person_name,
+                kind=finding.kind,
+                product_id=finding.product_id,
+                software_name=finding.name[:512],
+                software_version=finding.version[:128],
+                installation_id=finding.installation_id,
+                key=ident[2],
+                first_seen=finding.seen,
+                last_seen=latest[ident],
+            )
+        )
+    if not new:
+        return []
+    Violation.objects.bulk_create(new)
+    audit.record_many(
+        [
+            audit.record(
+                actor=None,
+                action=AuditAction.CREATE,
+                obj=v,
+                after=audit.snapshot(v),
+                commit=False,
+            )
+            for v in new
+        ]
     )
-    return violation, True
+    officers = _officers_by_unit(v.unit_id for v in new)
+    notes = []
+    for violation in new:
+        subject = _("发现违规：%(kind)s %(name)s（%(device)s）") % {
+            "kind": violation.get_kind_display(),
+            "name": violation.software_name,
+            "device": devices[violation.device_id],
+        }
+        people = [violation.person, *officers.get(violation.unit_id, [])]
+        for person in {p.pk: p for p in people if p is not None}.values():
+            notes.append(
+                Note(
+                    recipient=person,
+                    subject=subject,
+                    body=_("请在系统中说明情况并整改。"),
+                    link=violation.get_absolute_url(),
+                )
+            )
+    deliver(_digest(notes))
+    return new
+
+
+# More new violations than this for one person in one batch (a unit's first inventories,
+# a province's first recompute) become one message pointing at the list, not a flood.
+DIGEST_AFTER = 5
+
+
+def _digest(notes: list[Note]) -> list[Note]:
+    by_person: dict[int, list[Note]] = {}
+    for note in notes:
+        by_person.setdefault(note.recipient.pk, []).append(note)
+    out: list[Note] = []
+    for group in by_person.values():
+        if len(group) <= DIGEST_AFTER:
+            out.extend(group)
+            continue
+        out.append(
+            Note(
+                recipient=group[0].recipient,
+                subject=_("发现%(n)d项新违规") % {"n": len(group)},
+                body=_("请在违规清单中逐项说明情况并整改。"),
+                link=reverse("governance:violation_list"),
+            )
+        )
+    return out
 
 
 def _resolve(
@@ -837,8 +909,53 @@ def _resolve(
     )
 
 
-def _product_key(product: Product) -> str:
-    return f"product:{product.pk}"
+@dataclass(frozen=True)
+class _Settlement:
+    violation_id: int
+    resolution: str
+    when: datetime.datetime
+    note: str = ""
+
+
+def _settle(settlements: Sequence[_Settlement]) -> list[Violation]:
+    """Resolves violations automatically (the system is the actor): one read, one update
+    and one audit insert for all of them."""
+    if not settlements:
+        return []
+    by_id = {s.violation_id: s for s in settlements}
+    violations = list(Violation.objects.filter(pk__in=list(by_id)).order_by("pk"))
+    entries = []
+    stamp = timezone.now()
+    for violation in violations:
+        settlement = by_id[violation.pk]
+        before = audit.snapshot(violation)
+        violation.status = ViolationStatus.RESOLVED
+        violation.resolution = settlement.resolution
+        violation.resolved_at = settlement.when
+        violation.resolved_by = None
+        if settlement.note:
+            violation.note = settlement.note
+        violation.updated = stamp
+        entries.append(
+            audit.record(
+                actor=None,
+                action=AuditAction.UPDATE,
+                obj=violation,
+                before=before,
+                after=audit.snapshot(violation),
+                message=f"resolved: {settlement.resolution}",
+                commit=False,
+            )
+        )
+    Violation.objects.bulk_update(
+        violations, ["status", "resolution", "resolved_at", "resolved_by", "note", "updated"]
+    )
+    audit.record_many(entries)
+    return violations
+
+
+def _product_key(product: Product | int) -> str:
+    return f"product:{getattr(product, 'pk', product)}"
 
 
 def _rule_key(rule: SpecRule) -> str:
@@ -864,167 +981,221 @@ class IngestOutcome:
     resolved: list[Violation] = field(default_factory=list)
 
 
-@transaction.atomic
+# Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.
+@transaction.atomic(savepoint=False)
 def process_inventory(
     *, device: Device, report: Any = None, now: datetime.datetime | None = None
 ) -> IngestOutcome:
     """What governance makes of one stored inventory of a device: approved requests matched
     to the changes, violations raised (deduplicated) and violations settled by the change.
-    Called by inventory's ingest through the "inventory.ingested" hook."""
+    Called by inventory's ingest through the "inventory.ingested" hook.
+
+    Set-based: the report's change events are read as objects (a first inventory has none),
+    the device's installs only as the few values each rule asks the database for, so the
+    cost does not grow with the number of installs. Unlicensed software is not judged here:
+    licensing's verdicts raise and settle it (`sync_unlicensed`)."""
     now = _now(now)
     outcome = IngestOutcome()
     events = adapters.events_of_report(device, report)
     spec = effective_spec_for_device(device)
-    installations = list(adapters.current_installations(device))
-    present = {i.product_id for i in installations if i.product_id}
+    seen = max((e.date for e in events), default=now)
 
     # 1. Approved requests carried out by these changes (processing the same inventory
     # again finds them already fulfilled by its events: idempotent).
-    matched: dict[int, SoftwareRequest] = {
-        request.event_id: request
-        for request in SoftwareRequest.objects.filter(event__in=[e.pk for e in events])
-    }
-    for event in events:
-        if event.pk in matched:
-            continue
-        request = _match_event(event, _open_requests(device, event.date), now)
-        if request is not None:
-            matched[event.pk] = request
-            outcome.fulfilled.append(request)
+    matched: dict[int, SoftwareRequest] = {}
+    if events:
+        matched = {
+            request.event_id: request
+            for request in SoftwareRequest.objects.filter(event__in=[e.pk for e in events])
+        }
+        waiting = [e for e in events if e.pk not in matched and e.product_id]
+        requests = _approved_requests(device, waiting) if waiting else []
+        for event in waiting:
+            request = _match_event(event, requests, now) if requests else None
+            if request is not None:
+                matched[event.pk] = request
+                outcome.fulfilled.append(request)
 
     # 2. Changes made without permission (only where the unit has a spec to judge by).
-    for event in events:
+    judged = [
+        e for e in events if spec.exists and e.pk not in matched and _judged(e.kind, e.product)
+    ]
+    installs = adapters.first_installs(
+        device,
+        {
+            e.product_id
+            for e in judged
+            if e.event_type == EventType.INSTALLED and spec.classify(e.product) is None
+        },
+    )
+    removal_rules = {
+        _rule_key(rule): rule
+        for e in judged
+        if e.event_type == EventType.REMOVED
+        for rule in spec.required_rules()
+        if EffectiveSpec._matches(rule, e.product)
+    }
+    open_rows = list(
+        Violation.objects.filter(device=device, status__in=OPEN_STATUSES)
+        .order_by("pk")
+        .values_list("pk", "kind", "key", "product_id")
+    )
+    removal_keys = {
+        key for _pk, kind, key, _p in open_rows if kind == ViolationKind.UNAUTHORISED_REMOVAL
+    }
+    filled = adapters.installed_targets(device, set(removal_rules) | removal_keys)
+    findings: list[_Finding] = []
+    for event in judged:
         product = event.product
-        if event.pk in matched or not _judged(event.kind, product) or not spec.exists:
-            continue
-        verdict = spec.classify(product)
-        if event.event_type == EventType.INSTALLED and verdict is None:
-            if product.pk not in present:
+        if event.event_type == EventType.INSTALLED and spec.classify(product) is None:
+            if product.pk not in installs:
                 continue  # installed and gone again before anyone looked
-            installation = next((i for i in installations if i.product_id == product.pk), None)
-            violation, new = _raise(
-                device=device,
-                kind=ViolationKind.UNAUTHORISED_INSTALL,
-                key=_product_key(product),
-                product=product,
-                name=event.name,
-                version=event.new_version,
-                installation=installation,
-                seen=event.date,
+            findings.append(
+                _Finding(
+                    device_id=device.pk,
+                    kind=ViolationKind.UNAUTHORISED_INSTALL,
+                    key=_product_key(product),
+                    product_id=product.pk,
+                    name=event.name,
+                    version=event.new_version,
+                    seen=event.date,
+                    installation_id=installs[product.pk][0],
+                )
             )
-            if new:
-                outcome.raised.append(violation)
         elif event.event_type == EventType.REMOVED:
             for rule in spec.required_rules():
-                if not EffectiveSpec._matches(rule, product):
-                    continue
-                if any(
-                    i.product is not None and EffectiveSpec._matches(rule, i.product)
-                    for i in installations
-                ):
+                key = _rule_key(rule)
+                if not EffectiveSpec._matches(rule, product) or key in filled:
                     continue  # another product still fills the requirement
-                violation, new = _raise(
-                    device=device,
-                    kind=ViolationKind.UNAUTHORISED_REMOVAL,
-                    key=_rule_key(rule),
-                    product=product,
-                    name=event.name,
-                    version=event.old_version,
-                    seen=event.date,
+                findings.append(
+                    _Finding(
+                        device_id=device.pk,
+                        kind=ViolationKind.UNAUTHORISED_REMOVAL,
+                        key=key,
+                        product_id=product.pk,
+                        name=event.name,
+                        version=event.old_version,
+                        seen=event.date,
+                    )
                 )
-                if new:
-                    outcome.raised.append(violation)
 
-    # 3. Prohibited software present, whenever it was installed.
-    seen = max((e.date for e in events), default=now)
-    for installation in installations:
-        product = installation.product
-        if not _judged(installation.kind, product):
-            continue
-        if spec.classify(product) == RuleKind.PROHIBITED:
-            violation, new = _raise(
-                device=device,
+    # 3. Prohibited software present, whenever it was installed (prohibited wins over
+    # every other rule, so the database finds it by the prohibited rules alone).
+    prohibited = {_rule_key(rule) for rule in spec.by_kind(RuleKind.PROHIBITED)}
+    for pk, product_id, name, version in adapters.judged_installs_under(
+        device, prohibited, exempt_categories=EXEMPT_CATEGORIES
+    ):
+        findings.append(
+            _Finding(
+                device_id=device.pk,
                 kind=ViolationKind.PROHIBITED,
-                key=_product_key(product),
-                product=product,
-                name=installation.name,
-                version=installation.version,
-                installation=installation,
+                key=_product_key(product_id),
+                product_id=product_id,
+                name=name,
+                version=version,
                 seen=seen,
+                installation_id=pk,
             )
-            if new:
-                outcome.raised.append(violation)
+        )
+    outcome.raised = _raise_findings(findings, {device.pk: device})
 
-    # 4. Unlicensed commercial software, by licensing's verdict.
-    unlicensed = adapters.unlicensed_installations(device)
-    for installation in unlicensed:
-        violation, new = _raise_unlicensed(installation, seen=seen)
-        if new:
-            outcome.raised.append(violation)
-
-    # 5. What this inventory settles.
-    unlicensed_products = {i.product_id for i in unlicensed}
-    open_violations = Violation.objects.filter(device=device, status__in=OPEN_STATUSES)
-    for violation in open_violations.select_related("product"):
-        resolution = None
-        if violation.kind == ViolationKind.UNAUTHORISED_REMOVAL:
-            rule_target = violation.key
-            if any(
-                i.product is not None and _satisfies(rule_target, i.product) for i in installations
-            ):
-                resolution = Resolution.REINSTALLED
-        elif violation.product_id not in present:
-            resolution = Resolution.REMOVED
-        elif (
-            violation.kind == ViolationKind.UNLICENSED
-            and violation.product_id not in unlicensed_products
-        ):
-            resolution = Resolution.LICENSED
-        if resolution is not None:
-            _resolve(violation, resolution=resolution, actor=None, now=now)
-            outcome.resolved.append(violation)
+    # 4. What this inventory settles: software gone, a required product back. Licensing's
+    # findings still present were seen again; licensing's verdicts settle them otherwise.
+    present = adapters.present_pairs({device.pk}, {p for *_rest, p in open_rows if p})
+    settlements = []
+    still_unlicensed = []
+    for pk, kind, key, product_id in open_rows:
+        if kind == ViolationKind.UNAUTHORISED_REMOVAL:
+            if key in filled:
+                settlements.append(_Settlement(pk, Resolution.REINSTALLED, now))
+        elif (device.pk, product_id) not in present:
+            settlements.append(_Settlement(pk, Resolution.REMOVED, now))
+        elif kind == ViolationKind.UNLICENSED:
+            still_unlicensed.append(pk)
+    if still_unlicensed:
+        Violation.objects.filter(pk__in=still_unlicensed, last_seen__lt=seen).update(
+            last_seen=seen, updated=timezone.now()
+        )
+    outcome.resolved = _settle(settlements)
     return outcome
 
 
-def _satisfies(key: str, product: Product) -> bool:
-    kind, _sep, value = key.partition(":")
-    if kind == "product":
-        return str(product.pk) == value
-    if kind == "family":
-        return str(product.family_id) == value
-    return product.category == value
-
-
-def _raise_unlicensed(
-    installation: Installation, *, seen: datetime.datetime
-) -> tuple[Violation, bool]:
-    return _raise(
-        device=installation.device,
-        kind=ViolationKind.UNLICENSED,
-        key=_product_key(installation.product)
-        if installation.product_id
-        else f"name:{installation.name}",
-        product=installation.product,
-        name=installation.name,
-        version=installation.version,
-        installation=installation,
-        seen=seen,
-    )
-
-
-@transaction.atomic
-def record_unlicensed(
-    *, installations: Iterable[Installation], now: datetime.datetime | None = None
-) -> list[Violation]:
-    """Licensing's result pushed in: each install of commercial software without an
-    entitlement becomes (or stays) one open violation. Returns the new ones."""
+# Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.
+@transaction.atomic(savepoint=False)
+def sync_unlicensed(
+    *,
+    unit_ids: Sequence[int],
+    device_ids: Sequence[int] | None = None,
+    now: datetime.datetime | None = None,
+) -> IngestOutcome:
+    """Licensing stored new verdicts for these units (for only these devices when
+    `device_ids` is given): each (device, product) with an install licensing judges
+    unlicensed has one open violation; the open ones whose product is now covered (or needs
+    no licence) are resolved "licensed", with licensing's reason as the note, and those whose
+    product is gone "removed", at the device's last inventory. Called through the
+    "licensing.recomputed" hook; two queries when nothing changes."""
     now = _now(now)
-    raised = []
-    for installation in installations:
-        violation, new = _raise_unlicensed(installation, seen=now)
-        if new:
-            raised.append(violation)
-    return raised
+    outcome = IngestOutcome()
+    if not (unit_ids if device_ids is None else device_ids):
+        return outcome
+    wanted: dict[tuple[int, int], adapters.UnlicensedVerdict] = {}
+    for verdict in adapters.unlicensed_verdicts(unit_ids=unit_ids, device_ids=device_ids):
+        wanted.setdefault((verdict.device_id, verdict.product_id), verdict)
+    scope = (
+        Q(device__unit_id__in=list(unit_ids))
+        if device_ids is None
+        else Q(device_id__in=list(device_ids))
+    )
+    # Findings on unrecognised software (keyed by name) have no verdict: left alone.
+    open_pairs = {
+        (device_id, int(key.partition(":")[2])): pk
+        for pk, device_id, key in Violation.objects.filter(
+            scope,
+            kind=ViolationKind.UNLICENSED,
+            status__in=OPEN_STATUSES,
+            key__startswith="product:",
+        ).values_list("pk", "device_id", "key")
+    }
+
+    new = [pair for pair in wanted if pair not in open_pairs]
+    if new:
+        devices = adapters.devices_for_update({device_id for device_id, _p in new})
+        labels = adapters.install_labels({wanted[pair].installation_id for pair in new})
+        findings = []
+        for device_id, product_id in new:
+            verdict = wanted[device_id, product_id]
+            if device_id not in devices or verdict.installation_id not in labels:
+                continue  # deleted meanwhile: nothing left to judge
+            name, version = labels[verdict.installation_id]
+            findings.append(
+                _Finding(
+                    device_id=device_id,
+                    kind=ViolationKind.UNLICENSED,
+                    key=_product_key(product_id),
+                    product_id=product_id,
+                    name=name,
+                    version=version,
+                    # When the install was last seen: the verdict is on that inventory.
+                    seen=devices[device_id].last_seen,
+                    installation_id=verdict.installation_id,
+                )
+            )
+        outcome.raised = _raise_findings(findings, devices)
+
+    settled = {pair: pk for pair, pk in open_pairs.items() if pair not in wanted}
+    if settled:
+        present = adapters.present_pairs({d for d, _p in settled}, {p for _d, p in settled})
+        notes = adapters.coverage_notes([pair for pair in settled if pair in present])
+        gone_at = adapters.last_seen_of({d for d, p in settled if (d, p) not in present})
+        outcome.resolved = _settle(
+            [
+                _Settlement(pk, Resolution.LICENSED, now, notes[pair])
+                if pair in present
+                else _Settlement(pk, Resolution.REMOVED, min(gone_at[pair[0]], now))
+                for pair, pk in settled.items()
+            ]
+        )
+    return outcome
 
 
 # ------------------------------------------------------------------------------ violations

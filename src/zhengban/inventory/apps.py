@@ -11,6 +11,7 @@ class InventoryConfig(AppConfig):
         from zhengban.inventory import (  # noqa: F401  (menu entries, simulator part)
             catalog_provider,
             demo,
+            home,
             navigation,
             simulate,
         )

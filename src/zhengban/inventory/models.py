@@ -109,6 +109,9 @@ class Device(models.Model):
             models.Index(fields=["unit", "serial_number"], name="device_unit_serial"),
             models.Index(fields=["unit", "hostname"], name="device_unit_hostname"),
             models.Index(fields=["unit", "payload_hash"], name="device_unit_payload"),
+            # The device list's default order: a page is read from the index, not sorted
+            # out of every device in scope.
+            models.Index(fields=["hostname", "id"], name="device_hostname_id"),
         ]
         constraints = [
             # Two concurrent first inventories of one agent must not create two devices.
@@ -207,8 +210,10 @@ class Installation(models.Model):
     guid = models.CharField(_("GUID/注册表键"), max_length=255, blank=True)
     owner = models.CharField(_("所属用户"), max_length=150, blank=True)  # per-user installs
     category = models.CharField(_("系统分类"), max_length=100, blank=True)
-    # The recogniser's memo key, hashed: (name, publisher, version, platform).
-    raw_key = models.CharField(_("识别键"), max_length=40, db_index=True)
+    # The recogniser's memo key, hashed: (name, publisher, version, platform). Indexed in
+    # Meta: db_index would add a second, LIKE-only index on PostgreSQL that nothing uses and
+    # every inserted row pays for.
+    raw_key = models.CharField(_("识别键"), max_length=40)
     product = models.ForeignKey(
         "catalog.Product",
         on_delete=models.SET_NULL,
@@ -228,6 +233,7 @@ class Installation(models.Model):
         verbose_name_plural = _("软件安装")
         indexes = [
             models.Index(fields=["device", "kind"], name="installation_device_kind"),
+            models.Index(fields=["raw_key"], name="installation_raw_key"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -16,6 +16,7 @@ size limits) by the view.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -600,6 +601,89 @@ def _section_digest(payload: bytes, start: int, end: int) -> str:
     return hashlib.sha256(memoryview(payload)[start:end]).hexdigest()
 
 
+# The software section's fast path (``software_entries``): the section as plain SOFTWARES
+# elements whose children are text-only fields, which is all agents write. Anything else
+# (attributes, nested elements, comments, CDATA, character references, CR, "]]>", another
+# encoding) is left to the streaming parser, so both give the same entries.
+_SW_FIELD = r"<([A-Z][A-Z0-9_]*)(?:/>|>([^<]*)</\1>)"
+_SW_SECTION_RE = re.compile(
+    r"(?:<SOFTWARES>(?:[ \t\n]*" + _SW_FIELD + r")*[ \t\n]*</SOFTWARES>[ \t\n]*)+"
+)
+_SW_FIELD_RE = re.compile(_SW_FIELD)
+# C0 controls XML 1.0 does not allow (expat refuses them; as UTF-8 bytes they are these
+# bytes and nothing else), and "&" not starting one of the five predefined entities.
+_XML_C0_INVALID = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_XML_OTHER_REF_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)")
+_XML_DECL_RE = re.compile(rb"<\?xml[^>]*?encoding[ \t\r\n]*=[ \t\r\n]*[\"']([^\"']*)[\"']")
+SOFTWARE_MEMO_SIZE = 16384
+
+
+def _declares_utf8(payload: bytes) -> bool:
+    """The body is UTF-8 by its declaration (or none) and starts as ASCII-based XML does."""
+    start = payload[3:] if payload.startswith(b"\xef\xbb\xbf") else payload
+    start = start.lstrip(b" \t\r\n")
+    if not start.startswith(b"<"):
+        return False  # UTF-16 and other encodings without an ASCII prolog
+    if not start.startswith(b"<?xml"):
+        return True
+    end = start.find(b"?>")
+    match = _XML_DECL_RE.match(start[: end + 2] if end > 0 else b"")
+    return match is None or match[1].strip().lower() in (b"utf-8", b"utf8")
+
+
+def software_entries(payload: bytes, section: tuple[int, int, int]) -> list[d.Software] | None:
+    """The entries of an XML body's software section (``software_section``), read without
+    an XML parser, or None when the section is not plain enough for that to be exact.
+
+    Only valid after ``parse_xml_quick`` accepted the same body: that parse proves the
+    section sits at the top of the first CONTENT and checks the rest of the document; this
+    one checks the section itself as strictly as expat would and cuts it with regular
+    expressions. Equal entries are read once per process (``_software_from_block``)."""
+    start, _close, end = section
+    raw = payload[start:end]
+    try:
+        text = raw.decode("utf-8")  # strict: no invalid sequences, no surrogates
+    except UnicodeDecodeError:
+        return None
+    if (
+        len(raw.translate(None, _XML_C0_INVALID)) != len(raw)
+        or "\ufffe" in text
+        or "\uffff" in text
+        or "\r" in text  # expat turns CR LF into LF
+        or "]]>" in text
+        or ("&" in text and _XML_OTHER_REF_RE.search(text))
+        or not _declares_utf8(payload)
+        or not _SW_SECTION_RE.fullmatch(text)
+    ):
+        return None
+    # Each piece is one entry's "<SOFTWARES>" and fields (with the whitespace before it).
+    blocks = text.split("</SOFTWARES>")
+    blocks.pop()
+    if len(blocks) > limit("INVENTORY_MAX_SOFTWARE"):
+        return None  # the streaming parser raises the limit's error
+    return [item for item in map(_software_from_block, blocks) if item is not None]
+
+
+def _unescape(value: str) -> str:
+    if "&" not in value:
+        return value
+    return (
+        value.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+    )
+
+
+@lru_cache(maxsize=SOFTWARE_MEMO_SIZE)
+def _software_from_block(block: str) -> d.Software | None:
+    # A fleet reports the same few thousand entries over and over. The Software returned
+    # is shared between documents: nothing may change it (none of our code does).
+    fields = {tag: _unescape(value) for tag, value in _SW_FIELD_RE.findall(block)}
+    return _software_from_xml(fields)
+
+
 def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest, str] | None:
     """An INVENTORY request read without its software entries: the document has every
     other fact and an empty software list; returned with the software section's digest,
@@ -624,7 +708,29 @@ def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest
     return request, _section_digest(payload, start, end)
 
 
-def parse_xml(payload: bytes, *, user_agent: str = "") -> XmlRequest:
+def parse_xml(
+    payload: bytes,
+    *,
+    user_agent: str = "",
+    quick: tuple[XmlRequest, str] | None = None,
+) -> XmlRequest:
+    """A FusionInventory/OCS request. An inventory is read as its head (everything but the
+    software entries, ``parse_xml_quick``; pass its result as ``quick`` if already made)
+    plus its software section cut into entries by ``software_entries``; any body that path
+    declines is read by the streaming parser, which gives the very same document."""
+    if quick is None:
+        quick = parse_xml_quick(payload, user_agent=user_agent)
+    if quick is not None:
+        head, digest = quick
+        section = software_section(payload)
+        entries = software_entries(payload, section) if section is not None else None
+        if entries is not None and head.document is not None:
+            document = dataclasses.replace(head.document, software=entries, software_digest=digest)
+            return XmlRequest(head.query, head.device_id, document)
+    return _parse_xml_streaming(payload, user_agent=user_agent)
+
+
+def _parse_xml_streaming(payload: bytes, *, user_agent: str = "") -> XmlRequest:
     reader = _XmlReader(limit("INVENTORY_MAX_SOFTWARE"))
     try:
         reader.parse(payload)

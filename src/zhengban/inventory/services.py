@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -145,7 +147,14 @@ def raw_key(name: str, publisher: str, version: str, platform: str) -> str:
     ).hexdigest()
 
 
+# An inventory repeats the keys of the fleet's other devices: each is hashed once.
+_raw_key_memo = lru_cache(maxsize=32768)(raw_key)
+
 RawKey = tuple[str, str, str, str]  # name, publisher, version, platform
+
+# Product key → id, per recogniser: get_recogniser() builds a new one whenever the catalog's
+# revision changes, so the ids it names stay valid as long as it lives.
+_product_ids: weakref.WeakKeyDictionary[Any, dict[str, int | None]] = weakref.WeakKeyDictionary()
 
 
 def recognise_products(*, unit_id: int, keys: Iterable[RawKey]) -> dict[RawKey, int | None]:
@@ -159,9 +168,15 @@ def recognise_products(*, unit_id: int, keys: Iterable[RawKey]) -> dict[RawKey, 
         return {}
     recogniser = get_recogniser(unit_id)
     found = {key: recogniser.recognise(*key).product for key in keys}
-    product_keys = {p for p in found.values() if p}
-    ids = dict(Product.objects.filter(key__in=product_keys).values_list("key", "pk"))
-    return {key: ids.get(p) if p else None for key, p in found.items()}
+    # A unit's own rules come layered over the shared ones, in a new object per call: its
+    # own recogniser (rebuilt with the revision like the shared one) keys the memo then.
+    owner = getattr(recogniser, "own", recogniser)
+    ids = _product_ids.setdefault(owner, {})
+    missing = {p for p in found.values() if p and p not in ids}
+    if missing:
+        known = dict(Product.objects.filter(key__in=missing).values_list("key", "pk"))
+        ids.update({p: known.get(p) for p in missing})
+    return {key: ids[p] if p else None for key, p in found.items()}
 
 
 # --------------------------------------------------------------------------- matching
@@ -212,9 +227,20 @@ def _has_identity(doc: d.InventoryDocument) -> bool:
     return bool(doc.agent_device_id or doc.hardware_uuid or doc.serial_number or doc.macs)
 
 
+CANDIDATE_LIMIT = 100
+
+
 def find_candidates(*, unit: Unit, document: d.InventoryDocument, lock: bool = False) -> list:
     """Devices of ``unit`` sharing any identifier with the document, ranked best first, as
     (rank, device) pairs; devices that conflict or share too little are left out."""
+    return _candidates(unit, document, lock)[0]
+
+
+def _candidates(
+    unit: Unit, document: d.InventoryDocument, lock: bool
+) -> tuple[list[tuple[int, Device]], list[Device]]:
+    """``find_candidates``, and every device the query read (conflicting ones too: the
+    ingest needs to know whether one of them holds the document's agent id)."""
     q = Q()
     if document.agent_device_id:
         q |= Q(agent_device_id=document.agent_device_id)
@@ -233,11 +259,11 @@ def find_candidates(*, unit: Unit, document: d.InventoryDocument, lock: bool = F
         # the MAC + host name rule finds its candidates through the MACs.
         q |= Q(hostname__iexact=document.hostname)
     if not q:
-        return []
+        return [], []
     qs = Device.objects.filter(unit=unit).filter(q).order_by("-last_seen", "pk")
     if lock:
         qs = qs.select_for_update()
-    devices = list(qs[:100])
+    devices = list(qs[:CANDIDATE_LIMIT])
     macs_by_device: dict[int, set[str]] = defaultdict(set)
     if document.macs and devices:
         for device_id, mac in DeviceMAC.objects.filter(
@@ -250,7 +276,7 @@ def find_candidates(*, unit: Unit, document: d.InventoryDocument, lock: bool = F
         if rank is not None:
             ranked.append((rank, position, device))
     ranked.sort(key=lambda item: (item[0], item[1]))
-    return [(rank, device) for rank, _pos, device in ranked]
+    return [(rank, device) for rank, _pos, device in ranked], devices
 
 
 # --------------------------------------------------------------------------- ingest
@@ -315,15 +341,17 @@ def touch_unchanged_for_token(
               AND (last_used IS NULL OR last_used < %s)
             RETURNING 1
         )
-        SELECT count(*) FROM d
+        SELECT count(*), set_config('synchronous_commit', 'off', true) FROM d
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        _heartbeat_commit()
-        cursor.execute(
-            sql,
-            [hash_token(token), now, now, digest, now, now - datetime.timedelta(minutes=1)],
-        )
-        (touched,) = cursor.fetchone()
+    params = [hash_token(token), now, now, digest, now, now - datetime.timedelta(minutes=1)]
+    if connection.in_atomic_block:
+        # Inside a caller's transaction: its commit must stay synchronous.
+        sql = sql.replace(", set_config('synchronous_commit', 'off', true)", ", ''")
+    # Outside one, the statement is its own transaction, and set_config() makes its commit
+    # skip the WAL flush as _heartbeat_commit() does: one round trip, not four.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        touched = cursor.fetchone()[0]
     return touched > 0
 
 
@@ -399,7 +427,7 @@ def ingest_xml(
             received=received,
         ):
             return head
-    request = parsers.parse_xml(payload, user_agent=user_agent)
+    request = parsers.parse_xml(payload, user_agent=user_agent, quick=quick)
     if request.document is not None:
         ingest_inventory(unit=unit, document=request.document, digest=digest, received=received)
     return request
@@ -464,7 +492,7 @@ def _ingest(
     message: str,
     digest: str,
 ) -> IngestResult:
-    candidates = find_candidates(unit=unit, document=doc, lock=True)
+    candidates, fetched = _candidates(unit, doc, True)
     quick_key = doc.quick_key()
     created = not candidates
     if created:
@@ -497,12 +525,12 @@ def _ingest(
         device.serial_number = doc.serial_number
     if doc.agent_device_id and device.agent_device_id != doc.agent_device_id:
         # A cloned image can carry another machine's agent id: keep ids unique per unit.
+        # The candidates' query read every device holding it, unless it hit its limit.
         taken = any(
-            other.agent_device_id == doc.agent_device_id
-            for _rank_, other in candidates
-            if other is not device
+            other.agent_device_id == doc.agent_device_id for other in fetched if other is not device
         ) or (
-            Device.objects.filter(unit=unit, agent_device_id=doc.agent_device_id)
+            len(fetched) >= CANDIDATE_LIMIT
+            and Device.objects.filter(unit=unit, agent_device_id=doc.agent_device_id)
             .exclude(pk=device.pk)
             .exists()
         )
@@ -529,7 +557,7 @@ def _ingest(
     device.save()
 
     if doc.macs is not None:
-        _sync_macs(device, doc.macs)
+        _sync_macs(device, doc.macs, new_device=created)
 
     result = IngestResult(device=device, created=created, match_rank=rank)
     report = InventoryReport(
@@ -590,8 +618,10 @@ def _rekey_installations(device: Device) -> None:
     Installation.objects.bulk_update(updates, ["raw_key", "product_id"], batch_size=500)
 
 
-def _sync_macs(device: Device, macs: list[str]) -> None:
-    have = dict(DeviceMAC.objects.filter(device=device).values_list("mac", "pk"))
+def _sync_macs(device: Device, macs: list[str], *, new_device: bool = False) -> None:
+    have = (
+        {} if new_device else dict(DeviceMAC.objects.filter(device=device).values_list("mac", "pk"))
+    )
     want = set(macs)
     gone = [pk for mac, pk in have.items() if mac not in want]
     if gone:
@@ -813,7 +843,7 @@ def _write_changes(
             guid=item.guid,
             owner=item.owner,
             category=item.category,
-            raw_key=raw_key(*key),
+            raw_key=_raw_key_memo(*key),
             product_id=products.get(key),
             first_seen=received,
         )
@@ -833,7 +863,7 @@ def _write_changes(
                 s.guid,
                 s.owner,
                 s.category,
-                raw_key(*key),
+                _raw_key_memo(*key),
                 products.get(key),
                 received,
             )

@@ -8,11 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.core.paginator import Paginator
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -65,8 +67,30 @@ class DeviceListView(ObjectListView):
     )
     table_class = DeviceTable
     filterset_class = DeviceFilterSet
+    # Ids first, then the 50 rows with their software counts: a deep page of a
+    # province-wide list does not count the software of every row it skips.
+    deferred_pages = True
     title = gettext_lazy("终端")
     export_name = "devices"
+
+
+# A device carries 100-400 installs and months of history: the page shows the recent part
+# and links to the rest.
+INSTALLATIONS_PER_PAGE = 100
+EVENTS_SHOWN = 50
+REPORTS_SHOWN = 20
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its total by the caller, which already counted the rows."""
+
+    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        self._known_count = kwargs.pop("known_count")
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page, **kwargs)
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
 
 
 class DeviceDetailView(ScopedQuerysetMixin, DetailView):
@@ -82,19 +106,40 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
             .select_related("product")
             .order_by("kind", "name", "version", "id")
         )
+        # Both figures in one pass; the table's paginator reuses the total.
+        counts = installs.order_by().aggregate(
+            total=Count("pk"),
+            unrecognised=Count(
+                "pk", filter=Q(product__isnull=True, kind__in=["application", "os"])
+            ),
+        )
         table = InstallationTable(installs, prefix="sw-")
-        RequestConfig(self.request, paginate={"per_page": 100}).configure(table)
+        RequestConfig(
+            self.request,
+            paginate={
+                "per_page": INSTALLATIONS_PER_PAGE,
+                "paginator_class": KnownCountPaginator,
+                "known_count": counts["total"],
+            },
+        ).configure(table)
         ctx["installations"] = table
-        ctx["installation_count"] = installs.count()
-        ctx["unrecognised_count"] = installs.filter(
-            product__isnull=True, kind__in=["application", "os"]
-        ).count()
-        ctx["reports"] = device.reports.all()[:50]
-        ctx["events"] = (
+        ctx["installation_count"] = counts["total"]
+        ctx["unrecognised_count"] = counts["unrecognised"]
+        ctx["reports"] = device.reports.all()[:REPORTS_SHOWN]
+        events = (
             InstallationEvent.objects.filter(device=device)
             .select_related("product")
-            .order_by("-date", "event_type", "name")[:500]
+            .order_by("-date", "event_type", "name")
         )
+        ctx["all_events"] = self.request.GET.get("events") == "all"
+        if ctx["all_events"]:
+            ctx["events"] = list(events)
+            ctx["more_events"] = False
+        else:
+            # One row past the limit tells whether a "show all" link is needed, no COUNT.
+            shown = list(events[: EVENTS_SHOWN + 1])
+            ctx["events"] = shown[:EVENTS_SHOWN]
+            ctx["more_events"] = len(shown) > EVENTS_SHOWN
         ctx["macs"] = device.macs.order_by("mac").values_list("mac", flat=True)
         ctx["can_edit"] = can_manage_unit(self.request.user, device.unit)
         return ctx

@@ -112,3 +112,11 @@ COVERED_REASONS = frozenset(
 NOT_REQUIRED_REASONS = frozenset({Reason.FREE, Reason.OPEN_SOURCE, Reason.SUITE_COMPONENT})
 # The three categories of 国办发〔2013〕88号, with a genuine rate each.
 RATE_CATEGORIES = ("os", "office", "antivirus")
+
+
+class RecomputeReason(models.TextChoices):
+    """Why a unit's verdicts are queued for recompute (``RecomputeRequest``)."""
+
+    INVENTORY = "inventory", _("终端清单上报")
+    CATALOG = "catalog", _("软件目录变更")
+    MANUAL = "manual", _("手动重算")

@@ -4,9 +4,10 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengban.catalog.choices import Category
 from zhengban.catalog.models import Product
-from zhengban.licensing.choices import Metric, Reason, Status, Term
+from zhengban.licensing.choices import Disposal, Metric, Reason, Status, Term
 from zhengban.licensing.models import (
     Allocation,
+    AssetDisposal,
     ComplianceResult,
     Contract,
     Entitlement,
@@ -98,3 +99,29 @@ class ResultFilterSet(django_filters.FilterSet):
     class Meta:
         model = ComplianceResult
         fields = ["unit", "product", "category", "status", "reason", "q"]
+
+
+class DisposalFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label=_("搜索"))
+    unit = django_filters.ModelChoiceFilter(
+        field_name="entitlement__unit", queryset=Unit.objects.all(), label=_("单位")
+    )
+    method = django_filters.ChoiceFilter(choices=Disposal.choices, label=_("处置方式"))
+    date_after = django_filters.DateFilter(
+        field_name="date", lookup_expr="gte", label=_("处置日期起")
+    )
+    date_before = django_filters.DateFilter(
+        field_name="date", lookup_expr="lte", label=_("处置日期止")
+    )
+
+    class Meta:
+        model = AssetDisposal
+        fields = ["q", "unit", "method", "date_after", "date_before"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(entitlement__product__name__icontains=value)
+            | Q(entitlement__family__name__icontains=value)
+            | Q(approval__icontains=value)
+            | Q(reason__icontains=value)
+        )

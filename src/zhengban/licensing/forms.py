@@ -7,7 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengban.catalog.models import Product, ProductFamily
 from zhengban.inventory.models import Device
-from zhengban.licensing.models import Contract, Entitlement
+from zhengban.licensing.choices import Disposal
+from zhengban.licensing.models import Contract, Entitlement, LicensingPolicy
 from zhengban.orgs.models import Region, Unit, User
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -187,3 +188,72 @@ class ShareForm(forms.Form):
         self.fields["unit"].queryset = Unit.objects.filter(
             region__path__startswith=region.path
         ).order_by("path")
+
+
+class PolicyForm(forms.ModelForm):
+    """A region's caps and asset rules; the service stores them and records the change."""
+
+    class Meta:
+        model = LicensingPolicy
+        fields = [
+            "office_cap",
+            "office_special_cap",
+            "antivirus_client_cap",
+            "antivirus_server_cap",
+            "os_cap",
+            "asset_threshold",
+            "service_life_years",
+        ]
+        help_texts = {
+            "office_cap": _("财行〔2013〕98号:不超过 600 元/套(含一年服务)"),
+            "office_special_cap": _("财行〔2013〕98号:特殊需要不超过 1400 元/套"),
+            "antivirus_client_cap": _("财行〔2013〕98号:客户端不超过 100 元/套"),
+            "antivirus_server_cap": _("财行〔2013〕98号:服务器端不超过 1400 元/套"),
+            "os_cap": _("操作系统随计算机购置;填写后用于缺口费用估算,空为不估算"),
+            "asset_threshold": _("单价或批量金额达到此标准的软件登记资产账卡(默认 500 元)"),
+            "service_life_years": _("最低使用年限(默认 5 年,中央单位 6 年)"),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name, value in list(data.items()):
+            if name != "service_life_years" and value is not None and value < 0:
+                self.add_error(name, _("不能为负数。"))
+        return data
+
+    def _post_clean(self) -> None:
+        # The service validates the model (with its region).
+        pass
+
+
+class DisposalForm(forms.Form):
+    """国管资〔2011〕280号: a software asset leaves the books by 转让, 捐赠, 调剂 or 报废."""
+
+    method = forms.ChoiceField(choices=Disposal.choices, label=_("处置方式"))
+    date = forms.DateField(label=_("处置日期"), widget=DATE)
+    quantity = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label=_("处置数量"),
+        help_text=_("空表示处置全部剩余许可"),
+    )
+    approval = forms.CharField(max_length=100, required=False, label=_("批准文号"))
+    reason = forms.CharField(
+        label=_("处置原因"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("报废须说明无法使用、技术落后或随硬件报废等情形"),
+    )
+
+    def __init__(self, *args: Any, remaining: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.remaining = remaining
+        if remaining is not None:
+            self.fields["quantity"].widget.attrs["max"] = remaining
+
+    def clean_quantity(self) -> int | None:
+        value = self.cleaned_data.get("quantity")
+        if value is not None and self.remaining is not None and value > self.remaining:
+            raise forms.ValidationError(
+                _("处置数量不能超过剩余许可数 %(n)d。") % {"n": self.remaining}
+            )
+        return value

@@ -1,7 +1,8 @@
-"""Licensing reacts to stored inventories; inventory (a lower layer) never imports us.
+"""Licensing reacts to lower layers' events; they never import us.
 
-The catalog fires no event when its rules change, so re-recognised installs are picked up by
-the next recompute of their unit (or ``zhengban compliance recompute``)."""
+An ingest or a catalog change only queues the units to recompute (in its own transaction, so
+nothing is lost); the queue is drained by a background task (``licensing.tasks``), a batch
+of units at a time."""
 
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ from typing import Any
 from zhengban.core import hooks
 
 
-def on_inventory_ingested(*, device: Any, report: Any = None, **kwargs: Any) -> int:
-    from zhengban.licensing.services import recompute_after_inventory
+def on_inventory_ingested(*, device: Any, report: Any = None, **kwargs: Any) -> Any:
+    from zhengban.licensing.services import queue_inventory_recompute
 
-    # Always the device's whole unit: a baseline inventory records no change events, and
-    # a new assigned user can move per-user seats; the recompute rewrites only changed rows.
-    return recompute_after_inventory(device_ids=[device.pk])
+    # Always, even for a baseline (no change events): the device's products are new to
+    # its unit, and a new assigned user can move per-user seats.
+    return queue_inventory_recompute(device=device, report=report)
+
+
+def on_catalog_changed(
+    *, product_ids: list[int], unit_ids: list[int] | None = None, **kwargs: Any
+) -> int:
+    from zhengban.licensing.choices import RecomputeReason
+    from zhengban.licensing.services import queue_recompute
+
+    return queue_recompute(
+        reason=RecomputeReason.CATALOG, unit_ids=unit_ids, product_ids=product_ids
+    )
 
 
 hooks.register(hooks.INVENTORY_INGESTED, on_inventory_ingested)
+hooks.register(hooks.CATALOG_CHANGED, on_catalog_changed)

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.models import TimeStampedModel
@@ -25,6 +26,7 @@ from zhengban.licensing.choices import (
     Metric,
     ProcurementMethod,
     Reason,
+    RecomputeReason,
     SourceType,
     Status,
     Term,
@@ -524,6 +526,70 @@ class CompliancePosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_id}/{self.product_id}"
+
+
+class RecomputeRequest(models.Model):
+    """A durable note that a unit's verdicts are out of date, drained in batches by the
+    background task (``licensing.tasks.drain_recompute_queue``).
+
+    Written in the transaction that made them stale (an ingest, a catalog change), so no
+    change is ever lost even if the task never runs; the drain deletes what it processed.
+    ``device`` set: that device's products changed (``report``: its inventory, when it
+    removed installs). ``product`` set: only that product's verdicts (with ``unit`` None:
+    in every unit holding it). Neither: the whole unit."""
+
+    unit = models.ForeignKey(
+        "orgs.Unit",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("单位"),
+    )
+    # SET_NULL: a device deleted meanwhile leaves a request for its whole unit.
+    device = models.ForeignKey(
+        "inventory.Device",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("终端"),
+    )
+    report = models.ForeignKey(
+        "inventory.InventoryReport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("清单"),
+    )
+    product = models.ForeignKey(
+        "catalog.Product",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("软件产品"),
+    )
+    reason = models.CharField(_("原因"), max_length=16, choices=RecomputeReason.choices)
+    created = models.DateTimeField(_("登记时间"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("待重算请求")
+        verbose_name_plural = _("待重算请求")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=RecomputeReason.values), name="recompute_reason_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit__isnull=False) | Q(product__isnull=False),
+                name="recompute_names_unit_or_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.unit_id}/{self.device_id}/{self.product_id}"
 
 
 class LicensingPolicy(TimeStampedModel):

@@ -28,6 +28,8 @@ for label, url_name in (
     (gettext_lazy("授权分配"), "licensing:allocation_list"),
     (gettext_lazy("框架协议分配"), "licensing:share_list"),
     (gettext_lazy("台账与资产账卡"), "licensing:asset_cards"),
+    (gettext_lazy("资产处置"), "licensing:disposal_list"),
+    (gettext_lazy("授权与资产标准"), "licensing:policy"),
 ):
     navigation.register(GROUP, label, url_name, order=35, visible=_reader)
 
@@ -36,7 +38,8 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
-@home.register
+# Province-wide rates aggregate every position row: shared per scope for a few minutes.
+@home.register(cache="scope")
 def compliance_panel(user: Any) -> home.Panel | None:
     from zhengban.licensing import services
     from zhengban.licensing.models import CompliancePosition

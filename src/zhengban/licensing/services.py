@@ -3,9 +3,11 @@ compliance recompute that feeds the engine from the database.
 
 Every public function that changes data is one transaction and writes its own audit record;
 changes to entitlements recompute the units they touch inside the same transaction, so the
-compliance figures never disagree with the entitlements. Recomputes triggered by an inventory
-(``recompute_after_inventory``) run inside the caller's transaction and write no audit record
-of their own: they change no fact a person entered, only derived figures.
+compliance figures never disagree with the entitlements. An inventory or a catalog change
+only queues its units (``RecomputeRequest``, in the caller's transaction); a background task
+drains the queue (``drain_recompute_queue``), recomputing only the products that changed.
+Those recomputes write no audit record of their own: they change no fact a person entered,
+only derived figures. Every recompute fires ``LICENSING_RECOMPUTED`` in its transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import datetime
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +28,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from zhengban.catalog.models import Product, ProductVersion
-from zhengban.core import audit
+from zhengban.core import audit, hooks
 from zhengban.core.choices import AuditAction
 from zhengban.inventory.models import Device, Installation
 from zhengban.licensing import engine, keystore
-from zhengban.licensing.choices import RATE_CATEGORIES, Metric, Reason, Status
+from zhengban.licensing.choices import RATE_CATEGORIES, Metric, Reason, RecomputeReason, Status
 from zhengban.licensing.models import Allocation as AllocationRow
 from zhengban.licensing.models import (
     AssetDisposal,
@@ -41,7 +43,9 @@ from zhengban.licensing.models import (
     Entitlement,
     EntitlementShare,
     LicensingPolicy,
+    RecomputeRequest,
 )
+from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Region, Unit, User
 from zhengban.orgs.services import can_manage_unit
 
@@ -83,8 +87,76 @@ POLICY_FIELDS = frozenset(
 )
 
 
+# Ordered as the policy page lists them.
+POLICY_FIELD_ORDER = (
+    "office_cap",
+    "office_special_cap",
+    "antivirus_client_cap",
+    "antivirus_server_cap",
+    "os_cap",
+    "asset_threshold",
+    "service_life_years",
+)
+# The region's own copyright bureau sets its caps and asset rules.
+POLICY_EDITOR_ROLES = (Role.SUPERVISOR, Role.SAM_OFFICER)
+
+
+def can_set_policy(user: Any, region: Region) -> bool:
+    """The system administrator, or a supervisor or officer of the region's own bureau."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser or user.has_role(Role.SYSADMIN):
+        return True
+    if not user.unit_id or not user.has_role(*POLICY_EDITOR_ROLES):
+        return False
+    unit = user.unit
+    return bool(unit.is_copyright_bureau and unit.region_id == region.pk)
+
+
+@dataclass
+class PolicyValue:
+    name: str
+    label: str
+    value: Any
+    # "own": set for this region; "inherited": from ``source`` (an ancestor); "default".
+    origin: str
+    source: Region | None
+    # What the region would have without its own setting (its parent's, or the default).
+    fallback: Any
+
+
+def policy_values(region: Region) -> tuple[LicensingPolicy | None, list[PolicyValue]]:
+    """The region's own policy (None when it has none) and every value with where it comes
+    from; one query."""
+    codes = [c for c in region.path.split("/") if c]
+    found = {
+        p.region.code: p
+        for p in LicensingPolicy.objects.filter(region__code__in=codes).select_related("region")
+    }
+    own = found.get(region.code)
+    parent = next((found[c] for c in reversed(codes[:-1]) if c in found), None)
+    default = LicensingPolicy()
+    out = []
+    for name in POLICY_FIELD_ORDER:
+        label = str(LicensingPolicy._meta.get_field(name).verbose_name)
+        fallback = getattr(parent or default, name)
+        if own is not None:
+            out.append(PolicyValue(name, label, getattr(own, name), "own", region, fallback))
+        elif parent is not None:
+            out.append(
+                PolicyValue(
+                    name, label, fallback, "inherited", parent.region, getattr(default, name)
+                )
+            )
+        else:
+            out.append(PolicyValue(name, label, fallback, "default", None, fallback))
+    return own, out
+
+
 @transaction.atomic
 def set_policy(*, actor: Any, region: Region, **values: Any) -> LicensingPolicy:
+    if actor is not None and not can_set_policy(actor, region):
+        raise PermissionDenied(_("只有本区划著作权行政管理部门可以设定授权与资产标准。"))
     unknown = set(values) - POLICY_FIELDS
     if unknown:
         raise ValueError(f"unknown policy fields: {sorted(unknown)}")
@@ -475,6 +547,89 @@ def dispose(
     return row
 
 
+def disposed_quantity(entitlement: Entitlement) -> int | None:
+    """Licences disposed of so far; None when a disposal without a quantity took them all
+    (read from a prefetched ``disposals`` when there is one)."""
+    total = 0
+    for row in entitlement.disposals.all():
+        if row.quantity is None:
+            return None
+        total += row.quantity
+    return total
+
+
+def remaining_quantity(entitlement: Entitlement) -> int | None:
+    """Licences still on the books: 0 once all are disposed of, None for an unlimited one."""
+    done = disposed_quantity(entitlement)
+    if done is None:
+        return 0
+    if entitlement.quantity is None:
+        return 0 if done else None
+    return max(entitlement.quantity - done, 0)
+
+
+@dataclass
+class AssetCard:
+    entitlement: Entitlement
+    policy: LicensingPolicy
+    value: Decimal
+    remaining: int | None
+    end_year: int | None
+
+    @property
+    def disposed(self) -> bool:
+        return self.remaining == 0
+
+
+def _policies_by_region_path() -> dict[str, LicensingPolicy]:
+    return {p.region.path: p for p in LicensingPolicy.objects.select_related("region").order_by()}
+
+
+def policy_of(path: str, policies: Mapping[str, LicensingPolicy]) -> LicensingPolicy:
+    """The nearest policy up from the region at ``path``, from preloaded policies."""
+    parts = [c for c in path.split("/") if c]
+    for n in range(len(parts), 0, -1):
+        found = policies.get("/" + "/".join(parts[:n]) + "/")
+        if found is not None:
+            return found
+    return LicensingPolicy()
+
+
+def asset_cards(entitlements: QuerySet[Entitlement]) -> list[AssetCard]:
+    """Entitlements worth at least the asset threshold of their own unit's region (per
+    licence or for the batch), with what is left after disposals. Three queries."""
+    policies = _policies_by_region_path()
+    cards = []
+    qs = (
+        entitlements.filter(unit_price__isnull=False)
+        .select_related("product", "family", "unit__region")
+        .prefetch_related("disposals")
+        .order_by("unit__path", "-purchased_on", "-id")
+    )
+    for ent in qs:
+        policy = policy_of(ent.unit.region.path, policies)
+        value = ent.value
+        if value is None or value < policy.asset_threshold:
+            continue
+        bought = ent.purchased_on
+        cards.append(
+            AssetCard(
+                entitlement=ent,
+                policy=policy,
+                value=value,
+                remaining=remaining_quantity(ent),
+                end_year=bought.year + policy.service_life_years if bought else None,
+            )
+        )
+    return cards
+
+
+def is_asset(entitlement: Entitlement) -> bool:
+    """Whether the entitlement is on the books as an asset of its unit's region."""
+    value = entitlement.value
+    return value is not None and value >= policy_for(entitlement.unit.region).asset_threshold
+
+
 def reveal_serial(*, actor: Any, entitlement: Entitlement) -> str:
     """The clear licence key, for the unit's officer only; the reading is audited."""
     _require_manage(actor, entitlement.unit)
@@ -509,6 +664,19 @@ class CatalogMeta:
     version_order: dict[str, tuple[str, ...]]
     categories: dict[str, str]
     assessed: frozenset[int]  # products whose installs get a stored verdict
+    # Products whose verdicts may depend on each other's installs (one family, or a suite
+    # and its components share entitlements): group id → its products.
+    group_of: dict[int, int] = field(default_factory=dict)
+    groups: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    def closure(self, product_ids: Iterable[int]) -> frozenset[int]:
+        """These products and every product whose verdicts may move with theirs."""
+        out: set[int] = set()
+        for pid in product_ids:
+            group = self.group_of.get(pid)
+            if group is not None:
+                out |= self.groups[group]
+        return frozenset(out)
 
 
 _catalog_cache: dict[str, CatalogMeta] = {}
@@ -548,18 +716,54 @@ def catalog_meta() -> CatalogMeta:
             frozenset(suites.get(pid, ())),
             tuple(labels.get(pid, ())),
         )
+    ids = {p.key: p.id for p in products.values()}
+    group_of, groups = _product_groups(products, ids)
     meta = CatalogMeta(
         revision=revision,
         products=products,
-        ids={p.key: p.id for p in products.values()},
+        ids=ids,
         version_order={p.key: p.labels for p in products.values() if p.labels},
         categories={p.key: p.category for p in products.values()},
         assessed=frozenset(
             p.id for p in products.values() if p.license_model == "commercial" or p.home_edition
         ),
+        group_of=group_of,
+        groups=groups,
     )
     _catalog_cache["meta"] = meta
     return meta
+
+
+def _product_groups(
+    products: Mapping[int, ProductMeta], ids: Mapping[str, int]
+) -> tuple[dict[int, int], dict[int, frozenset[int]]]:
+    """Connected products: the engine's candidates for an install come from its product,
+    its suites and its family, so products joined by a family or a suite are one group."""
+    parent = {pid: pid for pid in products}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    first_of_family: dict[str, int] = {}
+    for p in products.values():
+        if p.family:
+            join(first_of_family.setdefault(p.family, p.id), p.id)
+        for suite in p.suites:
+            if suite in ids:
+                join(p.id, ids[suite])
+    group_of = {pid: find(pid) for pid in products}
+    members: dict[int, set[int]] = defaultdict(set)
+    for pid, group in group_of.items():
+        members[group].add(pid)
+    return group_of, {g: frozenset(m) for g, m in members.items()}
 
 
 def static_outcome(product: Product | None) -> tuple[str, str] | None:
@@ -622,10 +826,12 @@ def load_entitlement_facts(
     meta: CatalogMeta,
     unit_ids: set[int] | None = None,
     unit_regions: Mapping[int, str] | None = None,
+    products: Collection[int] | None = None,
 ) -> tuple[list[engine.Entitlement], list[engine.Allocation]]:
     """Entitlement facts (a framework agreement: one per unit share plus the owner's rest)
     and allocations; limited to what touches ``unit_ids`` when given (``unit_regions``, each
-    unit's region path, saves a query when the caller has read them already)."""
+    unit's region path, saves a query when the caller has read them already), and to
+    entitlements of ``products`` or their families when given (with ``unit_ids`` only)."""
     where, params = "", []
     if unit_ids is not None:
         if unit_regions is None or not set(unit_ids) <= set(unit_regions):
@@ -644,6 +850,13 @@ def load_entitlement_facts(
             units=", ".join(["%s"] * len(units)), paths=", ".join(["%s"] * len(paths))
         )
         params = [*units, *units, *paths]
+        if products is not None:
+            ids = sorted(products) or [0]
+            families = sorted({meta.products[p].family for p in products} - {None, ""}) or [""]
+            where += "AND (e.product_id IN ({}) OR f.key IN ({}))".format(
+                ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(families))
+            )
+            params += [*ids, *families]
     # Written in SQL: this runs on every incremental recompute, where building the same
     # query with the ORM costs more than running it. Disposals are counted in the same
     # query: any disposal without a quantity disposes of all.
@@ -722,6 +935,8 @@ def load_entitlement_facts(
             facts.append(
                 engine.Entitlement(id=pk, units=frozenset({unit_id}), quantity=rest, **common)
             )
+    if not facts:
+        return facts, []  # allocations are only ever of loaded entitlements
     alloc_qs = AllocationRow.objects.order_by()
     if unit_ids is not None:
         # Allocations of entitlements not loaded find no fact and are ignored by the engine.
@@ -741,6 +956,8 @@ def load_entitlement_facts(
 
 
 INSTALL_COLUMNS = ("id", "device_id", "product_id", "name", "version")
+# Above this many devices, a recompute of some products reads their installs by product.
+BIG_UNIT_DEVICES = 2000
 # device id → (unit id, person key)
 DeviceFacts = dict[int, tuple[int, str | None]]
 
@@ -803,15 +1020,36 @@ def device_facts(devices: QuerySet[Device]) -> tuple[DeviceFacts, dict[int, str]
     return facts, regions
 
 
-def load_installs(meta: CatalogMeta, devices: DeviceFacts) -> list[engine.Install]:
-    """The assessed installs (commercial or home-edition products) of these devices: by the
-    device index, with no join (a join on the device's unit makes PostgreSQL scan devices)."""
+def load_installs(
+    meta: CatalogMeta, devices: DeviceFacts, products: Collection[int] | None = None
+) -> list[engine.Install]:
+    """The assessed installs (commercial or home-edition products) of these devices, only
+    of ``products`` when given: by the device index, with no join (a join on the device's
+    unit makes PostgreSQL scan devices)."""
     ids = sorted(devices)
+    wanted = None if products is None else set(products) & meta.assessed
+    if wanted is not None and not wanted:
+        return []
     rows: list[tuple] = []
+    if wanted is not None and len(ids) > BIG_UNIT_DEVICES:
+        # A big unit's few products: by the product index, not twenty thousand device ids.
+        units = sorted({unit for unit, _person in devices.values()})
+        rows = [
+            row
+            for row in Installation.objects.filter(
+                product_id__in=sorted(wanted), device__unit_id__in=units
+            )
+            .exclude(kind__in=SKIPPED_KINDS)
+            .order_by()
+            .values_list(*INSTALL_COLUMNS)
+            if row[1] in devices
+        ]
+        return _installs(meta, rows, devices)
     for start in range(0, len(ids), 10000):
         # The product's licence model by a join: cheaper than binding every assessed
         # product id when the devices are few (a unit's), and PostgreSQL keeps to the
-        # device index.
+        # device index. ``products`` are picked here, not in SQL: a product condition
+        # tempts PostgreSQL into the product index, every install of it in the province.
         rows.extend(
             Installation.objects.filter(device_id__in=ids[start : start + 10000])
             .filter(Q(product__license_model="commercial") | Q(product__home_edition=True))
@@ -819,6 +1057,8 @@ def load_installs(meta: CatalogMeta, devices: DeviceFacts) -> list[engine.Instal
             .order_by()
             .values_list(*INSTALL_COLUMNS)
         )
+    if wanted is not None:
+        rows = [row for row in rows if row[2] in wanted]
     return _installs(meta, rows, devices)
 
 
@@ -980,20 +1220,31 @@ def _store(
     installs: list[engine.Install],
     result: engine.Result,
     now: datetime.datetime,
+    *,
+    products: Collection[int] | None = None,
+    changed_devices: set[int] | None = None,
 ) -> int:
     """Write the verdicts and positions of these units where they changed; returns the
-    number of verdicts written. Rows whose figures are the same are left alone."""
+    number of verdicts written. Rows whose figures are the same are left alone. With
+    ``products``, only those products' rows were evaluated and are compared; the devices
+    whose verdicts were written or deleted are added to ``changed_devices``."""
+    # By the unit index only, ``products`` picked here (see load_installs).
+    results = ComplianceResult.objects.filter(unit_id__in=units)
+    position_rows = CompliancePosition.objects.filter(unit_id__in=units)
     rows = _result_rows(meta, installs, result)
     existing = {
         r[0]: r
-        for r in ComplianceResult.objects.filter(unit_id__in=units)
-        .order_by()
-        .values_list(*RESULT_COLUMNS)
+        for r in results.order_by().values_list(*RESULT_COLUMNS)
+        if products is None or r[3] in products
     }
     fresh = [row for row in rows if existing.get(row[0]) != row]
+    if changed_devices is not None:
+        changed_devices.update(row[2] for row in fresh)
     if len(rows) != len(existing) or fresh:
         kept = {row[0] for row in rows}
         stale = [pk for pk in existing if pk not in kept]
+        if changed_devices is not None:
+            changed_devices.update(existing[pk][2] for pk in stale)
         if stale:
             # The unit condition spares a verdict that moved to another unit meanwhile.
             ComplianceResult.objects.filter(pk__in=stale, unit_id__in=units)._raw_delete(
@@ -1001,12 +1252,15 @@ def _store(
             )
     _upsert(ComplianceResult, RESULT_COLUMNS, ("installation_id",), fresh)
     # Positions likewise, compared without their timestamp.
-    new_positions = {(r[0], r[1]): r for r in _position_rows(meta, result, now)}
+    new_positions = {
+        (r[0], r[1]): r
+        for r in _position_rows(meta, result, now)
+        if products is None or r[1] in products
+    }
     old_positions = {
         (r[1], r[2]): r
-        for r in CompliancePosition.objects.filter(unit_id__in=units)
-        .order_by()
-        .values_list("id", *POSITION_COLUMNS[:-1])
+        for r in position_rows.order_by().values_list("id", *POSITION_COLUMNS[:-1])
+        if products is None or r[2] in products
     }
     gone = [old[0] for key, old in old_positions.items() if key not in new_positions]
     if gone:
@@ -1033,12 +1287,111 @@ def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = No
     return _recompute(units, *device_facts(Device.objects.filter(unit_id__in=units)), as_of)
 
 
-def recompute_after_inventory(*, device_ids: Iterable[int]) -> int:
-    """For the inventory app, after an ingest changed these devices' software: their units'
-    devices are read in the same query as the units themselves."""
-    units = Device.objects.filter(pk__in=list(device_ids)).values("unit_id")
-    devices, regions = device_facts(Device.objects.filter(unit_id__in=units))
-    return _recompute(set(regions), devices, regions, None)
+def recompute_after_inventory(
+    *, device_ids: Iterable[int], report_ids: Iterable[int] = (), as_of: datetime.date | None = None
+) -> int:
+    """Recompute now, after these devices' software changed (``report_ids``: the inventories
+    that removed installs): in their units, only the products whose installs on these
+    devices changed (see ``_device_scope``), with the products sharing entitlements with
+    them. The queue's drain does the same; returns the verdicts written."""
+    devices = list(device_ids)
+    units = dict(Device.objects.filter(pk__in=devices).values_list("pk", "unit_id"))
+    meta = catalog_meta()
+    scope = _device_scope(meta, units, list(report_ids))
+    return _recompute_changed(meta, set(), scope, set(units), as_of)
+
+
+_DEVICE_FACTS_SQL = """
+SELECT device_id, id, product_id, name, version, 0 FROM inventory_installation
+    WHERE device_id IN ({devices}) AND product_id IS NOT NULL AND kind NOT IN ({skipped})
+UNION ALL SELECT device_id, installation_id, product_id, '', version, 1
+    FROM licensing_complianceresult WHERE device_id IN ({devices})
+"""
+_REMOVED_SQL = """
+UNION ALL SELECT device_id, 0, product_id, '', '', 2 FROM inventory_installationevent
+    WHERE report_id IN ({reports}) AND product_id IS NOT NULL
+"""
+
+
+def _device_scope(
+    meta: CatalogMeta, device_units: Mapping[int, int], report_ids: Sequence[int]
+) -> dict[int, set]:
+    """Unit → the product ids whose verdicts these devices' changes may have moved: the
+    products of installs whose (product, version) differ from what their stored verdict
+    was judged on (a new device: all of them), and of installs their inventories
+    ``report_ids`` removed (whose verdicts went with them). One query, in SQL: this runs
+    for every inventory."""
+    scope: dict[int, set[int]] = {unit: set() for unit in device_units.values()}
+    if not device_units:
+        return scope
+    devices = sorted(device_units)
+    marks = ", ".join(["%s"] * len(devices))
+    sql = _DEVICE_FACTS_SQL.format(devices=marks, skipped=", ".join(["%s"] * len(SKIPPED_KINDS)))
+    params: list[Any] = [*devices, *SKIPPED_KINDS, *devices]
+    if report_ids:
+        sql += _REMOVED_SQL.format(reports=", ".join(["%s"] * len(report_ids)))
+        params += list(report_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    held: dict[int, tuple[int, int, str]] = {}
+    judged: dict[int, tuple[int, int, str]] = {}
+    for device, pk, product, name, version, source in rows:
+        if source == 0:
+            p = meta.products.get(product)
+            if p is not None and product in meta.assessed:
+                label = engine.version_label(name, version, p.labels) or ""
+                held[pk] = (device, product, label[:64])
+        elif source == 1:
+            judged[pk] = (device, product, version)
+        else:
+            scope[device_units[device]].add(product)
+    for pk, fact in held.items():
+        if judged.get(pk) != fact:
+            scope[device_units[fact[0]]].add(fact[1])
+    for pk, fact in judged.items():
+        if held.get(pk) != fact:
+            scope[device_units[fact[0]]].add(fact[1])
+    return scope
+
+
+def _recompute_changed(
+    meta: CatalogMeta,
+    whole: set[int],
+    partial: Mapping[int, set[int]],
+    devices: set[int],
+    as_of: datetime.date | None,
+) -> int:
+    """Recompute ``whole`` units entirely, and in the ``partial`` units the products given
+    (with their groups; one set for all of them, so that one pass serves every unit)."""
+    written = 0
+    if whole:
+        written += recompute_units(whole, as_of=as_of)
+    rest = set(partial) - whole
+    if rest:
+        products = meta.closure(p for unit in rest for p in partial[unit])
+        written += _recompute(
+            rest,
+            *device_facts(Device.objects.filter(unit_id__in=rest)),
+            as_of,
+            products=products,
+            devices_changed=devices,
+            meta=meta,
+        )
+    return written
+
+
+def _lock_units(units: Sequence[int]) -> None:
+    """Recomputes of one unit take turns (in unit order, so never a deadlock): each reads
+    the unit after the previous one committed, so none writes verdicts from an older view.
+    FOR NO KEY UPDATE leaves the foreign-key checks of concurrent ingests unblocked."""
+    if connection.vendor == "postgresql":
+        list(
+            Unit.objects.filter(pk__in=units)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values_list("pk", flat=True)
+        )
 
 
 def _recompute(
@@ -1046,29 +1399,220 @@ def _recompute(
     devices: DeviceFacts,
     regions: dict[int, str],
     as_of: datetime.date | None,
+    *,
+    products: frozenset[int] | None = None,
+    devices_changed: set[int] | None = None,
+    meta: CatalogMeta | None = None,
 ) -> int:
+    """Evaluate and store these units (only ``products`` when given: a group-closed set),
+    then fire ``LICENSING_RECOMPUTED`` in the same transaction: with ``device_ids`` None for
+    whole units, else the devices given in ``devices_changed`` and those whose verdicts
+    were written or deleted."""
     if not units:
         return 0
     as_of = as_of or timezone.localdate()
-    meta = catalog_meta()
+    meta = meta or catalog_meta()
     now = timezone.now()
     written = 0
+    changed: set[int] | None = None if products is None else set(devices_changed or ())
     # No savepoint inside the caller's transaction: two round trips for nothing.
     with transaction.atomic(savepoint=False):
-        facts, allocations = load_entitlement_facts(meta, units, regions)
         ordered = sorted(units)
-        for start in range(0, len(ordered), UNIT_BATCH):
-            batch = ordered[start : start + UNIT_BATCH]
-            wanted = set(batch)
-            batch_devices = (
-                devices
-                if len(batch) == len(ordered)
-                else {d: f for d, f in devices.items() if f[0] in wanted}
-            )
-            installs = load_installs(meta, batch_devices)
-            result = _evaluate(meta, batch, installs, facts, allocations, as_of)
-            written += _store(meta, batch, installs, result, now)
+        _lock_units(ordered)
+        if products is None or products:
+            facts, allocations = load_entitlement_facts(meta, units, regions, products)
+            if products is not None:
+                keys = {meta.products[p].key for p in products}
+                families = {meta.products[p].family for p in products} - {None, ""}
+                facts = [f for f in facts if f.product in keys or f.family in families]
+            for start in range(0, len(ordered), UNIT_BATCH):
+                batch = ordered[start : start + UNIT_BATCH]
+                wanted = set(batch)
+                batch_devices = (
+                    devices
+                    if len(batch) == len(ordered)
+                    else {d: f for d, f in devices.items() if f[0] in wanted}
+                )
+                installs = load_installs(meta, batch_devices, products)
+                result = _evaluate(meta, batch, installs, facts, allocations, as_of)
+                written += _store(
+                    meta, batch, installs, result, now, products=products, changed_devices=changed
+                )
+        hooks.fire(
+            hooks.LICENSING_RECOMPUTED,
+            unit_ids=ordered,
+            device_ids=None if changed is None else sorted(changed),
+        )
     return written
+
+
+# --------------------------------------------------------------------------- recompute queue
+
+# Requests taken per drain transaction: a burst of ingests is judged a batch at a time,
+# each unit once per batch however many of its devices reported.
+QUEUE_BATCH = 500
+
+
+def queue_inventory_recompute(*, device: Device, report: Any = None) -> RecomputeRequest:
+    """Note, in the ingest's transaction, that this device's verdicts are out of date, and
+    ask for a drain (``licensing.tasks``): the recompute itself runs in the background."""
+    with transaction.atomic(savepoint=False):
+        removed = report is not None and getattr(report, "removed", 0)
+        row = RecomputeRequest.objects.create(
+            unit_id=device.unit_id,
+            device_id=device.pk,
+            report_id=report.pk if removed else None,
+            reason=RecomputeReason.INVENTORY,
+        )
+        _request_drain()
+    return row
+
+
+# Above this many unit × product pairs, a catalog change is queued per product (the drain
+# finds the units holding it).
+MAX_QUEUED_PAIRS = 5000
+
+
+def queue_recompute(
+    *,
+    reason: str,
+    unit_ids: Iterable[int] | None = None,
+    product_ids: Iterable[int] | None = None,
+) -> int:
+    """Queue a recompute of these units (whole), of these products (in every unit holding
+    them), or of these products in these units; returns the requests written."""
+    units = None if unit_ids is None else sorted(set(unit_ids))
+    products = None if product_ids is None else sorted(set(product_ids))
+    if products is None:
+        if not units:
+            return 0
+        rows = [RecomputeRequest(unit_id=u, reason=reason) for u in units]
+    elif not products:
+        return 0
+    elif units is None or len(units) * len(products) > MAX_QUEUED_PAIRS:
+        rows = [RecomputeRequest(product_id=p, reason=reason) for p in products]
+    else:
+        rows = [
+            RecomputeRequest(unit_id=u, product_id=p, reason=reason)
+            for u in units
+            for p in products
+        ]
+    with transaction.atomic(savepoint=False):
+        RecomputeRequest.objects.bulk_create(rows, batch_size=1000)
+        _request_drain()
+    return len(rows)
+
+
+def _request_drain() -> None:
+    from zhengban.licensing.tasks import enqueue_drain
+
+    enqueue_drain()
+
+
+@dataclass
+class DrainStats:
+    requests: int = 0
+    batches: int = 0
+    units: int = 0
+    devices: int = 0
+    written: int = 0
+
+
+def drain_recompute_queue(
+    *, batch_size: int = QUEUE_BATCH, as_of: datetime.date | None = None
+) -> DrainStats:
+    """Work through the queued requests, a batch per transaction, until none is left that
+    another worker has not taken (rows are locked with SKIP LOCKED on PostgreSQL)."""
+    stats = DrainStats()
+    while _drain_batch(batch_size, as_of, stats) == batch_size:
+        pass
+    return stats
+
+
+# A CTE, not "id IN (subquery)": PostgreSQL may rescan a subquery, and with SKIP LOCKED
+# each rescan takes other rows (a batch of all).
+_CLAIM_SQL = """
+WITH claimed AS (
+    SELECT id FROM licensing_recomputerequest ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+DELETE FROM licensing_recomputerequest r USING claimed WHERE r.id = claimed.id
+RETURNING r.id, r.unit_id, r.device_id, r.report_id, r.product_id
+"""
+
+
+def _claim_requests(limit: int) -> list[tuple]:
+    """Take (and delete, in the caller's transaction) the oldest requests no other worker
+    holds: one statement on PostgreSQL; a failed recompute rolls the deletion back."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [limit])
+            return cursor.fetchall()
+    rows = list(
+        RecomputeRequest.objects.order_by("id").values_list(
+            "id", "unit_id", "device_id", "report_id", "product_id"
+        )[:limit]
+    )
+    if rows:
+        RecomputeRequest.objects.filter(pk__in=[r[0] for r in rows]).delete()
+    return rows
+
+
+def _drain_batch(limit: int, as_of: datetime.date | None, stats: DrainStats) -> int:
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        rows = _claim_requests(limit)
+        if not rows:
+            return 0
+        if outermost and connection.vendor == "postgresql":
+            # Derived figures and the requests' deletion commit together: a crash that loses
+            # this commit loses both, and the requests are drained again. So no WAL flush
+            # wait (never inside a caller's transaction, e.g. an ingest's).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        meta = catalog_meta()
+        whole: set[int] = set()
+        partial: dict[int, set[int]] = defaultdict(set)
+        device_units: dict[int, int] = {}
+        reports: set[int] = set()
+        products_anywhere: set[int] = set()
+        for _pk, unit, device, report, product in rows:
+            if unit is None:
+                products_anywhere.add(product)
+            elif product is not None:
+                partial[unit].add(product)
+            elif device is not None:
+                device_units[device] = unit
+                if report is not None:
+                    reports.add(report)
+            else:
+                whole.add(unit)
+        for unit, found in _device_scope(meta, device_units, sorted(reports)).items():
+            partial[unit] |= found
+        if products_anywhere:
+            for unit, product in _units_holding(sorted(products_anywhere)):
+                partial[unit].add(product)
+        written = _recompute_changed(meta, whole, partial, set(device_units), as_of)
+    stats.requests += len(rows)
+    stats.batches += 1
+    stats.units += len(whole | set(partial))
+    stats.devices += len(device_units)
+    stats.written += written
+    return len(rows)
+
+
+def _units_holding(product_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(unit, product) for every unit with an install of, or figures for, these products."""
+    installed = (
+        Installation.objects.filter(product_id__in=product_ids)
+        .order_by()
+        .values_list("device__unit_id", "product_id")
+    )
+    figures = (
+        CompliancePosition.objects.filter(product_id__in=product_ids)
+        .order_by()
+        .values_list("unit_id", "product_id")
+    )
+    return list(installed.union(figures))
 
 
 @dataclass
@@ -1078,6 +1622,101 @@ class RecomputeStats:
     covered: int
     unlicensed: int
     seconds: float
+
+
+class _FirstLoad:
+    """The first full recompute, into an empty verdict table on PostgreSQL.
+
+    Inserting a verdict queues five foreign-key checks, run one by one at commit: half the
+    time of a province's first recompute. Here the verdicts are COPYed into a temporary
+    table while the batches are evaluated, then moved into the verdict table in one
+    statement with its foreign keys and plain indexes dropped, and the same keys and indexes
+    are added back: each key checks every row again in one join, each index is built in one
+    sort (PostgreSQL's advice for populating a database). Keys and indexes are read from the
+    catalog, so they come back exactly as the migrations made them; the verdict table is
+    locked only for that last step, until the commit."""
+
+    TEMP = "tmp_first_complianceresult"
+
+    @staticmethod
+    def applies(outermost: bool) -> bool:
+        # Only in a transaction of its own: PostgreSQL refuses to alter a table that has
+        # pending foreign-key checks, which a caller's earlier writes would have queued.
+        return (
+            outermost
+            and connection.vendor == "postgresql"
+            and not ComplianceResult.objects.exists()
+        )
+
+    def __init__(self) -> None:
+        qn = connection.ops.quote_name
+        self.table = qn(ComplianceResult._meta.db_table)
+        self.cols = ", ".join(qn(c) for c in RESULT_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.TEMP} ON COMMIT DROP AS "
+                f"SELECT {self.cols} FROM {self.table} WITH NO DATA"
+            )
+        # Positions are few (units × products): replaced by plain inserts.
+        CompliancePosition.objects.all()._raw_delete(CompliancePosition.objects.db)
+
+    def add(
+        self,
+        meta: CatalogMeta,
+        installs: list[engine.Install],
+        result: engine.Result,
+        now: datetime.datetime,
+    ) -> None:
+        rows = _result_rows(meta, installs, result)
+        if rows:
+            with connection.cursor() as cursor:
+                with cursor.cursor.copy(f"COPY {self.TEMP} ({self.cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        _upsert(
+            CompliancePosition,
+            POSITION_COLUMNS,
+            ("unit_id", "product_id"),
+            _position_rows(meta, result, now),
+        )
+
+    def finish(self) -> None:
+        qn = connection.ops.quote_name
+        updates = ", ".join(
+            f"{qn(c)} = EXCLUDED.{qn(c)}" for c in RESULT_COLUMNS if c != "installation_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+                [ComplianceResult._meta.db_table],
+            )
+            keys = cursor.fetchall()
+            # Plain indexes likewise: built in one sort each rather than row by row. The
+            # primary key stays (it decides the conflicts below).
+            cursor.execute(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique "
+                "ORDER BY c.relname",
+                [ComplianceResult._meta.db_table],
+            )
+            indexes = cursor.fetchall()
+            if keys:
+                drops = ", ".join(f"DROP CONSTRAINT {qn(name)}" for name, _d in keys)
+                cursor.execute(f"ALTER TABLE {self.table} {drops}")
+            for name, _d in indexes:
+                cursor.execute(f"DROP INDEX {qn(name)}")
+            # ON CONFLICT: an incremental recompute may have written verdicts meanwhile.
+            cursor.execute(
+                f"INSERT INTO {self.table} ({self.cols}) SELECT {self.cols} FROM {self.TEMP} "
+                f"ON CONFLICT (installation_id) DO UPDATE SET {updates}"
+            )
+            for _name, definition in indexes:
+                cursor.execute(definition)
+            if keys:
+                adds = ", ".join(f"ADD CONSTRAINT {qn(name)} {d}" for name, d in keys)
+                cursor.execute(f"ALTER TABLE {self.table} {adds}")
 
 
 def recompute_all(
@@ -1094,6 +1733,7 @@ def recompute_all(
     meta = catalog_meta()
     now = timezone.now()
     covered = unlicensed = installs_total = 0
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
         devices, _regions = device_facts(Device.objects.all())
         by_unit: dict[int, list[tuple]] = defaultdict(list)
@@ -1112,11 +1752,15 @@ def recompute_all(
             CompliancePosition.objects.db
         )
         total = len(all_units)
+        first = _FirstLoad() if _FirstLoad.applies(outermost) else None
         for start in range(0, total, UNIT_BATCH):
             batch = all_units[start : start + UNIT_BATCH]
             installs = _installs(meta, (r for u in batch for r in by_unit.pop(u, ())), devices)
             result = _evaluate(meta, batch, installs, facts, allocations, as_of)
-            _store(meta, batch, installs, result, now)
+            if first is not None:
+                first.add(meta, installs, result, now)
+            else:
+                _store(meta, batch, installs, result, now)
             installs_total += len(installs)
             for out in result.outcomes.values():
                 if out.status == Status.COVERED:
@@ -1125,6 +1769,8 @@ def recompute_all(
                     unlicensed += 1
             if progress is not None:
                 progress(min(start + UNIT_BATCH, total), total)
+        if first is not None:
+            first.finish()
         stats = RecomputeStats(
             units=total,
             installs=installs_total,
@@ -1142,8 +1788,90 @@ def recompute_all(
                 f"unlicensed={unlicensed} as_of={as_of.isoformat()}"
             ),
         )
+        hooks.fire(hooks.LICENSING_RECOMPUTED, unit_ids=all_units, device_ids=None)
     if progress is not None and not all_units:
         progress(0, 0)
+    return stats
+
+
+DUE_MESSAGE = "due"
+
+
+@dataclass
+class DueStats:
+    since: datetime.date
+    as_of: datetime.date
+    entitlements: int
+    units: int
+    written: int
+
+
+def last_due_run() -> datetime.date | None:
+    """The day the last scheduled recompute judged by, from its audit record."""
+    from zhengban.core.models import AuditLogEntry
+
+    entry = (
+        AuditLogEntry.objects.filter(
+            object_type="licensing.complianceresult", message__startswith=f"{DUE_MESSAGE} "
+        )
+        .order_by("-timestamp", "-id")
+        .values_list("message", flat=True)
+        .first()
+    )
+    if entry is None:
+        return None
+    for part in entry.split():
+        if part.startswith("as_of="):
+            try:
+                return datetime.date.fromisoformat(part[6:])
+            except ValueError:
+                return None
+    return None
+
+
+def entitlements_with_boundary(since: datetime.date, as_of: datetime.date) -> QuerySet[Entitlement]:
+    """Entitlements whose verdicts may differ between the day ``since`` and ``as_of``: a
+    term starting, or a term or upgrade right ending (valid through its end day, so its
+    verdicts change the day after), in between."""
+    return Entitlement.objects.filter(
+        Q(start__gt=since, start__lte=as_of)
+        | Q(end__gte=since, end__lt=as_of)
+        | Q(upgrade_until__gte=since, upgrade_until__lt=as_of)
+    )
+
+
+@transaction.atomic
+def recompute_due(
+    *, actor: Any = None, as_of: datetime.date | None = None, days: int = 1
+) -> DueStats:
+    """The scheduled daily recompute: only the units of entitlements whose term boundary
+    was crossed since the last scheduled run (at least the last ``days`` days, so a missed
+    day is caught up). Allocations carry no end date, so they add no boundary."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    as_of = as_of or timezone.localdate()
+    since = as_of - datetime.timedelta(days=days)
+    last = last_due_run()
+    if last is not None and last < since:
+        since = last
+    ents = list(entitlements_with_boundary(since, as_of).select_related("site_region"))
+    units: set[int] = set()
+    for ent in ents:
+        units |= _affected_units(ent)
+    written = recompute_units(units, as_of=as_of) if units else 0
+    stats = DueStats(
+        since=since, as_of=as_of, entitlements=len(ents), units=len(units), written=written
+    )
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="licensing.complianceresult",
+        object_repr=_("按期限变化重算合规状况"),
+        message=(
+            f"{DUE_MESSAGE} as_of={as_of.isoformat()} since={since.isoformat()} "
+            f"entitlements={stats.entitlements} units={stats.units} written={written}"
+        ),
+    )
     return stats
 
 
@@ -1284,6 +2012,24 @@ def devices_without_genuine_os(results: QuerySet[ComplianceResult]) -> int:
         .values("device_id")
         .distinct()
         .count()
+    )
+
+
+def unlicensed_results(
+    *, device_ids: Iterable[int] | None = None, unit_ids: Iterable[int] | None = None
+) -> list[tuple[int, int, int, str]]:
+    """(device id, installation id, product id, reason) of every install whose stored
+    verdict is unlicensed, on these devices and/or in these units (set-based, for
+    governance's reaction to ``LICENSING_RECOMPUTED``), ordered by device and install."""
+    qs = ComplianceResult.objects.filter(status=Status.UNLICENSED)
+    if device_ids is not None:
+        qs = qs.filter(device_id__in=sorted(set(device_ids)))
+    if unit_ids is not None:
+        qs = qs.filter(unit_id__in=sorted(set(unit_ids)))
+    return list(
+        qs.order_by("device_id", "installation_id").values_list(
+            "device_id", "installation_id", "product_id", "reason"
+        )
     )
 
 

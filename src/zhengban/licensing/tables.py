@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengban.licensing.models import (
     Allocation,
+    AssetDisposal,
     ComplianceResult,
     Contract,
     Entitlement,
@@ -113,3 +114,23 @@ class ResultTable(tables.Table):
             "basis",
             "entitlement",
         ]
+
+
+class DisposalTable(tables.Table):
+    entitlement = tables.Column(
+        verbose_name=_("资产"),
+        linkify=("licensing:entitlement_detail", [tables.A("entitlement_id")]),
+        order_by=("entitlement__product__name",),
+    )
+    unit = tables.Column(verbose_name=_("单位"), accessor="entitlement__unit")
+    quantity = tables.Column(verbose_name=_("处置数量"), default="")
+
+    class Meta:
+        model = AssetDisposal
+        fields = ["entitlement", "unit", "method", "date", "quantity", "approval", "reason"]
+
+    def render_quantity(self, value: int | None) -> str:
+        return str(value) if value is not None else str(_("全部"))
+
+    def value_quantity(self, value: int | None) -> str:
+        return str(value) if value is not None else str(_("全部"))

@@ -134,10 +134,24 @@ def _matrix_position(unit: Any) -> Any:
     )
 
 
+def _matrix_disposal(unit: Any) -> Any:
+    from zhengban.licensing.models import AssetDisposal
+
+    return AssetDisposal.objects.create(
+        entitlement=_matrix_entitlement(unit),
+        method="scrap",
+        date=timezone.localdate(),
+        quantity=1,
+        approval=f"{unit.name}处置批复",
+        reason=f"{unit.name}软件报废",
+    )
+
+
 def _register_matrix() -> None:
     from zhengban.core.testing import register_factory, register_url
     from zhengban.licensing.models import (
         Allocation,
+        AssetDisposal,
         CompliancePosition,
         ComplianceResult,
         Contract,
@@ -152,6 +166,7 @@ def _register_matrix() -> None:
     register_factory(Allocation, _matrix_allocation)
     register_factory(ComplianceResult, _matrix_result)
     register_factory(CompliancePosition, _matrix_position)
+    register_factory(AssetDisposal, _matrix_disposal)
     for name in ("contract_detail", "contract_edit", "document_upload"):
         register_url(f"licensing:{name}", Contract)
     register_url("licensing:document_download", ContractDocument)
@@ -161,12 +176,15 @@ def _register_matrix() -> None:
         "entitlement_reveal",
         "entitlement_allocate",
         "entitlement_share",
+        "entitlement_dispose",
     ):
         register_url(f"licensing:{name}", Entitlement)
     register_url("licensing:allocation_delete", Allocation)
     register_url("licensing:compliance_unit", Unit)
     register_url("licensing:ledger_unit", Unit)
     register_url("licensing:compliance_region", Region)
+    register_url("licensing:policy_region", Region)
+    register_url("licensing:policy_edit", Region)
 
 
 _register_matrix()

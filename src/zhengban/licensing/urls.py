@@ -29,4 +29,9 @@ urlpatterns = [
     path("shares/", views.ShareListView.as_view(), name="share_list"),
     path("ledger/units/<int:pk>/", views.ledger_unit, name="ledger_unit"),
     path("assets/", views.asset_cards, name="asset_cards"),
+    path("entitlements/<int:pk>/dispose/", views.entitlement_dispose, name="entitlement_dispose"),
+    path("disposals/", views.DisposalListView.as_view(), name="disposal_list"),
+    path("policy/", views.policy, name="policy"),
+    path("policy/regions/<int:pk>/", views.policy_region, name="policy_region"),
+    path("policy/regions/<int:pk>/edit/", views.policy_edit, name="policy_edit"),
 ]

@@ -29,12 +29,14 @@ from zhengban.licensing.choices import RATE_CATEGORIES, Status
 from zhengban.licensing.filtersets import (
     AllocationFilterSet,
     ContractFilterSet,
+    DisposalFilterSet,
     EntitlementFilterSet,
     ResultFilterSet,
     ShareFilterSet,
 )
 from zhengban.licensing.models import (
     Allocation,
+    AssetDisposal,
     CompliancePosition,
     ComplianceResult,
     Contract,
@@ -45,6 +47,7 @@ from zhengban.licensing.models import (
 from zhengban.licensing.tables import (
     AllocationTable,
     ContractTable,
+    DisposalTable,
     EntitlementTable,
     ResultTable,
     ShareTable,
@@ -332,6 +335,9 @@ def entitlement_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "shares": shares,
             "allocations": allocations.select_related("device", "person"),
             "disposals": ent.disposals.all(),
+            "can_dispose": manage
+            and services.remaining_quantity(ent) != 0
+            and services.is_asset(ent),
             "used": used,
             "allocation_form": forms.AllocationForm(user=user, unit=own)
             if can_manage_unit(user, own)
@@ -635,17 +641,76 @@ def ledger_unit(request: HttpRequest, pk: int) -> HttpResponse:
     return xlsx_response(f"ledger-{unit.pk}-{year}.xlsx", content)
 
 
+def _viewer_region(user: Any) -> Region | None:
+    """The region a person works in: a bureau's region, a unit's region, else the top one
+    for those who see everything."""
+    scope = user_scope(user)
+    if scope.kind == "region" and scope.region_id:
+        return Region.objects.filter(pk=scope.region_id).first()
+    if user.unit_id:
+        return user.unit.region
+    if scope.kind == "all":
+        return Region.objects.filter(parent__isnull=True).order_by("path").first()
+    return None
+
+
+def _manageable_units(user: Any, unit_ids: set[int]) -> set[int]:
+    """Of these units, those the person may change (``can_manage_unit``, in one query)."""
+    if not unit_ids:
+        return set()
+    if user.is_superuser or user.has_role(Role.SYSADMIN):
+        return set(unit_ids)
+    if not user.has_role(Role.SAM_OFFICER):
+        return set()
+    return set(Unit.objects.visible_to(user).filter(pk__in=unit_ids).values_list("pk", flat=True))
+
+
+ASSET_HEADERS = (
+    gettext_lazy("资产名称"),
+    gettext_lazy("单位"),
+    gettext_lazy("许可形式"),
+    gettext_lazy("数量"),
+    gettext_lazy("剩余数量"),
+    gettext_lazy("单价(元)"),
+    gettext_lazy("金额(元)"),
+    gettext_lazy("购买日期"),
+    gettext_lazy("使用年限"),
+    gettext_lazy("预计报废年份"),
+    gettext_lazy("处置情况"),
+)
+
+
+def _asset_row(card: services.AssetCard) -> list[Any]:
+    ent = card.entitlement
+    disposals = ";".join(
+        f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or _('全部')}"
+        for d in ent.disposals.all()
+    )
+    return [
+        str(ent),
+        ent.unit.name,
+        ent.get_metric_display(),
+        ent.quantity or 1,
+        "" if card.remaining is None else card.remaining,
+        # Numbers, so the sheet can sum them (the shared export writes Decimal as text).
+        float(ent.unit_price),
+        float(card.value),
+        ent.purchased_on or "",
+        card.policy.service_life_years,
+        card.end_year or "",
+        disposals,
+    ]
+
+
 @login_required
 def asset_cards(request: HttpRequest) -> HttpResponse:
+    """Entitlements on the books as assets, each by its own region's threshold; a disposal
+    starts from here."""
     user = request.user
     _require_read(user)
     scope = user_scope(user)
-    region = None
-    if scope.kind == "region" and scope.region_id:
-        region = Region.objects.filter(pk=scope.region_id).first()
-    elif user.unit_id:
-        region = user.unit.region
-    headers, rows = ledger.asset_card_rows(Entitlement.objects.visible_to(user), region)
+    region = _viewer_region(user)
+    cards = services.asset_cards(Entitlement.objects.visible_to(user))
     if request.GET.get("export") == "xlsx":
         audit.record(
             actor=user,
@@ -654,19 +719,145 @@ def asset_cards(request: HttpRequest) -> HttpResponse:
             object_repr=_("资产账卡"),
         )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        headers = [str(h) for h in ASSET_HEADERS]
+        rows = [_asset_row(card) for card in cards]
         return xlsx_response(
             f"asset-cards-{stamp}.xlsx", build_workbook([(_("资产账卡"), headers, rows)])
         )
+    manageable = _manageable_units(user, {c.entitlement.unit_id for c in cards})
     units = Unit.objects.visible_to(user).order_by("path")[:200] if scope.kind != "unit" else []
     return render(
         request,
         "licensing/assets.html",
         {
             "title": _("台账与资产账卡"),
-            "headers": headers,
-            "rows": rows,
+            "headers": ASSET_HEADERS,
+            "cards": [
+                (
+                    card,
+                    _asset_row(card),
+                    card.entitlement.unit_id in manageable and not card.disposed,
+                )
+                for card in cards
+            ],
             "own_unit": user.unit if user.unit_id else None,
             "units": units,
             "threshold": services.policy_for(region).asset_threshold,
         },
+    )
+
+
+@login_required
+def entitlement_dispose(request: HttpRequest, pk: int) -> HttpResponse:
+    """转让, 捐赠, 调剂 or 报废 of a software asset; the entitlement leaves the counts."""
+    ent = _entitlement(request, pk)
+    if not can_manage_unit(request.user, ent.unit):
+        raise PermissionDenied
+    remaining = services.remaining_quantity(ent)
+    back = reverse("licensing:entitlement_detail", args=[ent.pk])
+    if remaining == 0:
+        messages.error(request, _("该授权已全部处置。"))
+        return redirect(back)
+    form = forms.DisposalForm(
+        request.POST or None,
+        remaining=remaining,
+        initial={"date": timezone.localdate()},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done = _call(
+            form,
+            lambda: services.dispose(
+                actor=request.user,
+                entitlement=ent,
+                method=data["method"],
+                date=data["date"],
+                quantity=data.get("quantity"),
+                approval=data.get("approval") or "",
+                reason=data["reason"],
+            ),
+        )
+        if done is not None:
+            messages.success(request, _("资产处置已登记,合规状况已重算。"))
+            return redirect(back)
+    title = _("资产处置:%(ent)s") % {"ent": ent}
+    return _form_page(request, form, title, back)
+
+
+class DisposalListView(ReaderListView):
+    model = AssetDisposal
+    queryset = AssetDisposal.objects.select_related(
+        "entitlement__product", "entitlement__family", "entitlement__unit"
+    )
+    table_class = DisposalTable
+    filterset_class = DisposalFilterSet
+    title = gettext_lazy("资产处置")
+    export_name = "asset-disposals"
+
+    def get_actions(self) -> list[tuple[str, str]]:
+        return [(_("资产账卡"), reverse("licensing:asset_cards"))]
+
+
+# ------------------------------------------------------------------------------ policy
+
+
+def _policy_page(request: HttpRequest, region: Region) -> HttpResponse:
+    user = request.user
+    own, values = services.policy_values(region)
+    children = Region.objects.visible_to(user).filter(parent=region).order_by("path")
+    parent = (
+        Region.objects.visible_to(user).filter(pk=region.parent_id).first()
+        if region.parent_id
+        else None
+    )
+    return render(
+        request,
+        "licensing/policy.html",
+        {
+            "title": _("授权与资产标准:%(region)s") % {"region": region.name},
+            "region": region,
+            "own": own,
+            "values": values,
+            "children": children[:200],
+            "parent": parent,
+            "editable": services.can_set_policy(user, region),
+        },
+    )
+
+
+@login_required
+def policy(request: HttpRequest) -> HttpResponse:
+    """The person's own region: price caps, asset threshold and service life."""
+    _require_read(request.user)
+    region = _viewer_region(request.user)
+    if region is None:
+        raise Http404
+    return _policy_page(request, region)
+
+
+@login_required
+def policy_region(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_read(request.user)
+    region = get_visible_or_404(Region.objects.all(), request.user, pk=pk)
+    return _policy_page(request, region)
+
+
+@login_required
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    region = get_visible_or_404(Region.objects.all(), request.user, pk=pk)
+    if not services.can_set_policy(request.user, region):
+        raise PermissionDenied
+    _own, values = services.policy_values(region)
+    form = forms.PolicyForm(request.POST or None, initial={v.name: v.value for v in values})
+    if request.method == "POST" and form.is_valid():
+        done = _call(
+            form,
+            lambda: services.set_policy(actor=request.user, region=region, **form.cleaned_data),
+        )
+        if done is not None:
+            messages.success(request, _("授权与资产标准已保存。"))
+            return redirect("licensing:policy_region", pk=region.pk)
+    back = reverse("licensing:policy_region", args=[region.pk])
+    return _form_page(
+        request, form, _("设定授权与资产标准:%(region)s") % {"region": region.name}, back
     )

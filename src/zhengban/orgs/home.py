@@ -51,7 +51,9 @@ def unit_panel(user: User) -> Panel | None:
     )
 
 
-@home.register
+# Depends on the person's unit, scope and roles only, and walks every unit of the region
+# (seconds for a province): cached per scope (see core.home).
+@home.register(cache="scope")
 def supervisor_panel(user: User) -> Panel | None:
     """Bureau supervisors and other region roles: the region's units and this year's lists."""
     if user.unit_id is None or not user.has_role(Role.SUPERVISOR, Role.FINANCE, Role.AUDITOR):

@@ -14,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +22,8 @@ from django.utils.translation import gettext as _
 
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
-from zhengban.core.models import Notification
+from zhengban.core.notifications import Note, deliver
+from zhengban.core.urls_absolute import absolute_url
 from zhengban.orgs.choices import (
     NOT_STARTED,
     NOT_STARTED_LABEL,
@@ -352,23 +351,21 @@ def _officers_of(units: list[Unit]) -> list[User]:
 
 
 def _notify_officers(*, units: list[Unit], year: int, subject: str, body: str) -> list[User]:
-    """In-app notifications now; e-mail once the transaction has committed."""
+    """In-app notifications now; e-mail, greeting each officer, once the transaction commits."""
     recipients = _officers_of(units)
-    messages = []
+    notes = []
     for person in recipients:
         link = reverse("orgs:submission_unit", args=[person.unit_id, year])
-        Notification.objects.create(recipient=person, subject=subject, body=body, link=link)
-        if person.email:
-            messages.append(
-                EmailMessage(
-                    subject=subject,
-                    body=f"{person}：\n\n{body}\n\n{link}",
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    to=[person.email],
-                )
+        notes.append(
+            Note(
+                recipient=person,
+                subject=subject,
+                body=body,
+                link=link,
+                email_body=f"{person}：\n\n{body}\n\n{absolute_url(link)}",
             )
-    if messages:
-        transaction.on_commit(lambda: get_connection(fail_silently=True).send_messages(messages))
+        )
+    deliver(notes)
     return recipients
 
 

@@ -228,17 +228,14 @@ def test_install_seen_inside_the_window_fulfils_the_request(gov):
         RequestStatus.FULFILLED,
     )
 
-    # The SAM officer buys the licence: licensing recomputes the unit at once, and governance
-    # settles the violation the next time it looks at the device (here without a new
-    # inventory; test_violations shows the next inventory doing it).
+    # The SAM officer buys the licence: licensing's new verdicts settle the violation at
+    # once, without a new inventory; processing the device again finds nothing to do.
     t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
-    violation = Violation.objects.get()
-    assert violation.status == "open"
-    settled = services.process_inventory(device=gov.device, now=T1 + 3 * DAY)
-    assert (settled.fulfilled, settled.raised, settled.resolved) == ([], [], [violation])
-    assert list(Violation.objects.values_list("kind", "status", "resolution", "resolved_at")) == [
-        ("unlicensed", "resolved", "licensed", T1 + 3 * DAY)
+    assert list(Violation.objects.values_list("kind", "status", "resolution", "note")) == [
+        ("unlicensed", "resolved", "licensed", "授权核算结果：单机授权")
     ]
+    settled = services.process_inventory(device=gov.device, now=T1 + 3 * DAY)
+    assert (settled.fulfilled, settled.raised, settled.resolved) == ([], [], [])
 
 
 @pytest.mark.django_db
@@ -252,7 +249,7 @@ def test_install_after_the_window_is_not_matched_and_is_a_violation(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1 + 16 * DAY)
     request.refresh_from_db()
     assert (request.status, request.installation) == (RequestStatus.EXPIRED, None)
-    assert [(v.kind, v.product.key) for v in Violation.objects.order_by("id")] == [
+    assert [(v.kind, v.product.key) for v in Violation.objects.order_by("kind")] == [
         ("unauthorised_install", "adobe-photoshop"),
         ("unlicensed", "adobe-photoshop"),
     ]

@@ -6,12 +6,14 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied
 
-from zhengban.core.models import Notification
+from zhengban.core import hooks
+from zhengban.core.models import AuditLogEntry, Notification
 from zhengban.governance import services
 from zhengban.governance import testing as t
 from zhengban.governance.choices import Resolution, RuleKind, ViolationKind, ViolationStatus
 from zhengban.governance.models import Violation
 from zhengban.inventory.models import Installation
+from zhengban.licensing import services as licensing
 from zhengban.licensing.models import ComplianceResult
 
 T1 = t.T0 + datetime.timedelta(days=1)
@@ -34,9 +36,11 @@ def spec(gov):
 
 
 def rows(unit):
+    # By kind: licensing's verdicts may be stored (and its findings raised) before or after
+    # governance judges the same inventory, depending on the task backend.
     return [
         (v.kind, v.product.key if v.product else None, v.person_name, v.status, v.resolution)
-        for v in Violation.objects.filter(unit=unit).order_by("id")
+        for v in Violation.objects.filter(unit=unit).order_by("kind", "id")
     ]
 
 
@@ -98,7 +102,7 @@ def test_same_install_is_not_raised_twice(gov, spec):
         ("unauthorised_install", "adobe-photoshop", "张三", "open", ""),
         ("unlicensed", "adobe-photoshop", "张三", "open", ""),
     ]
-    assert list(Violation.objects.order_by("id").values_list("first_seen", "last_seen")) == [
+    assert list(Violation.objects.order_by("kind").values_list("first_seen", "last_seen")) == [
         (T1, T1),
         (T1, T2),
     ]
@@ -169,8 +173,9 @@ def test_prohibited_software_wins_over_required_category_and_is_found_on_baselin
 
 @pytest.mark.django_db
 def test_unlicensed_commercial_software_from_licensing(gov):
-    """Licensing judges every commercial install on the ingest; governance raises one
-    violation per unlicensed install and settles it once licensing covers it."""
+    """Licensing judges every commercial install; governance raises one violation per
+    unlicensed product on a device from licensing's verdicts, and settles it as soon as
+    licensing covers it: buying the licence is enough, no further inventory is needed."""
     result = t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     photoshop = Installation.objects.get(device=gov.device, product__key="adobe-photoshop")
     assert rows(gov.org.unit_a) == [("unlicensed", "adobe-photoshop", "张三", "open", "")]
@@ -182,39 +187,110 @@ def test_unlicensed_commercial_software_from_licensing(gov):
         violation.installation,
         violation.software_version,
     ) == (T1, T1, f"product:{photoshop.product_id}", photoshop, "24.0")
-    # The same inventory processed again and a later one: still one violation.
+    # The same inventory processed again and a later one: still one violation, seen again.
     again = services.process_inventory(device=result.device, report=result.report, now=T1)
     assert (again.fulfilled, again.raised, again.resolved) == ([], [], [])
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP, t.SEVEN_ZIP], received=T2)
     violation.refresh_from_db()
     assert (Violation.objects.count(), violation.last_seen) == (1, T2)
 
-    # The unit buys a licence; licensing recomputes at once, governance settles the
-    # violation when it next processes the device (resolution "licensed").
+    # The unit buys a licence through licensing's service: its verdicts are stored, and
+    # their event settles the violation at once (the device sends nothing).
+    audit_before = AuditLogEntry.objects.count()
     t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
     assert ComplianceResult.objects.get(installation=photoshop).status == "covered"
-    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T3)
     violation.refresh_from_db()
-    assert (violation.status, violation.resolution, violation.resolved_at) == (
-        ViolationStatus.RESOLVED,
-        Resolution.LICENSED,
-        T3,
-    )
+    assert (
+        violation.status,
+        violation.resolution,
+        violation.resolved_by,
+        violation.note,
+        violation.resolved_at is not None,
+    ) == (ViolationStatus.RESOLVED, Resolution.LICENSED, None, "授权核算结果：单机授权", True)
+    assert list(
+        AuditLogEntry.objects.filter(
+            pk__gt=AuditLogEntry.objects.order_by("pk")[audit_before - 1].pk,
+            object_type="governance.violation",
+        ).values_list("object_id", "actor_id", "message")
+    ) == [(str(violation.pk), None, "resolved: licensed")]
+
+    # A later inventory changes nothing about it.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T3)
     assert rows(gov.org.unit_a) == [
         ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
     ]
 
 
 @pytest.mark.django_db
-def test_unlicensed_verdicts_pushed_in_and_resolved_by_an_officer(gov):
-    photoshop = t.ingest(
-        gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1
-    ).device.installations.get(product__key="adobe-photoshop")
+def test_licence_withdrawn_raises_again_and_removal_settles(gov):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    entitlement = t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
+    ]
+    # The licence deleted: licensing finds the install unlicensed again, a new finding is
+    # raised (the old one stays resolved), dated by the device's last inventory.
+    licensing.delete_entitlement(actor=None, entitlement=entitlement)
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
+        ("unlicensed", "adobe-photoshop", "张三", "open", ""),
+    ]
+    reopened = Violation.objects.get(status=ViolationStatus.OPEN)
+    assert (reopened.first_seen, reopened.last_seen) == (T1, T1)
+    # Uninstalled: settled as removed, at the inventory that showed it gone.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING], received=T2)
+    reopened.refresh_from_db()
+    assert (reopened.status, reopened.resolution, reopened.resolved_at) == (
+        ViolationStatus.RESOLVED,
+        Resolution.REMOVED,
+        T2,
+    )
+
+
+@pytest.mark.django_db
+def test_sync_unlicensed_from_stored_verdicts_with_exact_times(gov):
+    """The "licensing.recomputed" reaction on its own, with the time given."""
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     violation = Violation.objects.get()
-    # Licensing's results pushed in again raise nothing new.
-    assert services.record_unlicensed(installations=[photoshop], now=T2) == []
+    # Nothing new in the verdicts: nothing raised or settled, for the device or its unit.
+    for device_ids in ([gov.device.pk], None):
+        outcome = services.sync_unlicensed(
+            unit_ids=[gov.org.unit_a.pk], device_ids=device_ids, now=T2
+        )
+        assert (outcome.raised, outcome.resolved) == ([], [])
+    assert services.sync_unlicensed(unit_ids=[gov.org.unit_a.pk], device_ids=[]).raised == []
+    # Licensing covers it (its verdict changed underneath, as a recompute does): settled.
+    ComplianceResult.objects.filter(device=gov.device, status="unlicensed").update(
+        status="covered",
+        reason="site",
+        entitlement=t.buy(gov.org.unit_b, "adobe-photoshop"),
+    )
+    outcome = services.sync_unlicensed(unit_ids=[gov.org.unit_a.pk], device_ids=None, now=T3)
     violation.refresh_from_db()
-    assert (violation.first_seen, violation.last_seen) == (T1, T2)
+    assert (outcome.raised, outcome.resolved) == ([], [violation])
+    assert (violation.status, violation.resolution, violation.resolved_at, violation.note) == (
+        ViolationStatus.RESOLVED,
+        Resolution.LICENSED,
+        T3,
+        "授权核算结果：场地授权",
+    )
+
+
+@pytest.mark.django_db
+def test_unlicensed_verdicts_fired_again_and_resolved_by_an_officer(gov):
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    violation = Violation.objects.get()
+    # Licensing's event fired again for the device raises nothing new.
+    [outcome] = [
+        o
+        for o in hooks.fire(
+            hooks.LICENSING_RECOMPUTED,
+            unit_ids=[gov.org.unit_a.pk],
+            device_ids=[gov.device.pk],
+        )
+        if isinstance(o, services.IngestOutcome)
+    ]
+    assert (outcome.raised, outcome.resolved) == ([], [])
     # An officer records that a licence has been bought.
     services.resolve_violation(
         actor=gov.org.officer_a, violation=violation, resolution=Resolution.LICENSED, now=T3
@@ -222,6 +298,30 @@ def test_unlicensed_verdicts_pushed_in_and_resolved_by_an_officer(gov):
     assert rows(gov.org.unit_a) == [
         ("unlicensed", "adobe-photoshop", "张三", "resolved", "licensed"),
     ]
+
+
+@pytest.mark.django_db
+def test_processing_costs_the_same_few_queries_however_many_installs(
+    gov, spec, django_assert_num_queries
+):
+    """Set-based: judging an inventory reads the installs only through what the rules ask
+    for, so a device of 3 installs and one of 63 cost the same queries."""
+    many = [(f"内部工具 {i}", "1.0", "某公司") for i in range(60)]
+    small = t.ingest(gov.org.unit_a, "dev-a3", [t.WPS, t.TIANQING, t.SAFE_360], received=T1)
+    large = t.ingest(gov.org.unit_a, "dev-a4", [t.WPS, t.TIANQING, t.SAFE_360, *many], received=T1)
+    assert large.device.installations.count() == small.device.installations.count() + 60
+    assert sorted(Violation.objects.values_list("kind", "device__agent_device_id")) == [
+        ("prohibited", "dev-a3"),
+        ("prohibited", "dev-a4"),
+    ]
+    for result in (small, large):
+        # Events, the spec's rules, open violations, prohibited installs, the found one's
+        # open violation, presence of the open ones' products.
+        with django_assert_num_queries(6):
+            outcome = services.process_inventory(device=result.device, report=result.report, now=T1)
+        assert (outcome.fulfilled, outcome.raised, outcome.resolved) == ([], [], [])
+    with django_assert_num_queries(2):
+        services.sync_unlicensed(unit_ids=[gov.org.unit_a.pk], device_ids=None)
 
 
 @pytest.mark.django_db
@@ -270,3 +370,18 @@ def test_database_refuses_a_second_open_violation_for_the_same_finding(gov, spec
             first_seen=T2,
             last_seen=T2,
         )
+
+
+@pytest.mark.django_db
+def test_many_new_violations_for_one_person_become_one_digest_message(gov):
+    from zhengban.core.notifications import Note
+
+    officer, staff = gov.org.officer_a, gov.staff
+    notes = [Note(recipient=officer, subject=f"发现违规：{i}", link=f"/v/{i}/") for i in range(6)]
+    notes += [Note(recipient=staff, subject=f"发现违规：{i}", link=f"/v/{i}/") for i in range(5)]
+    out = services._digest(notes)
+    # Five or fewer stay one by one; six or more become one message pointing at the list.
+    assert [(n.recipient.username, n.subject, n.link) for n in out] == [
+        ("officer_a", "发现6项新违规", "/governance/violations/"),
+        *[("zhang_a", f"发现违规：{i}", f"/v/{i}/") for i in range(5)],
+    ]

@@ -354,3 +354,29 @@ def test_import_page_after_a_good_file_shows_counts_and_the_per_row_result(
         0,
         1,
     )
+
+
+@pytest.mark.django_db
+def test_unit_list_fast_rows_render_exactly_what_django_tables2_renders(org, rf):
+    import re
+
+    from django.template.loader import render_to_string
+
+    from zhengban.orgs.tables import UnitTable
+
+    Unit.objects.filter(pk=org.unit_a.pk).update(head_name="王五 <i>", officer_phone="0531&1")
+    request = rf.get("/")
+    request.user = org.supervisor_province
+
+    def cells(fast: bool) -> list[str]:
+        table = UnitTable(Unit.objects.visible_to(org.supervisor_province).order_by("pk"))
+        table.fast_rows = fast
+        table.paginate(per_page=50)
+        html = render_to_string("core/table.html", {"table": table}, request=request)
+        body = html[html.index("<tbody>") : html.index("</tbody>")]
+        return re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
+
+    fast, slow = cells(True), cells(False)
+    assert len(fast) == Unit.objects.count()
+    assert fast == slow
+    assert any("王五 &lt;i&gt;" in row and "0531&amp;1" in row for row in fast)

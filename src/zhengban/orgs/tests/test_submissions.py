@@ -201,6 +201,11 @@ def test_progress_and_reminders_go_exactly_to_late_units_officers(
     )
     assert sorted(m.to[0] for m in mail.outbox) == ["bureau@example.cn", "child@example.cn"]
     assert mail.outbox[0].subject == f"请报送{YEAR}年度软件正版化工作具体负责人名单"
+    # A mail client has no current host: the link names the site (settings.SITE_URL).
+    child_mail = next(m for m in mail.outbox if m.to == ["child@example.cn"])
+    assert child_mail.body.endswith(
+        f"\n\nhttp://127.0.0.1:8000/orgs/units/{org.unit_a_child.pk}/submissions/{YEAR}/"
+    )
     entry = AuditLogEntry.objects.get(action="remind")
     assert (entry.actor_name, entry.object_repr, entry.message) == (
         "supervisor_a",

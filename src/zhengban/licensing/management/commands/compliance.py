@@ -1,4 +1,7 @@
-"""zhengban compliance recompute: recompute every install's verdict and the positions."""
+"""zhengban compliance recompute: recompute every install's verdict and the positions.
+
+``--due`` is the scheduled daily run (cron or a systemd timer, see README): only the units
+whose entitlements crossed a term boundary since the last scheduled run."""
 
 from __future__ import annotations
 
@@ -18,6 +21,17 @@ class Command(BaseCommand):
         recompute.add_argument("--as-of", help="按指定日期判断授权期限(YYYY-MM-DD,默认今天)")
         recompute.add_argument("--json", help="把统计写入此 JSON 文件")
         recompute.add_argument("--quiet", action="store_true", help="不显示进度条")
+        recompute.add_argument(
+            "--due",
+            action="store_true",
+            help="只重算授权期限(订阅起止、升级权截止)在上次定时重算以来到期或生效的单位",
+        )
+        recompute.add_argument(
+            "--days",
+            type=int,
+            default=1,
+            help="与 --due 一起用:至少回看的天数(默认 1;上次定时重算更早时从那天起)",
+        )
 
     def handle(self, *args, **options):
         from zhengban.licensing import services
@@ -28,6 +42,29 @@ class Command(BaseCommand):
                 as_of = datetime.date.fromisoformat(options["as_of"])
             except ValueError as exc:
                 raise CommandError("--as-of 必须是 YYYY-MM-DD 格式的日期") from exc
+        if options.get("due"):
+            if options.get("unit"):
+                raise CommandError("--due 不能与 --unit 同时使用")
+            if options["days"] < 1:
+                raise CommandError("--days 必须大于等于 1")
+            due = services.recompute_due(as_of=as_of, days=options["days"])
+            self.stdout.write(
+                f"按期限变化重算({due.since.isoformat()} 至 {due.as_of.isoformat()}):"
+                f"{due.entitlements} 项授权、{due.units} 个单位,更新 {due.written} 条结果。"
+            )
+            if options.get("json"):
+                with open(options["json"], "w", encoding="utf-8") as fh:
+                    json.dump(
+                        {
+                            **vars(due),
+                            "since": due.since.isoformat(),
+                            "as_of": due.as_of.isoformat(),
+                        },
+                        fh,
+                        ensure_ascii=False,
+                        indent=2,
+                    )
+            return
         if options.get("unit"):
             from zhengban.orgs.models import Unit
 

@@ -1,0 +1,117 @@
+"""Home-page figures cached per scope, and the cache configuration."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from zhengban.core import home
+from zhengban.inventory.choices import InventorySource
+from zhengban.inventory.home import devices_panel
+from zhengban.inventory.models import Device
+from zhengban.settings import cache_from_url
+
+NOW = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.UTC)
+
+
+def add_device(unit, hostname: str) -> Device:
+    return Device.objects.create(
+        unit=unit,
+        hostname=hostname,
+        first_seen=NOW,
+        last_seen=NOW,
+        last_source=InventorySource.GLPI_JSON,
+    )
+
+
+def device_total(client) -> int:
+    response = client.get(reverse("core:home"))
+    assert response.status_code == 200
+    panel = next(p for p in response.context["panels"] if p.title == "终端")
+    return panel.figures[0][1]
+
+
+@pytest.fixture
+def cached(settings):
+    settings.HOME_CACHE_SECONDS = 300
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_scope_panels_are_reused_within_the_cache_time(client, org, cached):
+    add_device(org.unit_a, "pc-a1")
+    add_device(org.unit_b, "pc-b1")
+    client.force_login(org.supervisor_province)
+    assert device_total(client) == 2
+    add_device(org.unit_a, "pc-a2")
+    page = client.get(reverse("core:home"))
+    # Stale by design, and the page says since when.
+    assert next(p for p in page.context["panels"] if p.title == "终端").figures[0][1] == 2
+    assert 'data-testid="computed-at"' in page.content.decode()
+    assert "数据更新于" in page.content.decode()
+
+    # Another scope gets its own figures, never the province's.
+    client.force_login(org.officer_a)
+    assert device_total(client) == 2
+    client.force_login(org.officer_b)
+    assert device_total(client) == 1
+
+    cache.clear()
+    client.force_login(org.supervisor_province)
+    assert device_total(client) == 3
+
+
+@pytest.mark.django_db
+def test_people_of_one_scope_but_other_roles_do_not_share_a_panel(org, cached):
+    # Same unit, same scope, other roles: the key differs, so a panel one role may not see
+    # never reaches the other through the cache.
+    assert home.scope_cache_key(devices_panel, org.officer_a) != home.scope_cache_key(
+        devices_panel, org.staff_a
+    )
+    assert home.scope_cache_key(devices_panel, org.officer_a) == home.scope_cache_key(
+        devices_panel, org.officer_a
+    )
+    assert home.scope_cache_key(devices_panel, org.supervisor_province) != (
+        home.scope_cache_key(devices_panel, org.supervisor_a)
+    )
+
+
+@pytest.mark.django_db
+def test_without_cache_time_figures_follow_the_data(client, org, settings):
+    settings.HOME_CACHE_SECONDS = 0
+    cache.clear()
+    add_device(org.unit_a, "pc-a1")
+    client.force_login(org.officer_a)
+    assert device_total(client) == 1
+    add_device(org.unit_a, "pc-a2")
+    page = client.get(reverse("core:home"))
+    assert next(p for p in page.context["panels"] if p.title == "终端").figures[0][1] == 2
+    assert "数据更新于" not in page.content.decode()
+
+
+def test_cache_url_schemes():
+    assert cache_from_url("locmem://") == {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "",
+    }
+    assert cache_from_url("db://") == {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "zhengban_cache",
+    }
+    assert cache_from_url("redis://127.0.0.1:6379/1") == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/1",
+    }
+    assert cache_from_url("dummy://") == {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    with pytest.raises(ValueError, match="memcache"):
+        cache_from_url("memcache://x")
+
+
+def test_register_refuses_unknown_cache_modes():
+    with pytest.raises(ValueError, match="forever"):
+        home.register(lambda user: None, cache="forever")

@@ -1,0 +1,102 @@
+"""What makes the ingest path cheap must not change what it stores or answers: the agent
+URL served past the browser middleware, product ids remembered per catalog revision."""
+
+from __future__ import annotations
+
+import datetime
+import zlib
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from zhengban.catalog.models import Product
+from zhengban.inventory import services
+from zhengban.inventory.models import Device, Installation
+from zhengban.inventory.testing import XML_SAMPLES
+
+pytestmark = pytest.mark.django_db
+
+SAMPLE = (XML_SAMPLES / "1.xml").read_bytes()  # FusionInventory, 42 SOFTWARES entries
+
+
+@pytest.fixture
+def token(org) -> str:
+    return services.create_enrollment_token(actor=None, unit=org.unit_a)[1]
+
+
+def test_agent_url_skips_the_browser_middleware(client, token, org):
+    url = reverse("inventory:ingest", args=[token])
+    response = client.generic(
+        "POST",
+        url,
+        zlib.compress(SAMPLE),
+        content_type="application/x-compress-zlib",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200
+    assert b"no_account_update" in zlib.decompress(response.content)
+    # No session, CSRF, clickjacking or locale handling: no cookies, no such headers.
+    assert response.cookies == {}
+    assert not response.has_header("X-Frame-Options")
+    assert not response.has_header("Vary")
+    assert not response.has_header("Content-Language")
+    device = Device.objects.get()
+    assert Installation.objects.filter(device=device).count() == 42 + 1
+    # Errors stay in the default language whatever the agent's Accept-Language.
+    bad = client.generic(
+        "POST", url, b"<REQUEST>", content_type="application/xml", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert bad.status_code == 400
+    assert bad.content.decode().startswith("body: XML 无法解析")
+    # Pages still get the whole stack.
+    page = client.get(reverse("login"))
+    assert page["X-Frame-Options"] == "DENY"
+
+
+def test_product_ids_are_read_once_per_catalog_revision(org):
+    keys = [
+        ("WPS Office", "Kingsoft", "11.1.0", "linux"),
+        ("Microsoft Office Professional Plus 2016", "Microsoft Corporation", "16.0", "windows"),
+        ("no such program at all", "", "1", "linux"),
+    ]
+    from zhengban.catalog.services import get_recogniser
+
+    recogniser = get_recogniser(org.unit_a.pk)
+    product_keys = [recogniser.recognise(*key).product for key in keys]
+    assert product_keys[0] and product_keys[1] and product_keys[2] is None
+    first = services.recognise_products(unit_id=org.unit_a.pk, keys=keys)
+    assert first == {
+        keys[0]: Product.objects.get(key=product_keys[0]).pk,
+        keys[1]: Product.objects.get(key=product_keys[1]).pk,
+        keys[2]: None,
+    }
+    with CaptureQueriesContext(connection) as queries:
+        again = services.recognise_products(unit_id=org.unit_a.pk, keys=keys)
+    assert again == first
+    # Only the catalog revision is checked: the ids are remembered.
+    assert len(queries.captured_queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_byte_identical_repeat_outside_a_transaction_is_one_statement(org, token):
+    # Outside any transaction, as in a real request (tests otherwise run inside one).
+    body = zlib.compress(SAMPLE)
+    digest = services.payload_hash(body, "application/x-compress-zlib")
+    url = reverse("inventory:ingest", args=[token])
+    response = Client().generic("POST", url, body, content_type="application/x-compress-zlib")
+    assert response.status_code == 200
+    device = Device.objects.get()
+    later = device.last_seen + datetime.timedelta(hours=3)
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as queries:
+        assert services.touch_unchanged_for_token(token=token, digest=digest, received=later)
+    if connection.vendor == "postgresql":
+        assert len(queries.captured_queries) == 1
+    device.refresh_from_db()
+    assert device.last_seen == later
+    assert not services.touch_unchanged_for_token(token=token, digest="0" * 64, received=later)
+    assert not services.touch_unchanged_for_token(token="wrong", digest=digest, received=later)
+    assert Installation.objects.filter(device=device).count() == 42 + 1

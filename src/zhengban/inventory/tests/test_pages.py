@@ -1,0 +1,229 @@
+"""Device list and device page at scale: bounded counts, pages read by id, long sections cut."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from zhengban.core.views import CappedCountPaginator
+from zhengban.inventory import services
+from zhengban.inventory.choices import InventorySource
+from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
+from zhengban.inventory.views import EVENTS_SHOWN
+
+NOW = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.UTC)
+
+
+def make_device(unit, hostname: str, installs: int, *, days_silent: int = 0, os_name: str = ""):
+    seen = NOW - datetime.timedelta(days=days_silent)
+    device = Device.objects.create(
+        unit=unit,
+        hostname=hostname,
+        os_name=os_name,
+        first_seen=seen,
+        last_seen=seen,
+        last_source=InventorySource.GLPI_JSON,
+    )
+    for n in range(installs):
+        name = f"{hostname}-软件{n}"
+        Installation.objects.create(
+            device=device,
+            kind="application",
+            name=name,
+            raw_key=services.raw_key(name, "", "", ""),
+            first_seen=seen,
+        )
+    return device
+
+
+@pytest.fixture
+def five(org):
+    # Created out of order: the list sorts by host name.
+    for host, installs in (("pc-05", 5), ("pc-02", 2), ("pc-04", 4), ("pc-01", 1), ("pc-03", 3)):
+        make_device(org.unit_a, host, installs, os_name="Windows 10" if installs % 2 else "UOS")
+    make_device(org.unit_b, "other-01", 7)
+    return org
+
+
+def rows(response) -> list[tuple[str, int]]:
+    table = response.context["table"]
+    return [(r.record.hostname, r.record.software_count) for r in table.page.object_list]
+
+
+@pytest.mark.django_db
+def test_device_list_pages_by_host_name_with_a_capped_count(client, five, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 3)
+    client.force_login(five.officer_a)
+    url = reverse("inventory:device_list")
+
+    first = client.get(url, {"per_page": 2})
+    assert rows(first) == [("pc-01", 1), ("pc-02", 2)]
+    html = first.content.decode()
+    assert "超过 3 条" in html
+    assert "1 / 2+" in html
+
+    second = client.get(url, {"per_page": 2, "page": 2})
+    assert rows(second) == [("pc-03", 3), ("pc-04", 4)]
+    assert "超过 4 条" in second.content.decode()
+    assert "2 / 3+" in second.content.decode()
+
+    # Past the cap the count becomes exact again once the end is in reach.
+    last = client.get(url, {"per_page": 2, "page": 3})
+    assert rows(last) == [("pc-05", 5)]
+    assert "共 5 条" in last.content.decode()
+    assert "3 / 3" in last.content.decode()
+
+
+@pytest.mark.django_db
+def test_device_list_counts_exactly_under_the_cap(client, five):
+    client.force_login(five.supervisor_province)
+    response = client.get(reverse("inventory:device_list"))
+    assert rows(response) == [
+        ("other-01", 7),
+        ("pc-01", 1),
+        ("pc-02", 2),
+        ("pc-03", 3),
+        ("pc-04", 4),
+        ("pc-05", 5),
+    ]
+    assert "共 6 条" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_device_list_filters_still_apply_to_pages_read_by_id(client, five, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 1)
+    client.force_login(five.supervisor_province)
+    url = reverse("inventory:device_list")
+    assert rows(client.get(url, {"unit": five.unit_b.pk})) == [("other-01", 7)]
+    assert rows(client.get(url, {"os": "uos"})) == [("pc-02", 2), ("pc-04", 4)]
+    assert rows(client.get(url, {"software": "pc-03-软件2"})) == [("pc-03", 3)]
+    assert rows(client.get(url, {"unrecognised": "true", "per_page": 2, "page": 2})) == [
+        ("pc-02", 2),
+        ("pc-03", 3),
+    ]
+    Device.objects.filter(hostname="pc-04").update(
+        first_seen=timezone.now() - datetime.timedelta(days=90),
+        last_seen=timezone.now() - datetime.timedelta(days=60),
+    )
+    Device.objects.exclude(hostname="pc-04").update(last_seen=timezone.now())
+    assert rows(client.get(url, {"stale_days": 30})) == [("pc-04", 4)]
+    # Sorting by another column still works through the id step.
+    assert [h for h, _ in rows(client.get(url, {"sort": "-hostname", "per_page": 3}))] == [
+        "pc-05",
+        "pc-04",
+        "pc-03",
+    ]
+
+
+@pytest.mark.django_db
+def test_device_export_is_complete_whatever_the_cap(client, five, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 1)
+    client.force_login(five.officer_a)
+    response = client.get(reverse("inventory:device_list"), {"export": "xlsx"})
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    hosts = [row[0].value for row in sheet.iter_rows(min_row=2)]
+    assert hosts == ["pc-01", "pc-02", "pc-03", "pc-04", "pc-05"]
+
+
+@pytest.mark.django_db
+def test_device_page_shows_recent_history_and_links_to_all(client, org):
+    device = make_device(org.unit_a, "pc-history", 3)
+    report = InventoryReport.objects.create(
+        device=device, received=NOW, source=InventorySource.GLPI_JSON
+    )
+    total = EVENTS_SHOWN + 7
+    InstallationEvent.objects.bulk_create(
+        InstallationEvent(
+            device=device,
+            report=report,
+            event_type="installed",
+            kind="application",
+            name=f"事件软件{n:03d}",
+            new_version="1.0",
+            date=NOW - datetime.timedelta(hours=n),
+        )
+        for n in range(total)
+    )
+    client.force_login(org.officer_a)
+    url = reverse("inventory:device_detail", args=[device.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert len(page.context["events"]) == EVENTS_SHOWN
+    assert page.context["events"][0].name == "事件软件000"
+    assert page.context["more_events"] is True
+    assert page.context["installation_count"] == 3
+    assert page.context["unrecognised_count"] == 3
+    assert page.context["installations"].paginator.count == 3
+    assert 'data-testid="all-events"' in page.content.decode()
+
+    everything = client.get(url, {"events": "all"})
+    assert len(everything.context["events"]) == total
+    assert everything.context["events"][-1].name == f"事件软件{total - 1:03d}"
+    assert 'data-testid="all-events"' not in everything.content.decode()
+
+
+@pytest.mark.django_db
+def test_fast_rows_render_exactly_what_django_tables2_renders(rf, five):
+    import re
+
+    from django.template.loader import render_to_string
+
+    from zhengban.inventory.tables import DeviceTable
+    from zhengban.inventory.views import DeviceListView
+
+    Device.objects.filter(hostname="pc-02").update(
+        device_type="laptop", assigned_name="张三 <b>", serial_number="SN&1"
+    )
+    request = rf.get("/")
+    request.user = five.supervisor_province
+    queryset = DeviceListView.queryset.all()
+
+    def cells(fast: bool) -> list[str]:
+        table = DeviceTable(queryset)
+        table.fast_rows = fast
+        table.paginate(per_page=50)
+        html = render_to_string("core/table.html", {"table": table}, request=request)
+        body = html[html.index("<tbody>") : html.index("</tbody>")]
+        return re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
+
+    fast, slow = cells(True), cells(False)
+    assert len(fast) == 6
+    assert fast == slow
+    assert "张三 &lt;b&gt;" in fast[2]
+    assert "<td >笔记本</td>" in fast[2]
+
+
+@pytest.mark.django_db
+def test_fast_installation_rows_match_django_tables2(rf, org):
+    import re
+
+    from django.template.loader import render_to_string
+
+    from zhengban.inventory.tables import InstallationTable
+
+    device = make_device(org.unit_a, "pc-sw", 3)
+    Installation.objects.filter(device=device, name="pc-sw-软件1").update(
+        install_date=datetime.date(2025, 3, 4), version="1.<2>", kind="os"
+    )
+    request = rf.get("/")
+    request.user = org.officer_a
+
+    def cells(fast: bool) -> list[str]:
+        table = InstallationTable(Installation.objects.filter(device=device).order_by("name"))
+        table.fast_rows = fast
+        table.paginate(per_page=100)
+        html = render_to_string("core/table.html", {"table": table}, request=request)
+        body = html[html.index("<tbody>") : html.index("</tbody>")]
+        return re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
+
+    fast, slow = cells(True), cells(False)
+    assert fast == slow
+    assert len(fast) == 3
+    assert "<td >未识别</td>" in fast[0]
+    assert "1.&lt;2&gt;" in fast[1]
