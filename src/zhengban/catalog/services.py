@@ -112,6 +112,12 @@ def _revision_token() -> tuple[int, str]:
     return row or (0, "")
 
 
+def current_revision_token() -> tuple[int, str]:
+    """The revision with its random token: a catalog loaded again from scratch (a flushed
+    database) may reuse a revision number, never a token. Caches of product ids key on it."""
+    return _revision_token()
+
+
 _cache_lock = threading.Lock()
 _cache: dict[str, Any] = {"revision": None, "shared": None, "units": {}}
 

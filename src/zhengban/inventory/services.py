@@ -976,7 +976,14 @@ def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
         setattr(row, name, value)
     row.full_clean(exclude=["unit", "first_seen", "last_seen", "last_source"])
     row.save()
-    audit.record(
-        actor=actor, action=AuditAction.UPDATE, obj=row, before=before, after=audit.snapshot(row)
-    )
+    after = audit.snapshot(row)
+    audit.record(actor=actor, action=AuditAction.UPDATE, obj=row, before=before, after=after)
+    changed = {
+        f.name
+        for f in Device._meta.concrete_fields
+        if f.attname in after and before.get(f.attname) != after[f.attname]
+    }
+    if changed:
+        # A new assigned person can move per-user seats: licensing re-judges the unit.
+        hooks.fire(hooks.DEVICE_CHANGED, device=row, fields=changed)
     return row

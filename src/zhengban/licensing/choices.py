@@ -119,4 +119,5 @@ class RecomputeReason(models.TextChoices):
 
     INVENTORY = "inventory", _("终端清单上报")
     CATALOG = "catalog", _("软件目录变更")
+    DEVICE = "device", _("终端信息变更")
     MANUAL = "manual", _("手动重算")

@@ -30,5 +30,19 @@ def on_catalog_changed(
     )
 
 
+# Per-user seats follow the assigned person; other device fields change no verdict.
+SEAT_FIELDS = frozenset({"assigned_user", "assigned_name"})
+
+
+def on_device_changed(*, device: Any, fields: set[str], **kwargs: Any) -> int:
+    from zhengban.licensing.choices import RecomputeReason
+    from zhengban.licensing.services import queue_recompute
+
+    if not fields & SEAT_FIELDS:
+        return 0
+    return queue_recompute(reason=RecomputeReason.DEVICE, unit_ids=[device.unit_id])
+
+
 hooks.register(hooks.INVENTORY_INGESTED, on_inventory_ingested)
+hooks.register(hooks.DEVICE_CHANGED, on_device_changed)
 hooks.register(hooks.CATALOG_CHANGED, on_catalog_changed)

@@ -658,7 +658,7 @@ class ProductMeta:
 
 @dataclass
 class CatalogMeta:
-    revision: int
+    revision: tuple[int, str]
     products: dict[int, ProductMeta]
     ids: dict[str, int]
     version_order: dict[str, tuple[str, ...]]
@@ -684,9 +684,9 @@ _catalog_cache: dict[str, CatalogMeta] = {}
 
 def catalog_meta() -> CatalogMeta:
     """The catalog as the engine needs it, rebuilt when the catalog revision moves."""
-    from zhengban.catalog.services import current_revision
+    from zhengban.catalog.services import current_revision_token
 
-    revision = current_revision()
+    revision = current_revision_token()
     cached = _catalog_cache.get("meta")
     if cached is not None and cached.revision == revision:
         return cached
@@ -1735,6 +1735,9 @@ def recompute_all(
     covered = unlicensed = installs_total = 0
     outermost = not connection.in_atomic_block
     with transaction.atomic():
+        # Requests already queued (committed) are answered by this recompute: their
+        # inventories are read below. Taken first, so none of them is newer than that read.
+        answered = list(RecomputeRequest.objects.values_list("id", flat=True))
         devices, _regions = device_facts(Device.objects.all())
         by_unit: dict[int, list[tuple]] = defaultdict(list)
         for row in (
@@ -1788,6 +1791,8 @@ def recompute_all(
                 f"unlicensed={unlicensed} as_of={as_of.isoformat()}"
             ),
         )
+        for start in range(0, len(answered), 10000):
+            RecomputeRequest.objects.filter(id__in=answered[start : start + 10000]).delete()
         hooks.fire(hooks.LICENSING_RECOMPUTED, unit_ids=all_units, device_ids=None)
     if progress is not None and not all_units:
         progress(0, 0)

@@ -228,3 +228,41 @@ def test_a_waiting_drain_task_is_not_enqueued_twice(org):
         "written": 0,
     }
     assert tasks.drain_recompute_queue.call()["requests"] == 0
+
+
+@override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}})
+def test_a_full_recompute_answers_what_is_queued(org, recomputed):
+    # No worker ran (database backend): the ingests' requests wait in the queue.
+    a = ingest(org.unit_a, "q1", [WINRAR]).device
+    ingest(org.unit_b, "q2", [WINRAR], minutes=1)
+    assert RecomputeRequest.objects.count() == 2 and verdicts(a) == []
+    stats = services.recompute_all()
+    assert (stats.units, stats.unlicensed) == (2, 2)
+    assert verdicts(a) == [("winrar", "unlicensed", "no_entitlement")]
+    # Nothing is left for the worker to redo.
+    assert RecomputeRequest.objects.count() == 0
+    assert tasks.drain_recompute_queue.call()["requests"] == 0
+
+
+def test_a_new_assigned_person_moves_per_user_seats(org, recomputed):
+    a = make_device(org.unit_a, "a1", assigned_name="张三")
+    b = make_device(org.unit_a, "b1", assigned_name="张三")
+    install(a, "winrar", *WINRAR[:2])
+    install(b, "winrar", *WINRAR[:2])
+    services.create_entitlement(
+        actor=None,
+        unit=org.unit_a,
+        product=product("winrar"),
+        metric=Metric.PER_USER,
+        term=Term.PERPETUAL,
+        quantity=1,
+    )
+    # One person on two devices uses one per-user seat.
+    assert verdicts(a) == verdicts(b) == [("winrar", "covered", "per_user")]
+    recomputed.clear()
+    inventory.update_device(actor=org.officer_a, device=b, asset_number="ZC-001")
+    assert recomputed == []  # no seat can move: nothing queued
+    inventory.update_device(actor=org.officer_a, device=b, assigned_name="李四")
+    assert recomputed == [{"unit_ids": [org.unit_a.pk], "device_ids": None}]
+    assert verdicts(a) == [("winrar", "covered", "per_user")]
+    assert verdicts(b) == [("winrar", "unlicensed", "over_quantity")]
