@@ -256,6 +256,8 @@ CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "locmem://"))}
 # Home-page figures over a whole scope are reused for this long (the page shows their time).
 # Off in tests, which expect figures to follow the data at once.
 HOME_CACHE_SECONDS = int(os.environ.get("HOME_CACHE_SECONDS", "0" if TESTING else "300"))
+# A list's "more than 10,000 rows" is reused this long per query (exact counts never are).
+LIST_COUNT_CACHE_SECONDS = int(os.environ.get("LIST_COUNT_CACHE_SECONDS", "0" if TESTING else "60"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "zhengban@localhost")

@@ -3,9 +3,12 @@ and XLSX export."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -70,7 +73,22 @@ class CappedCountPaginator(Paginator):
         if queryset is None:
             return super().count
         # COUNT(*) over a LIMIT: stops scanning once past the limit; no ORDER BY needed.
-        return queryset.order_by().values("pk")[: self.count_limit + 1].count()
+        counted = queryset.order_by().values("pk")[: self.count_limit + 1]
+        seconds = int(getattr(settings, "LIST_COUNT_CACHE_SECONDS", 0))
+        if not seconds:
+            return counted.count()
+        # Past the cap the page only says "more than N": that answer is reused for a short
+        # while per query (the scope and filters are in its SQL), sparing a province-wide
+        # scan on every page. Exact counts below the cap are never reused.
+        sql, params = counted.query.sql_with_params()
+        key = "listcount:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        number = counted.count()
+        if number > self.count_limit:
+            cache.set(key, number, seconds)
+        return number
 
     @property
     def count_capped(self) -> bool:

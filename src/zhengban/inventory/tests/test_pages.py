@@ -227,3 +227,36 @@ def test_fast_installation_rows_match_django_tables2(rf, org):
     assert len(fast) == 3
     assert "<td >未识别</td>" in fast[0]
     assert "1.&lt;2&gt;" in fast[1]
+
+
+@pytest.mark.django_db
+def test_a_capped_count_is_reused_for_a_while_and_an_exact_one_never(
+    client, five, monkeypatch, settings
+):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cache.clear()
+    settings.LIST_COUNT_CACHE_SECONDS = 60
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 3)
+    client.force_login(five.officer_a)
+    url = reverse("inventory:device_list")
+
+    def get(**params):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, params)
+        return response, len(ctx.captured_queries)
+
+    first, queries = get(per_page=2)
+    again, queries_again = get(per_page=2)
+    assert "超过 3 条" in first.content.decode() and "超过 3 条" in again.content.decode()
+    assert queries_again == queries - 1  # the count came from the cache
+    # Another filter is another query, counted on its own; below the cap it is exact, and
+    # exact counts are counted every time.
+    os_filtered, q_filtered = get(per_page=2, os="UOS")
+    assert "共 2 条" in os_filtered.content.decode()
+    exact_again, q_exact = get(per_page=2, os="UOS")
+    assert "共 2 条" in exact_again.content.decode()
+    assert q_exact == q_filtered
+    cache.clear()
