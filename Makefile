@@ -26,11 +26,11 @@ $(TEST_STAMP): $(DEPS_STAMP)
 
 venv: $(DEPS_STAMP)
 
+# The background worker (compliance after each inventory, catalog re-apply, reminders) runs
+# beside the web server and stops with it.
 run: $(DEPS_STAMP)
 	DEBUG=1 $(BIN)/zhengban migrate --no-input
 	DEBUG=1 $(BIN)/zhengban demo
-	# The background worker (compliance after each inventory, catalog re-apply, reminders)
-	# runs beside the web server and stops with it.
 	DEBUG=1 $(BIN)/zhengban db_worker --no-reload & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/zhengban runserver 127.0.0.1:$(PORT)
 
