@@ -63,7 +63,7 @@ def _call(form: Any, call: Callable[[], Any]) -> Any:
 
 
 def _form_page(request: HttpRequest, form: Any, title: str, back: str = "") -> HttpResponse:
-    return render(request, "governance/form.html", {"form": form, "title": title, "back": back})
+    return render(request, "core/form.html", {"form": form, "title": title, "back": back})
 
 
 # ------------------------------------------------------------------------------ staff

@@ -98,7 +98,7 @@ def _call(form: Any, call: Callable[[], Any]) -> Any:
 def _form_page(request: HttpRequest, form: Any, title: str, back: str = "") -> HttpResponse:
     return render(
         request,
-        "licensing/form.html",
+        "core/form.html",
         {"form": form, "title": title, "back": back, "multipart": form.is_multipart()},
     )
 
