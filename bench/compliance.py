@@ -4,9 +4,11 @@
     .venv/bin/python bench/run.py compliance --db postgres [-- --devices 100000 --units 5000]
     DATABASE_URL=postgres://…/province .venv/bin/python bench/compliance.py --existing --json F
 
+``--cases`` runs only some incremental cases (e.g. ``--skip-full --cases drain,mixed``).
 ``--existing`` measures a province built by ``zhengban simulate`` instead of building one
-(the incremental samples change it: a WinRAR install on each sampled device, and sampled
-entitlements cut to one seat; measure a copy, or run the full cases first).
+(the incremental samples change it: a WinRAR install on each sampled device, the mixed
+case's changes, and sampled entitlements cut to one seat; measure a copy, or run the full
+cases first).
 
 Builds a synthetic province straight into the tables (regions, units, devices, installs of
 the shipped catalog's products, entitlements with realistic gaps), then measures:
@@ -15,11 +17,18 @@ the shipped catalog's products, entitlements with realistic gaps), then measures
   (a queue row, and a drain task unless one is waiting);
 - drain: one device's software changes and is queued, then the task's drain of that one
   request, in its own transaction (commit included) (median, p95);
+- mixed: the same drain, each sample a random device and a change drawn from the mix of
+  a province's re-inventories (``MIX``), as the ingest writes it (installs, removed
+  installs with their report and events): median, p95 and how many took the fast path,
+  also per kind of change;
 - sync: the same change recomputed at once by ``recompute_after_inventory`` (no commit);
 - entitlement: one unit's entitlement quantity changes, then ``recompute_units``;
 - burst: ``--burst`` devices change and are queued at once (random devices of the whole
   province, then the devices of a few units), then one drain: total time and devices/s.
-Other apps' reactions to LICENSING_RECOMPUTED are left out unless ``--reactions``.
+Other apps' reactions to LICENSING_RECOMPUTED are left out unless ``--reactions``. Beside
+each latency, figures a shared machine's load does not move: the median number of queries,
+and the mean CPU time per sample of this process and (PostgreSQL, where /proc shows it) of
+the server backend.
 Writes {"benchmark": "compliance", "results": [...]} to --json.
 """
 
@@ -49,6 +58,29 @@ COMMERCIAL = [
     ("adobe-acrobat-pro", "Adobe Acrobat Pro DC", "23.0", 0.05),
 ]
 FREE = ["7zip", "foxit-reader", "bandizip", "kaspersky-free", "unrar", "libreoffice"]
+
+# The "mixed" case: what one re-inventory changes, weighted as a province's inventories
+# do (most re-inventories that change anything add or drop a free tool or an unlicensed
+# utility; a sizeable minority touch a licensed office suite). Weights in percent:
+# - free: a free product installed (7-Zip, Foxit Reader, Bandizip, …)                 25
+# - winrar: an unlicensed utility installed (WinRAR: commercial, no entitlement)        15
+# - office-install: Office installed (per-device licence, limited quantity)             15
+# - office-remove: Office removed (a seat freed)                                        10
+# - office-upgrade: Office 2016/2019 replaced by a later version (a new name: removed
+#   and installed, as the agent reports it)                                             10
+# - acrobat: Adobe Acrobat installed, or removed where present (commercial, unbought)    5
+# - wps: WPS Office Professional installed (a site licence where bought)                10
+# - antivirus: 奇安信天擎 swapped for Kaspersky Free, or back (regional site licence)    10
+MIX = [
+    ("free", 25),
+    ("winrar", 15),
+    ("office-install", 15),
+    ("office-remove", 10),
+    ("office-upgrade", 10),
+    ("acrobat", 5),
+    ("wps", 10),
+    ("antivirus", 10),
+]
 
 
 def build(devices: int, units: int, seed: int) -> dict:
@@ -267,6 +299,11 @@ def main() -> int:
         help="keep other apps' LICENSING_RECOMPUTED handlers (governance) in the timings",
     )
     parser.add_argument(
+        "--cases",
+        default="queue,drain,mixed,sync,burst,entitlement",
+        help="comma-separated incremental cases to run (default: all)",
+    )
+    parser.add_argument(
         "--existing",
         action="store_true",
         help="measure the database as it is (e.g. built by `zhengban simulate`), build nothing",
@@ -344,34 +381,39 @@ def main() -> int:
             for d in device_ids
         )
 
-    timings = []
-    for device_id in rng.sample(data["device_ids"], args.samples):
+    cases = set(args.cases.split(","))
+    meter = Meter(connection)
+    for device_id in rng.sample(data["device_ids"], args.samples if "queue" in cases else 0):
         with transaction.atomic():
             device = Device.objects.get(pk=device_id)
-            t = time.perf_counter()
-            services.queue_inventory_recompute(device=device)
-            timings.append(time.perf_counter() - t)
-    results.append(_latency("queue one inventory (in the ingest transaction)", timings))
+            with meter:
+                services.queue_inventory_recompute(device=device)
+    if "queue" in cases:
+        results.append(_latency("queue one inventory (in the ingest transaction)", meter))
     RecomputeRequest.objects.all().delete()
 
-    timings = []
-    for device_id in rng.sample(data["device_ids"], args.samples):
+    meter = Meter(connection)
+    for device_id in rng.sample(data["device_ids"], args.samples if "drain" in cases else 0):
         change([device_id])
         queue([device_id])
-        t = time.perf_counter()
-        stats = services.drain_recompute_queue()
-        timings.append(time.perf_counter() - t)
+        with meter:
+            stats = services.drain_recompute_queue()
         assert stats.requests == 1, stats
-    results.append(_latency("drain after one inventory (incremental)", timings))
+    if "drain" in cases:
+        results.append(_latency("drain after one inventory (incremental)", meter))
+    if "mixed" in cases:
+        # Its own random stream: the other cases sample as they did before it existed.
+        results.append(mixed(data, args.samples, random.Random(args.seed + 1)))
+        print(results[-1], file=sys.stderr)
 
-    timings = []
-    for device_id in rng.sample(data["device_ids"], args.samples):
+    meter = Meter(connection)
+    for device_id in rng.sample(data["device_ids"], args.samples if "sync" in cases else 0):
         with transaction.atomic():
             change([device_id])
-            t = time.perf_counter()
-            services.recompute_after_inventory(device_ids=[device_id])
-            timings.append(time.perf_counter() - t)
-    results.append(_latency("recompute_after_inventory (sync, no commit)", timings))
+            with meter:
+                services.recompute_after_inventory(device_ids=[device_id])
+    if "sync" in cases:
+        results.append(_latency("recompute_after_inventory (sync, no commit)", meter))
 
     # Bursts: many inventories queued before the worker gets to them.
     by_unit: dict[int, list[int]] = {}
@@ -382,7 +424,7 @@ def main() -> int:
         ("burst, random devices", rng.sample(data["device_ids"], min(args.burst, data["devices"]))),
         ("burst, five largest units", [d for u in few_units for d in by_unit[u]][: args.burst]),
     ]
-    for case, device_ids in bursts:
+    for case, device_ids in bursts if "burst" in cases else ():
         change(device_ids)
         queue(device_ids)
         t = time.perf_counter()
@@ -406,14 +448,16 @@ def main() -> int:
     ent_ids = list(
         Entitlement.objects.filter(metric="per_device").values_list("id", "unit_id")[: args.samples]
     )
-    timings = []
+    if "entitlement" not in cases:
+        ent_ids = []
+    meter = Meter(connection)
     for ent_id, unit_id in ent_ids:
         with transaction.atomic():
             Entitlement.objects.filter(pk=ent_id).update(quantity=1)
-            t = time.perf_counter()
-            services.recompute_units([unit_id])
-            timings.append(time.perf_counter() - t)
-    results.append(_latency("incremental after one entitlement", timings))
+            with meter:
+                services.recompute_units([unit_id])
+    if "entitlement" in cases:
+        results.append(_latency("incremental after one entitlement", meter))
     out = {
         "benchmark": "compliance",
         "build_seconds": round(build_s, 1),
@@ -424,15 +468,226 @@ def main() -> int:
     return 0
 
 
-def _latency(case: str, timings: list[float]) -> dict:
-    ms = sorted(t * 1000 for t in timings)
-    return {
-        "case": case,
-        "samples": len(ms),
-        "median_ms": round(statistics.median(ms), 2),
-        "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 2),
-        "max_ms": round(ms[-1], 2),
+def mixed(data: dict, samples: int, rng: random.Random) -> dict:
+    """The "mixed" case: ``samples`` drains, each after one device's re-inventory drawn
+    from ``MIX`` and written as the ingest writes it."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
+    from zhengban.licensing import services
+    from zhengban.licensing.choices import RecomputeReason
+    from zhengban.licensing.models import RecomputeRequest
+
+    products = data["products"]
+    office = products["microsoft-office-professional-plus"]
+    holders: dict[int, set[int]] = {}
+    for device_id, product_id in Installation.objects.filter(
+        product_id__in=[office, products["adobe-acrobat-pro"], products["qianxin-tianqing"]]
+    ).values_list("device_id", "product_id"):
+        holders.setdefault(product_id, set()).add(device_id)
+    units_of = dict(Device.objects.values_list("id", "unit_id"))
+    kinds = [k for k, _w in MIX]
+    weights = [w for _k, w in MIX]
+
+    def install(device_id: int, key: str, name: str, version: str) -> None:
+        Installation.objects.create(
+            device_id=device_id,
+            kind="application",
+            name=name,
+            version=version,
+            raw_key="bench",
+            product_id=products[key],
+            first_seen=timezone.now(),
+        )
+        if products[key] in holders:
+            holders[products[key]].add(device_id)
+
+    def remove(device_id: int, key: str) -> InventoryReport | None:
+        now = timezone.now()
+        rows = list(Installation.objects.filter(device_id=device_id, product_id=products[key]))
+        if not rows:
+            return None
+        report = InventoryReport.objects.create(
+            device_id=device_id, received=now, source="zhengban_agent", removed=len(rows)
+        )
+        InstallationEvent.objects.bulk_create(
+            InstallationEvent(
+                device_id=device_id,
+                report=report,
+                event_type="removed",
+                kind=row.kind,
+                name=row.name,
+                old_version=row.version,
+                product_id=row.product_id,
+                date=now,
+            )
+            for row in rows
+        )
+        Installation.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        holders.get(products[key], set()).discard(device_id)
+        return report
+
+    def pick(product_id: int | None = None, without: int | None = None) -> int:
+        if product_id is not None and holders.get(product_id):
+            return rng.choice(sorted(holders[product_id]))
+        while True:
+            device_id = rng.choice(data["device_ids"])
+            if without is None or device_id not in holders.get(without, ()):
+                return device_id
+
+    meter = Meter(connection)
+    # kind → (ms, queries, client CPU ms) per sample
+    by_kind: dict[str, list[tuple[float, int, float]]] = {k: [] for k in kinds}
+    fast = grouped = 0
+    for _ in range(samples):
+        kind = rng.choices(kinds, weights)[0]
+        report = None
+        if kind == "free":
+            device_id = pick()
+            key = rng.choice(FREE)
+            install(device_id, key, key, "2.0")
+        elif kind == "winrar":
+            device_id = pick()
+            install(device_id, "winrar", "WinRAR 7.01 (64-bit)", "7.01.0")
+        elif kind == "office-install":
+            device_id = pick(without=office)
+            install(
+                device_id,
+                "microsoft-office-professional-plus",
+                "Microsoft Office 专业增强版 2019",
+                "16.0.10827",
+            )
+        elif kind == "office-remove":
+            device_id = pick(office)
+            report = remove(device_id, "microsoft-office-professional-plus")
+        elif kind == "office-upgrade":
+            device_id = pick(office)
+            report = remove(device_id, "microsoft-office-professional-plus")
+            install(
+                device_id,
+                "microsoft-office-professional-plus",
+                "Microsoft Office 专业增强版 2021",
+                "16.0.14332",
+            )
+        elif kind == "acrobat":
+            device_id = pick()
+            if device_id in holders.get(products["adobe-acrobat-pro"], ()):
+                report = remove(device_id, "adobe-acrobat-pro")
+            else:
+                install(device_id, "adobe-acrobat-pro", "Adobe Acrobat Pro DC", "24.0")
+        elif kind == "wps":
+            device_id = pick()
+            install(device_id, "wps-office-professional", "WPS Office 专业版", "12.1.0")
+        else:
+            device_id = pick()
+            if device_id in holders.get(products["qianxin-tianqing"], ()):
+                report = remove(device_id, "qianxin-tianqing")
+                install(device_id, "kaspersky-free", "Kaspersky Free", "21.3")
+            else:
+                report = remove(device_id, "kaspersky-free")
+                install(device_id, "qianxin-tianqing", "奇安信天擎终端安全管理系统", "10.0")
+        RecomputeRequest.objects.create(
+            unit_id=units_of[device_id],
+            device_id=device_id,
+            report=report,
+            reason=RecomputeReason.INVENTORY,
+        )
+        cpu = meter.client_cpu
+        with meter:
+            stats = services.drain_recompute_queue()
+        assert stats.requests == 1, stats
+        fast += getattr(stats, "fast_units", 0)
+        grouped += getattr(stats, "group_units", 0)
+        by_kind[kind].append(
+            (meter.wall[-1] * 1000, meter.queries[-1], (meter.client_cpu - cpu) * 1000)
+        )
+    out = _latency("drain after one inventory (mixed changes)", meter)
+    # Units judged from their changed devices alone (a change of nothing assessed, e.g. a
+    # free tool, counts here), or from their changed groups' stored verdicts; the rest
+    # took the slow path (the unit's devices and installs read).
+    out["fast_path"] = fast
+    out["group_path"] = grouped
+    out["by_kind"] = {
+        k: {
+            "samples": len(v),
+            "median_ms": round(statistics.median(x[0] for x in v), 2),
+            "max_ms": round(max(x[0] for x in v), 2),
+            "queries_median": statistics.median(x[1] for x in v),
+            "client_cpu_ms_mean": round(statistics.mean(x[2] for x in v), 2),
+        }
+        for k, v in by_kind.items()
+        if v
     }
+    return out
+
+
+class Meter:
+    """Times each ``with`` block: wall clock, and the load-independent figures beside it
+    (a shared machine's load moves the wall clock): queries sent, this process's CPU time
+    and, on PostgreSQL when /proc shows it, the server backend's CPU time (counted in
+    clock ticks, so only its mean over many samples means anything)."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.wall: list[float] = []
+        self.queries: list[int] = []
+        self.client_cpu = 0.0
+        self.server_cpu: float | None = None
+        self._stat: Path | None = None
+        connection.ensure_connection()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+            if stat.exists():
+                self._stat, self.server_cpu = stat, 0.0
+
+    def _server(self) -> float:
+        if self._stat is None:
+            return 0.0
+        # utime and stime, after the command name (which may hold spaces) in parentheses.
+        fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _count(self, execute, sql, params, many, context):
+        self._n += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> Meter:
+        self._n = 0
+        self._wrapper = self.connection.execute_wrapper(self._count)
+        self._wrapper.__enter__()
+        self._server0 = self._server()
+        self._cpu0 = time.process_time()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall.append(time.perf_counter() - self._t0)
+        self.client_cpu += time.process_time() - self._cpu0
+        if self.server_cpu is not None:
+            self.server_cpu += self._server() - self._server0
+        self._wrapper.__exit__(*exc)
+        self.queries.append(self._n)
+
+
+def _latency(case: str, meter: Meter) -> dict:
+    ms = sorted(t * 1000 for t in meter.wall)
+    n = len(ms)
+    out = {
+        "case": case,
+        "samples": n,
+        "median_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[int(n * 0.95) - 1], 2),
+        "max_ms": round(ms[-1], 2),
+        "queries_median": statistics.median(meter.queries),
+        "client_cpu_ms_mean": round(meter.client_cpu * 1000 / n, 2),
+    }
+    if meter.server_cpu is not None:
+        out["server_cpu_ms_mean"] = round(meter.server_cpu * 1000 / n, 2)
+    out["load_average"] = os.getloadavg()[0]
+    return out
 
 
 if __name__ == "__main__":

@@ -11,8 +11,14 @@ byte-identical), then the same inventories with only volatile fields changed, as
 agent's next run sends them ("repeat_volatile": free disk space, uptime):
 - service: inflate + parse + store in this process (no HTTP, so no byte-identical
   shortcut: every repeat is parsed, all but its software entries), one after another;
-- http: gunicorn on loopback, C concurrent clients (default 1, 4, 16), each with one
-  keep-alive connection, POSTing to an enrolment token's /ingest/<token>/.
+- http: gunicorn on loopback (--worker-class, --threads, --workers), C concurrent clients
+  (default 1, 4, 16), each with one keep-alive connection, POSTing to an enrolment
+  token's /ingest/<token>/; the byte-identical repeats are sent --repeat-rounds times
+  over (default 10), as N alone takes too little time to measure.
+  Each HTTP row also has the CPU time per inventory, read from /proc, which the load
+  of other work on the machine does not change: cpu_app_ms (gunicorn master and
+  workers), cpu_db_ms (this database's PostgreSQL backends), cpu_client_ms (this
+  process: the benchmark's clients), and load1 (the load average after the phase).
 After every phase the database is checked: N devices with the prefix, each with exactly the
 template's number of installations (plus one for the operating system), and no change
 events (repeats change nothing); a wrong count fails the benchmark.
@@ -184,6 +190,36 @@ def service_phase(xmls: list[bytes], unit, entries: int) -> list[dict]:
     return out
 
 
+def governance_drain() -> dict:
+    """Carry out governance's queued reactions (PendingInventory) here and time it: the
+    work the ingest no longer does in its transaction."""
+    from django.db import connection
+
+    from zhengban.governance.models import PendingInventory
+    from zhengban.governance.services import drain_pending_inventories
+
+    pending = PendingInventory.objects.count()
+    db_pid = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            db_pid = cursor.fetchone()[0]
+    db0 = _cpu_seconds(db_pid) if db_pid else 0.0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    done = drain_pending_inventories()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    db = (_cpu_seconds(db_pid) - db0) if db_pid else 0.0
+    per = max(done, 1)
+    return {
+        "pending": pending,
+        "processed": done,
+        "seconds": round(wall, 2),
+        "per_inventory_ms": round(wall * 1000 / per, 2),
+        "cpu_app_ms": round(cpu * 1000 / per, 2),
+        "cpu_db_ms": round(db * 1000 / per, 2),
+    }
+
+
 def row(mode, clients, phase, n, entries, wall, lat, errors) -> dict:
     lat = sorted(lat) or [0.0]
     return {
@@ -200,7 +236,80 @@ def row(mode, clients, phase, n, entries, wall, lat, errors) -> dict:
     }
 
 
-def http_phase(port: int, path: str, xmls: list[bytes], clients: int, entries: int) -> list:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry.name))
+    return out
+
+
+class CpuMeter:
+    """CPU seconds spent by the server side of a phase, whatever else loads the machine:
+    gunicorn (master and workers) and this database's PostgreSQL backends (their
+    processes, read from /proc: the server runs on this machine), and this process (the
+    benchmark's own clients). Backends that exit during a phase are not counted; with
+    persistent connections (CONN_MAX_AGE) they do not."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+
+    def _pg_pids(self) -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return [r[0] for r in cursor.fetchall()]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        from django.db import connection
+
+        out: dict[str, dict[int, float]] = {"app": {}, "db": {}}
+        if self.server_pid:
+            for pid in [self.server_pid, *_children(self.server_pid)]:
+                out["app"][pid] = _cpu_seconds(pid)
+        if connection.vendor == "postgresql":
+            out["db"] = {pid: _cpu_seconds(pid) for pid in self._pg_pids()}
+        out["client"] = {0: time.process_time()}
+        return out
+
+    @staticmethod
+    def delta(before: dict, after: dict) -> dict[str, float]:
+        return {
+            part: round(sum(v - before[part].get(pid, 0.0) for pid, v in after[part].items()), 3)
+            for part in after
+        }
+
+
+def http_phase(
+    port: int,
+    path: str,
+    xmls: list[bytes],
+    clients: int,
+    entries: int,
+    meter: CpuMeter | None = None,
+    rounds: int = 1,
+) -> list:
     local = threading.local()
 
     def post(body: bytes) -> tuple[float, bool]:
@@ -229,10 +338,13 @@ def http_phase(port: int, path: str, xmls: list[bytes], clients: int, entries: i
     out = []
     phases = (
         ("first", [zlib.compress(x) for x in xmls]),
-        ("repeat", [zlib.compress(x) for x in xmls]),  # byte-identical
+        # Byte-identical, `rounds` times over: each takes a millisecond or two, and a
+        # phase of N alone is too short to time (or to read CPU ticks of) reliably.
+        ("repeat", [zlib.compress(x) for x in xmls] * rounds),
         ("repeat_volatile", [zlib.compress(volatile(x)) for x in xmls]),
     )
     for phase, bodies in phases:
+        before = meter.sample() if meter else None
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             results = list(pool.map(post, bodies))
@@ -240,6 +352,14 @@ def http_phase(port: int, path: str, xmls: list[bytes], clients: int, entries: i
         lat = [r[0] for r in results]
         errors = sum(1 for r in results if not r[1])
         out.append(row("http", clients, phase, len(bodies), entries, wall, lat, errors))
+        if meter:
+            cpu = CpuMeter.delta(before, meter.sample())
+            n = len(bodies)
+            # Per inventory, in ms of CPU: load-independent, unlike inventories/s.
+            out[-1]["cpu_app_ms"] = round(cpu["app"] * 1000 / n, 2)
+            out[-1]["cpu_db_ms"] = round(cpu["db"] * 1000 / n, 2)
+            out[-1]["cpu_client_ms"] = round(cpu["client"] * 1000 / n, 2)
+            out[-1]["load1"] = round(os.getloadavg()[0], 2)
     return out
 
 
@@ -316,6 +436,22 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=200, help="inventories per phase")
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: 2×cores+1)")
+    parser.add_argument(
+        "--worker-class", default="sync", help="gunicorn worker class (sync, gthread)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--wsgi",
+        default="zhengban.wsgi:application",
+        help="the WSGI application gunicorn serves (zhengban.wsgi:django_application: "
+        "Django's own, without the lean entry for agents' repeats)",
+    )
+    parser.add_argument(
+        "--repeat-rounds",
+        type=int,
+        default=10,
+        help="HTTP: send the byte-identical repeats this many times over (N × rounds)",
+    )
     parser.add_argument("--template", default=None)
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument(
@@ -383,11 +519,15 @@ def run(args, peer) -> int:
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
-            "zhengban.wsgi:application",
+            args.wsgi,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--keep-alive",
             "30",
             "--timeout",
@@ -408,7 +548,15 @@ def run(args, peer) -> int:
             prefix = f"c{clients}"
             xmls, entries = bodies_for(prefix)
             sent[prefix] = digests(xmls)
-            rows = http_phase(port, f"/ingest/{token}/", xmls, clients, entries)
+            rows = http_phase(
+                port,
+                f"/ingest/{token}/",
+                xmls,
+                clients,
+                entries,
+                CpuMeter(server.pid),
+                args.repeat_rounds,
+            )
             del xmls
             results += rows
             check = verify(prefix, args.n, entries)
@@ -418,6 +566,12 @@ def run(args, peer) -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+    # Governance's reaction to the first inventories is queued, as licensing's is (no worker
+    # ran during the phases): what it costs to carry out, in this process, one batch after
+    # another as the background worker would.
+    drain = governance_drain()
+    print(json.dumps({"governance_drain": drain}), flush=True)
 
     # The peer runs only now, with gunicorn gone, so neither side measures under the other.
     ocs_runs: dict[int, dict] = {}
@@ -450,12 +604,17 @@ def run(args, peer) -> int:
         "n": args.n,
         "entries_per_inventory": entries,
         "workers": workers,
+        "worker_class": args.worker_class,
+        "threads": args.threads,
+        "repeat_rounds": args.repeat_rounds,
         "template": str(template),
         "template_sha256": hashlib.sha256(template.read_bytes()).hexdigest(),
         "seed": SEED,
         "vary": VARY,
         "results": results,
         "verification": checks,
+        "wsgi": args.wsgi,
+        "governance_drain": drain,
     }
     if peer is None:
         data["ocs_reference"] = "shared/peers/ocs/README.md (same machine, same inputs, N=200)"

@@ -5,7 +5,13 @@ Builds (or reuses, with --reuse) a simulated province in the database named by D
 starts gunicorn on loopback, signs in people of several roles and requests the key pages
 with C concurrent clients, each on its own keep-alive connection. Reports p50/p95/max per
 page and the number of database queries each page made (from a single extra request with
-query logging), as JSON (--json).
+query logging, after one request to warm per-process caches), as JSON (--json).
+
+Latencies depend on whatever else runs on the machine; the CPU each request costs does much
+less. So for every page the run also records the on-CPU time (/proc/<pid>/schedstat) of the
+gunicorn workers and of their PostgreSQL backends, per request (`web_cpu_ms`, `db_cpu_ms`,
+`server_cpu_ms`), the benchmark client's own CPU per request (`client_cpu_ms`) and the load
+average around the run.
 
     .venv/bin/python bench/run.py pages --db postgres -- --scale 1.0 --clients 10
 """
@@ -66,8 +72,19 @@ def session_cookie(username: str) -> str:
 
 
 def pick_targets(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
-    """(cookie, path) lists per page name, drawn from the simulated province."""
+    """(cookie, path) lists per page name, drawn from the simulated province (the same
+    people and devices on every run over the same database)."""
+    from django.db import connection
     from django.urls import NoReverseMatch, reverse
+
+    if connection.vendor == "postgresql":
+        # ORDER BY random() below: seeded, and rows read in one order (no parallel workers,
+        # whose random() the seed does not reach; no scan joining another one midway), so
+        # runs of different code compare like for like.
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+            cursor.execute("SET synchronize_seqscans = off")
+            cursor.execute("SELECT setseed(0.42)")
 
     from zhengban.orgs.choices import Role
     from zhengban.orgs.models import RoleGrant
@@ -110,6 +127,94 @@ def pick_targets(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     if own:
         targets["device page (officer)"] = own
     return targets
+
+
+def cpu_ns(pid: int) -> int | None:
+    """Nanoseconds process `pid` has spent on a CPU so far."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name may hold spaces: the parent pid follows its closing ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+class CpuMeter:
+    """On-CPU time of the web workers and their database backends during one run.
+
+    Database backends come and go (CONN_MAX_AGE): they are looked up every 0.2 s and a
+    backend first seen during the run counts from zero."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.workers = child_pids(server_pid) or [server_pid]
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.kind: dict[int, str] = {}
+        self.own: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _backends(self) -> list[int]:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, pid = pg_backend_pid() FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_type = 'client backend'"
+            )
+            rows = cursor.fetchall()
+        # This benchmark's own connections (the main one, the sampler's) are not the server's.
+        self.own.update(pid for pid, mine in rows if mine)
+        return [pid for pid, _mine in rows if pid not in self.own]
+
+    def _sample(self, starting: bool = False) -> None:
+        pids = [(pid, "web") for pid in self.workers] + [(pid, "db") for pid in self._backends()]
+        for pid, kind in pids:
+            value = cpu_ns(pid)
+            if value is None:
+                continue
+            if pid not in self.first:
+                self.first[pid] = value if starting else 0
+                self.kind[pid] = kind
+            self.last[pid] = value
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            self._backends()  # learn this thread's own backend before any sample counts it
+            while not self._stop.wait(0.2):
+                self._sample()
+        finally:
+            connection.close()
+
+    def __enter__(self) -> CpuMeter:
+        self._backends()  # learn the main thread's own backend first
+        self._sample(starting=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def ms(self, kind: str) -> float:
+        return sum(self.last[p] - self.first[p] for p in self.last if self.kind[p] == kind) / 1e6
 
 
 def hammer(
@@ -155,6 +260,7 @@ def query_count(cookie: str, path: str) -> int:
     client = Client()
     name, value = cookie.split("=", 1)
     client.cookies[name] = value
+    client.get(path, HTTP_HOST="127.0.0.1")  # warm per-process caches, as the workers are
     with CaptureQueriesContext(connection) as ctx:
         client.get(path, HTTP_HOST="127.0.0.1")
     return len(ctx.captured_queries)
@@ -196,7 +302,14 @@ def main() -> int:
     parser.add_argument(
         "--only", action="append", default=[], help="pages whose name contains this (repeatable)"
     )
+    parser.add_argument(
+        "--cache-url",
+        help="CACHE_URL for the server and this process (default: the environment's, else "
+        "each worker's own memory); a shared cache is emptied first so every run starts cold",
+    )
     args = parser.parse_args()
+    if args.cache_url:
+        os.environ["CACHE_URL"] = args.cache_url
     # A throw-away key if none is set: the server refuses to start without one, and it must
     # be the key the session cookies made here are signed with.
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
@@ -208,6 +321,11 @@ def main() -> int:
         zhengban("simulate", "--scale", str(args.scale), env=env)
         build_s = round(time.perf_counter() - started, 1)
     setup_django()
+    cache_url = os.environ.get("CACHE_URL", "locmem://")
+    if args.cache_url:
+        from django.core.cache import cache
+
+        cache.clear()
     rng = random.Random(7)
     targets = pick_targets(rng)
     if args.only:
@@ -240,16 +358,26 @@ def main() -> int:
                 time.sleep(0.2)
         for name, pairs in targets.items():
             hammer(port, pairs, 2, 10)  # warm caches and connections
-            lat, errors = hammer(port, pairs, args.clients, args.requests)
+            load_before = os.getloadavg()[0]
+            client_cpu = time.process_time()
+            with CpuMeter(server.pid) as meter:
+                lat, errors = hammer(port, pairs, args.clients, args.requests)
+            client_cpu = time.process_time() - client_cpu
             lat.sort()
+            n = len(lat)
             results.append(
                 {
                     "page": name,
-                    "requests": len(lat),
+                    "requests": n,
                     "errors": errors,
                     "p50_ms": round(statistics.median(lat) * 1000, 1),
                     "p95_ms": round(lat[int(len(lat) * 0.95) - 1] * 1000, 1),
                     "max_ms": round(lat[-1] * 1000, 1),
+                    "web_cpu_ms": round(meter.ms("web") / n, 1),
+                    "db_cpu_ms": round(meter.ms("db") / n, 1),
+                    "server_cpu_ms": round((meter.ms("web") + meter.ms("db")) / n, 1),
+                    "client_cpu_ms": round(client_cpu * 1000 / n, 1),
+                    "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "queries": query_count(*pairs[0]),
                     **(one_request(*pairs[0], times=args.single) if args.single else {}),
                 }
@@ -274,6 +402,7 @@ def main() -> int:
                 "benchmark": "pages",
                 "clients": args.clients,
                 "workers": args.workers,
+                "cache_url": cache_url,
                 "scale": args.scale,
                 "build_s": build_s,
                 "counts": counts,

@@ -9,7 +9,7 @@ Each benchmark is `bench/NAME.py`, a script that accepts `--json PATH` and write
 figures there as one JSON object (`{"benchmark": NAME, "results": [{...}, ...], ...}`).
 This runner picks the database, runs the script, prints the results as a table (and the
 object's "comparison" list, if any, as a second one) and keeps the JSON in
-bench/results/NAME-DB-YYYYmmdd-HHMMSS.json, with the machine described.
+bench/results/NAME-DB[-DBNAME]-YYYYmmdd-HHMMSS.json, with the machine described.
 
 The database is dropped and created afresh for every run: a PostgreSQL database on
 127.0.0.1:5432, `zhengban_bench` unless --db-name names another, or the SQLite file
@@ -144,7 +144,10 @@ def main() -> int:
         return 2
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"{args.name}-{args.db}-{stamp}.json"
+    # The database name is part of the file name: parallel runs (different --db-name)
+    # and their owners are told apart.
+    tag = f"-{args.db_name}" if args.db_name else ""
+    out = RESULTS / f"{args.name}-{args.db}{tag}-{stamp}.json"
     env = dict(os.environ)
     env["DATABASE_URL"] = fresh_database(args.db, RESULTS, args.db_name)
     env.setdefault("ZHENGBAN_DATA_DIR", str(RESULTS / "data"))

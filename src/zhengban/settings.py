@@ -82,7 +82,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Agents' inventories (AGENT_PATH_PREFIXES) skip the browser middleware below.
     "zhengban.core.middleware.AgentEndpointMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's SessionMiddleware, writing an unchanged session at most once a minute.
+    "zhengban.core.sessions.IdleSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,12 +130,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process and a task worker share the file.
+    # Connections persist as on PostgreSQL (CONN_MAX_AGE): reconnecting on every request
+    # re-ran these PRAGMAs and lost SQLite's page cache each time.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "orgs.User"
@@ -162,9 +164,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Idle session timeout: every request pushes the expiry forward.
+# Idle session timeout: requests push the expiry forward, writing the session only once it
+# has fallen SESSION_RENEW_SECONDS behind (core/sessions.py): the timeout holds to within
+# that, without a database write on every page.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_TIMEOUT_SECONDS", "1800"))
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ENGINE = "zhengban.core.sessions"
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_RENEW_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
@@ -232,8 +238,9 @@ if TESTING:
 
 def cache_from_url(url: str) -> dict:
     """CACHE_URL: locmem:// (default), db://table (run `zhengban createcachetable`),
-    file:///path, redis://host:6379/0 (needs the redis package), dummy://."""
-    scheme, _sep, rest = url.partition("://")
+    file:///path, redis://host:6379/0 (shared by all workers), dummy://. Unset or empty:
+    locmem://."""
+    scheme, _sep, rest = (url or "locmem://").partition("://")
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": rest}
     if scheme == "db":
@@ -252,12 +259,26 @@ def cache_from_url(url: str) -> dict:
 
 # The embedded default needs no other service: each web process keeps its own memory cache.
 # Several workers behind a proxy share one with CACHE_URL=redis://… or db://….
-CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "locmem://"))}
-# Home-page figures over a whole scope are reused for this long (the page shows their time).
-# Off in tests, which expect figures to follow the data at once.
-HOME_CACHE_SECONDS = int(os.environ.get("HOME_CACHE_SECONDS", "0" if TESTING else "300"))
-# A list's "more than 10,000 rows" is reused this long per query (exact counts never are).
-LIST_COUNT_CACHE_SECONDS = int(os.environ.get("LIST_COUNT_CACHE_SECONDS", "0" if TESTING else "60"))
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", ""))}
+# Per-page work reused from the cache, each for the seconds set here. All off in tests, which
+# expect pages to follow the data at once (the tests of each cache turn it on).
+_cached = "0" if TESTING else None
+# Home-page figures over a whole scope (the page shows their time).
+HOME_CACHE_SECONDS = int(os.environ.get("HOME_CACHE_SECONDS", _cached or "300"))
+# A list's "more than 10,000 rows", per query (exact counts never are).
+LIST_COUNT_CACHE_SECONDS = int(os.environ.get("LIST_COUNT_CACHE_SECONDS", _cached or "60"))
+# Whether a filter's drop-down has too many choices to list (it becomes a number input), per
+# scope and model.
+FILTER_CHOICES_CACHE_SECONDS = int(os.environ.get("FILTER_CHOICES_CACHE_SECONDS", _cached or "300"))
+# A person's menu (links only: every view checks its own permission), keyed by their roles,
+# unit and flags, so a role change shows at once (core/navigation.py).
+MENU_CACHE_SECONDS = int(os.environ.get("MENU_CACHE_SECONDS", _cached or "300"))
+# The unread-notification badge, per person. Delivering and reading forget it at once in the
+# process that did it (in every process with a shared CACHE_URL); other processes with their
+# own memory cache show the new count within this time.
+NOTIFICATION_COUNT_CACHE_SECONDS = int(
+    os.environ.get("NOTIFICATION_COUNT_CACHE_SECONDS", _cached or "60")
+)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "zhengban@localhost")
@@ -266,6 +287,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "zhengban@localhost")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 DJANGO_TABLES2_TEMPLATE = "core/table.html"
+# Django's widget templates, with inputs and drop-downs written in Python (core/renderers.py).
+FORM_RENDERER = "zhengban.core.renderers.FastWidgetRenderer"
 
 LOGGING = {
     "version": 1,

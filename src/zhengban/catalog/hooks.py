@@ -53,6 +53,10 @@ class InstallProvider:
     # group (same raw fields, same unit, still the old product_id) and return how many
     # installs changed. Called inside the catalog's transaction for the batch.
     apply_products: Callable[..., int]
+    # Optional () -> bool: whether any install exists. A catalog import asks before starting
+    # a re-apply job; without it the import counts the groups (count_raw_groups), which is a
+    # scan of every install where an existence check is one index probe.
+    has_installs: Callable[[], bool] | None = None
 
 
 _provider: InstallProvider | None = None

@@ -377,6 +377,9 @@ def import_catalog(
     software) are never overwritten or removed. Rules of an imported product that the document
     no longer lists are removed (unless local); products missing from the document are kept,
     because installs and licences may refer to them.
+
+    Licensing hears of changed licence facts (``CATALOG_CHANGED``); changed rules start a
+    re-apply job (:func:`start_reapply`) when installs exist.
     """
     if actor is not None and not can_edit_catalog(actor):
         raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以导入软件目录。"))
@@ -426,6 +429,9 @@ def import_catalog(
     # Products.
     products = {p.key: p for p in Product.objects.all()}
     imported: list[tuple[Product, dict[str, Any]]] = []
+    # Existing products whose licensing verdicts may move (new products have no installs).
+    licence_changed: set[int] = set()
+    created_ids: set[int] = set()
     for spec in merged["products"]:
         values = {
             "family_id": families[spec["family"]].pk,
@@ -444,19 +450,28 @@ def import_catalog(
             obj.full_clean(exclude=["family", "publisher", "owner_unit"], validate_unique=False)
             obj.save()
             products[spec["key"]] = obj
+            created_ids.add(obj.pk)
             result.created["product"] += 1
         elif obj.local or obj.owner_unit_id:
             result.kept_local["product"] += 1
             continue
-        elif _apply(obj, values):
-            obj.save()
-            result.updated["product"] += 1
+        else:
+            facts = _licence_facts(obj)
+            if _apply(obj, values):
+                obj.save()
+                result.updated["product"] += 1
+                if facts != _licence_facts(obj):
+                    licence_changed.add(obj.pk)
         imported.append((obj, spec))
 
-    _sync_product_details(imported, products, result)
+    licence_changed |= _sync_product_details(imported, products, result)
+    licence_changed -= created_ids
 
     if result.changed:
         _bump_revision()
+    if licence_changed:
+        # Shipped products may be held by any unit: licensing recomputes them everywhere.
+        hooks.fire(hooks.CATALOG_CHANGED, product_ids=sorted(licence_changed), unit_ids=None)
     if result.changed or actor is not None:
         audit.record(
             actor=actor,
@@ -466,15 +481,42 @@ def import_catalog(
             after=result.as_dict(),
             message=source[:200],
         )
+    if _rules_changed(result) and _has_installs():
+        # Existing installs keep the product the old rules gave them until recognised again
+        # (every install: a changed rule may also take an install away from its product).
+        start_reapply(actor=actor, reason=_("导入软件目录:%(source)s") % {"source": source[:200]})
     return result
+
+
+def _rules_changed(result: ImportResult) -> bool:
+    return any(counter["rule"] for counter in (result.created, result.updated, result.deleted))
+
+
+def _has_installs() -> bool:
+    """Whether a re-apply job would find anything: a fresh database (the shipped catalog
+    loaded at migrate) or a catalog-only deployment gets no job."""
+    provider = install_provider()
+    if provider is None:
+        return False
+    if provider.has_installs is not None:
+        return provider.has_installs()
+    return provider.count_raw_groups(unrecognised_only=False) > 0
+
+
+def _licence_facts(product: Product) -> tuple[Any, ...]:
+    return (product.family_id, *(getattr(product, name) for name in LICENCE_FACT_FIELDS))
 
 
 def _sync_product_details(
     imported: list[tuple[Product, dict[str, Any]]],
     products: dict[str, Product],
     result: ImportResult,
-) -> None:
+) -> set[int]:
+    """Store versions, SWID tags, components and rules of the imported products. Returns the
+    products whose licensing verdicts may move: a changed version list (the engine's version
+    labels and order) or a changed suite (its old and new components, and the suite)."""
     ids = [p.pk for p, _spec in imported]
+    licence_changed: set[int] = set()
     # Versions.
     existing_versions: dict[tuple[int, str], ProductVersion] = {
         (v.product_id, v.version): v for v in ProductVersion.objects.filter(product_id__in=ids)
@@ -487,9 +529,11 @@ def _sync_product_details(
                 new_versions.append(
                     ProductVersion(product=product, version=version, position=position)
                 )
+                licence_changed.add(product.pk)
             elif obj.position != position:
                 obj.position = position
                 changed_versions.append(obj)
+                licence_changed.add(product.pk)
     ProductVersion.objects.bulk_create(new_versions)
     ProductVersion.objects.bulk_update(changed_versions, ["position"])
     result.created["version"] += len(new_versions)
@@ -527,6 +571,7 @@ def _sync_product_details(
         if wanted != current:
             product.components.set(wanted)
             result.updated["components"] += 1
+            licence_changed |= {product.pk, *(wanted ^ current)}
 
     # Rules: keyed by rule id; local rules are never touched.
     existing_rules = {r.key: r for r in RecognitionRule.objects.all()}
@@ -591,6 +636,7 @@ def _sync_product_details(
         key__in=list(wanted_keys)
     )
     result.deleted["rule"] += stale_rules.delete()[0]
+    return licence_changed
 
 
 # ------------------------------------------------------------------------ shipped catalog
@@ -925,11 +971,7 @@ def create_rule_from_unrecognised(
 
 
 def _create_local_product(*, actor: Any, spec: Mapping[str, Any], owner_unit: Any) -> Product:
-    key = (spec.get("key") or "").strip()
-    if not KEY_RE.match(key):
-        raise ValidationError(_("产品标识只能包含小写字母、数字和连字符。"))
-    if Product.objects.filter(key=key).exists():
-        raise ValidationError(_("产品标识 %(key)s 已存在。") % {"key": key})
+    _instance, _before, key = _create_or_lock(Product, None, spec.get("key"))
     family = spec.get("family")
     if family is None:
         family_key = key
@@ -981,6 +1023,36 @@ PUBLISHER_FIELDS = ("name", "name_zh", "aliases", "domestic")
 LICENCE_FACT_FIELDS = ("edition", "category", "license_model", "home_edition")
 
 
+def _key_messages(model: type[Product] | type[Publisher]) -> tuple[str, str]:
+    """The invalid-key and key-taken messages of a product or publisher key."""
+    if model is Product:
+        return (
+            _("产品标识只能包含小写字母、数字和连字符。"),
+            _("产品标识 %(key)s 已存在。"),
+        )
+    return (
+        _("发行商标识只能包含小写字母、数字和连字符。"),
+        _("发行商标识 %(key)s 已存在。"),
+    )
+
+
+def _create_or_lock(
+    model: type[Product] | type[Publisher], instance: Any, key: str | None
+) -> tuple[Any, dict[str, Any] | None, str]:
+    """The common start of a create-or-edit: (None, None, the checked new key) to create,
+    or (the row locked for update, its audit snapshot, its key) to edit."""
+    if instance is not None:
+        locked = model.objects.select_for_update().get(pk=instance.pk)
+        return locked, audit.snapshot(locked), locked.key
+    key = (key or "").strip()
+    invalid, taken = _key_messages(model)
+    if not KEY_RE.match(key):
+        raise ValidationError(invalid)
+    if model.objects.filter(key=key).exists():
+        raise ValidationError(taken % {"key": key})
+    return None, None, key
+
+
 def can_edit_product(user: Any, product: Product | None, owner_unit: Any = None) -> bool:
     """Shared products: the copyright bureau (and the system administrator). A unit's
     in-house products: that unit's SAM officer (and the system administrator)."""
@@ -1009,12 +1081,8 @@ def save_product(
             raise PermissionDenied(_("只能编辑本单位的自有软件。"))
         raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以修改软件目录。"))
     creating = product is None
-    if creating:
-        key = (key or "").strip()
-        if not KEY_RE.match(key):
-            raise ValidationError(_("产品标识只能包含小写字母、数字和连字符。"))
-        if Product.objects.filter(key=key).exists():
-            raise ValidationError(_("产品标识 %(key)s 已存在。") % {"key": key})
+    product, before, key = _create_or_lock(Product, product, key)
+    if product is None:
         if family is None:
             family, made = ProductFamily.objects.get_or_create(
                 key=key,
@@ -1023,11 +1091,7 @@ def save_product(
             if made:
                 audit.record(actor=actor, action=AuditAction.CREATE, obj=family)
         product = Product(key=key, family=family, owner_unit=owner_unit)
-        before = None
-    else:
-        product = Product.objects.select_for_update().get(pk=product.pk)
-        before = audit.snapshot(product)
-    licence_facts = [getattr(product, name) for name in LICENCE_FACT_FIELDS]
+    licence_facts = _licence_facts(product)
     for name in PRODUCT_FIELDS:
         if name in values:
             value = values[name]
@@ -1047,7 +1111,7 @@ def save_product(
         after=audit.snapshot(product),
         unit_id=product.owner_unit_id,
     )
-    if not creating and licence_facts != [getattr(product, n) for n in LICENCE_FACT_FIELDS]:
+    if not creating and licence_facts != _licence_facts(product):
         hooks.fire(hooks.CATALOG_CHANGED, product_ids=[product.pk], unit_ids=None)
     return product
 
@@ -1072,17 +1136,9 @@ def save_publisher(
     if not can_edit_catalog(actor):
         raise PermissionDenied(_("只有著作权行政管理部门或系统管理员可以修改软件目录。"))
     creating = publisher is None
-    if creating:
-        key = (key or "").strip()
-        if not KEY_RE.match(key):
-            raise ValidationError(_("发行商标识只能包含小写字母、数字和连字符。"))
-        if Publisher.objects.filter(key=key).exists():
-            raise ValidationError(_("发行商标识 %(key)s 已存在。") % {"key": key})
+    publisher, before, key = _create_or_lock(Publisher, publisher, key)
+    if publisher is None:
         publisher = Publisher(key=key)
-        before = None
-    else:
-        publisher = Publisher.objects.select_for_update().get(pk=publisher.pk)
-        before = audit.snapshot(publisher)
     for name in PUBLISHER_FIELDS:
         if name not in values:
             continue

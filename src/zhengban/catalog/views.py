@@ -118,7 +118,7 @@ class ProductEditView(LoginRequiredMixin, TemplateView):
     """Create (no pk) or edit a product: copyright bureau for the shared catalog, a unit's
     SAM officer for the unit's own in-house software."""
 
-    template_name = "catalog/object_form.html"
+    template_name = "core/form.html"
 
     def _product(self) -> Product | None:
         pk = self.kwargs.get("pk")
@@ -154,6 +154,7 @@ class ProductEditView(LoginRequiredMixin, TemplateView):
             if product
             else reverse("catalog:product_list")
         )
+        ctx["submit_label"] = _("保存")
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -187,7 +188,7 @@ class ProductEditView(LoginRequiredMixin, TemplateView):
 class PublisherEditView(LoginRequiredMixin, TemplateView):
     """Create (no pk) or edit a publisher of the shared catalog (copyright bureau)."""
 
-    template_name = "catalog/object_form.html"
+    template_name = "core/form.html"
 
     def _publisher(self) -> Publisher | None:
         pk = self.kwargs.get("pk")
@@ -205,6 +206,7 @@ class PublisherEditView(LoginRequiredMixin, TemplateView):
             _("编辑发行商 %(name)s") % {"name": publisher} if publisher else _("新建发行商")
         )
         ctx["back"] = reverse("catalog:publisher_list")
+        ctx["submit_label"] = _("保存")
         return ctx
 
     def post(self, request, *args, **kwargs):

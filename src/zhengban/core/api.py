@@ -16,7 +16,7 @@ class ScopedDjangoFilterBackend(DjangoFilterBackend):
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is not None:
-            scope_filter_choices(filterset, request.user)
+            scope_filter_choices(filterset, request.user, widgets=False)
         return filterset
 
 

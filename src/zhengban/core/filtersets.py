@@ -1,7 +1,10 @@
+import hashlib
 from typing import Any
 
 import django_filters
 from django import forms
+from django.conf import settings
+from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.choices import AuditAction
@@ -27,11 +30,14 @@ class AuditLogEntryFilterSet(django_filters.FilterSet):
         fields = ["actor_name", "action", "object_type", "since", "until"]
 
 
-def scope_filter_choices(filterset: django_filters.FilterSet, user: Any) -> None:
+def scope_filter_choices(
+    filterset: django_filters.FilterSet, user: Any, *, widgets: bool = True
+) -> None:
     """Narrows every model choice of a filter form to what `user` may see.
 
     Without this a unit's officer would find every unit and person of the province in the
-    drop-downs of a list page (and could probe ids of other units through the API filters)."""
+    drop-downs of a list page (and could probe ids of other units through the API filters).
+    `widgets=False` (the API, which renders no form) skips choosing the drop-downs' widgets."""
     for field in filterset.form.fields.values():
         queryset = getattr(field, "queryset", None)
         if queryset is None:
@@ -42,8 +48,26 @@ def scope_filter_choices(filterset: django_filters.FilterSet, user: Any) -> None
         # A province has thousands of units and tens of thousands of people: a drop-down of
         # them all would be megabytes of HTML. Past a limit the filter takes the object's
         # number instead (the search box and the region filter narrow lists by name).
+        if not widgets:
+            continue
         if not isinstance(field.widget, forms.Select) or field.widget.allow_multiple_selected:
             continue
-        # Unordered: counting up to the limit need not sort every department of a province.
-        if field.queryset.order_by()[:LARGE_CHOICES].count() >= LARGE_CHOICES:
+        if _has_many_choices(field.queryset):
             field.widget = forms.NumberInput(attrs={"placeholder": _("编号"), "min": 1})
+
+
+def _has_many_choices(queryset) -> bool:
+    # Unordered: counting up to the limit need not sort every department of a province.
+    counted = queryset.order_by()[:LARGE_CHOICES]
+    seconds = int(getattr(settings, "FILTER_CHOICES_CACHE_SECONDS", 0))
+    if not seconds:
+        return counted.count() >= LARGE_CHOICES
+    # Only the kind of input depends on it, and a scope's units and departments seldom cross
+    # the limit: the answer is kept a while per query (the scope is in its SQL).
+    sql, params = counted.query.sql_with_params()
+    key = "manychoices:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
+    many = cache.get(key)
+    if many is None:
+        many = counted.count() >= LARGE_CHOICES
+        cache.set(key, many, seconds)
+    return many

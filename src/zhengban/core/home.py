@@ -64,11 +64,16 @@ def cache_seconds() -> int:
     return int(getattr(settings, "HOME_CACHE_SECONDS", 0))
 
 
-def scope_cache_key(provider: Provider, user: Any) -> str:
+def scope_cache_key(provider: Provider | str, user: Any) -> str:
     scope = user_scope(user)
     roles = ",".join(sorted(str(r) for r in getattr(user, "role_set", ()) or ()))
+    name = (
+        f"figure:{provider}"
+        if isinstance(provider, str)
+        else f"{provider.__module__}.{provider.__qualname__}"
+    )
     parts = (
-        f"{provider.__module__}.{provider.__qualname__}",
+        name,
         scope.kind,
         scope.region_path,
         scope.unit_path,
@@ -98,6 +103,25 @@ def _panel(provider: Provider, user: Any) -> Panel | None:
         panel.computed_at = timezone.now()
     cache.set(key, panel, seconds)
     return panel
+
+
+def scope_figure(panel: Panel, user: Any, name: str, compute: Callable[[], Any]) -> Any:
+    """One figure over the person's whole scope, in a panel that is otherwise per person (and
+    so not cached as a whole): the figure alone is reused like a scope-cached panel, keyed by
+    `name` (one per figure, e.g. "governance.open_violations"), and the panel says since when.
+    For counts over a province's rows; a person's own queue stays exact."""
+    seconds = cache_seconds()
+    if seconds <= 0:
+        return compute()
+    key = scope_cache_key(name, user)
+    hit = cache.get(key)
+    if hit is None:
+        hit = (compute(), timezone.now())
+        cache.set(key, hit, seconds)
+    value, computed_at = hit
+    if panel.computed_at is None or computed_at < panel.computed_at:
+        panel.computed_at = computed_at
+    return value
 
 
 def panels_for(user: Any) -> list[Panel]:

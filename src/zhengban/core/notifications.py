@@ -8,8 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.utils import timezone
 
 from zhengban.core.models import Notification
 from zhengban.core.urls_absolute import absolute_url
@@ -38,6 +41,7 @@ def deliver(notes: Iterable[Note]) -> list[Notification]:
             for n in notes
         ]
     )
+    forget_unread({n.recipient.pk for n in notes})
     messages: dict[tuple[str, str, str], EmailMessage] = {}
     for note in notes:
         address = note.recipient.email
@@ -62,3 +66,42 @@ def notify(
     """The same message to several people (each person once, however often listed)."""
     people = {u.pk: u for u in users if u is not None}.values()
     return deliver(Note(recipient=u, subject=subject, body=body, link=link) for u in people)
+
+
+def _unread_key(user_id: int) -> str:
+    return f"notifications:unread:{user_id}"
+
+
+def unread_count(user: Any) -> int:
+    """The person's unread notifications (the badge on every page), reused for
+    NOTIFICATION_COUNT_CACHE_SECONDS: delivering and reading forget it at once in this
+    process (and everywhere with a shared CACHE_URL); other processes with their own memory
+    cache show a new count within that time."""
+    seconds = int(getattr(settings, "NOTIFICATION_COUNT_CACHE_SECONDS", 0))
+    if not seconds:
+        return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    key = _unread_key(user.pk)
+    count = cache.get(key)
+    if count is None:
+        count = Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+        cache.set(key, count, seconds)
+    return count
+
+
+def forget_unread(user_ids: Iterable[int]) -> None:
+    keys = [_unread_key(pk) for pk in user_ids]
+    if not keys:
+        return
+    cache.delete_many(keys)
+    # Again once committed: a page counting meanwhile saw the rows before the commit.
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def mark_all_read(*, user: Any) -> int:
+    """Marks the person's unread notifications read; returns how many. One UPDATE, so one
+    transaction by itself."""
+    count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    forget_unread([user.pk])
+    return count

@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
 
+from zhengban.core import notifications
 from zhengban.core.filtersets import AuditLogEntryFilterSet
 from zhengban.core.home import panels_for
 from zhengban.core.models import AuditLogEntry, Notification
@@ -44,9 +45,7 @@ class NotificationListView(LoginRequiredMixin, ListView):
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(
-            read_at=timezone.now()
-        )
+        notifications.mark_all_read(user=request.user)
         return response
 
 

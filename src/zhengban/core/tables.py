@@ -1,13 +1,22 @@
+from __future__ import annotations
+
+import datetime
 import json
+from html import escape as html_escape
 from typing import Any
 
 import django_tables2 as tables
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.template import Context
 from django.template.base import render_value_in_context
-from django.utils import formats, timezone
+from django.urls import NoReverseMatch, reverse
+from django.utils import dateformat, formats, timezone
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
+from django_tables2.columns.base import LinkTransform
+from django_tables2.rows import BoundRow
 
 from zhengban.core.models import AuditLogEntry
 
@@ -45,50 +54,60 @@ class FastRowsMixin:
 
     def fast_body(self) -> SafeString:
         context = Context(autoescape=True)
-        plans = [
-            (column, self._plain(column), column.attrs["td"].as_html()) for column in self.columns
-        ]
+        # Per column, once per page: how to render it, its <td> attributes, its link and
+        # its default (a translated text rendered once, not once per cell).
+        plans = [_ColumnPlan(self, column, context) for column in self.columns]
         # get_FOO_display() flattens the field's choices on every call: once per page here.
         self._choice_labels: dict[str, dict | None] = {}
+        # Without row_attrs a row's attributes are only its parity class.
+        parity_only = not self.row_attrs
+        plain_ints = not settings.USE_THOUSAND_SEPARATOR
         out = []
         for row in self.paginated_rows:
             record = row.record
             cells = []
-            for column, plain, td in plans:
-                cell = self._fast_cell(row, record, column) if plain else row.get_cell(column.name)
-                cells.append(f"<td {td}>{render_value_in_context(cell, context)}</td>")
-            out.append(f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>\n")
+            for plan in plans:
+                if not plan.plain:
+                    text = render_value_in_context(row.get_cell(plan.column.name), context)
+                else:
+                    cell = self._fast_cell(row, record, plan)
+                    if cell is plan.default:
+                        text = plan.default_html
+                    elif type(cell) is str:
+                        # What conditional_escape does to a plain str, without the lazy-text
+                        # check around django's escape() (the page is marked safe as a whole).
+                        text = html_escape(cell)
+                    elif type(cell) is int and plain_ints:
+                        text = str(cell)  # what localize() gives without thousand separators
+                    else:
+                        text = render_value_in_context(cell, context)
+                cells.append(f"{plan.td_open}{text}</td>")
+            if parity_only and type(row) is BoundRow:
+                attrs = 'class="odd"' if row.row_counter % 2 else 'class="even"'
+            else:
+                attrs = row.attrs.as_html()
+            out.append(f"<tr {attrs}>{''.join(cells)}</tr>\n")
         return mark_safe("".join(out))
 
-    def _fast_cell(self, row, record, bound_column) -> Any:
-        name = str(bound_column.accessor)
-        value = None
+    def _fast_cell(self, row, record, plan: _ColumnPlan) -> Any:
+        name = plan.name
         if isinstance(record, models.Model):
-            labels = self._labels(record, name)
             value = getattr(record, name, None)
+            labels = self._labels(record, name)
             if labels is not None:
                 # As get_FOO_display(): the label, or the stored value when not a choice.
                 value = labels.get(value, value)
                 value = str(value) if value is not None else value
         else:
             value = tables.A(name).resolve(record, quiet=True)
-        column = bound_column.column
-        if isinstance(column, DateTimeColumn | DateColumn):
+        if plan.date_format is not None:
             # As their template: {{ value|date:format|default:default }}.
-            text = column.fast_render(value) if value not in (None, "") else ""
-            return text or bound_column.default
-        if value in column.empty_values:
-            return bound_column.default
-        if bound_column.link:
-            return bound_column.link(
-                value,
-                value=value,
-                record=record,
-                column=bound_column.column,
-                bound_column=bound_column,
-                bound_row=row,
-                table=self,
-            )
+            text = plan.render_date(value) if value not in (None, "") else ""
+            return text or plan.default
+        if value in plan.empty_values:
+            return plan.default
+        if plan.link is not None:
+            return plan.linked(value, record, row, self)
         return value
 
     def _labels(self, record: models.Model, name: str) -> dict | None:
@@ -98,8 +117,120 @@ class FastRowsMixin:
             except FieldDoesNotExist:
                 field = None
             choices = getattr(field, "flatchoices", None) if field is not None else None
-            self._choice_labels[name] = dict(choices) if choices else None
+            # Translated once per page, not once per cell.
+            self._choice_labels[name] = (
+                {key: str(label) for key, label in choices} if choices else None
+            )
         return self._choice_labels[name]
+
+
+_MARKER = 9_876_543_210_123
+
+
+class _ColumnPlan:
+    """What FastRowsMixin works out once per column and page."""
+
+    def __init__(self, table, bound_column, context: Context) -> None:
+        self.column = bound_column
+        self.plain = table._plain(bound_column)
+        self.td_open = f"<td {bound_column.attrs['td'].as_html()}>"
+        self.name = str(bound_column.accessor)
+        self.default = bound_column.default if self.plain else None
+        self.default_html = render_value_in_context(self.default, context) if self.plain else ""
+        self.empty_values = bound_column.column.empty_values
+        self.link = bound_column.link if self.plain else None
+        column = bound_column.column
+        self.date_format = None
+        if isinstance(column, DateTimeColumn | DateColumn):
+            # The named format resolved once per page, as date_format() does per call.
+            self.date_format = formats.get_format(column.date_format)
+            self.localtime = isinstance(column, DateTimeColumn)
+            self.date_pattern = numeric_date_pattern(self.date_format)
+        self._href = self._href_template(bound_column.link) if self.link is not None else None
+
+    def render_date(self, value: Any) -> str:
+        # What {{ value|date:format }} gives: local time (for date-times), then the format.
+        if self.localtime and hasattr(value, "tzinfo"):
+            value = timezone.template_localtime(value)
+        if self.date_pattern is not None:
+            pattern, needs_time = self.date_pattern
+            kind = type(value)
+            if kind is datetime.datetime or (kind is datetime.date and not needs_time):
+                return pattern.format(value)
+        return dateformat.format(value, self.date_format) or ""
+
+    @staticmethod
+    def _href_template(link) -> tuple[str, tables.A] | None:
+        """For linkify=(view name, [A("pk")]): the URL with a marker where the number goes,
+        so a page reverses the URL once instead of once per row."""
+        args = link.reverse_args
+        if (
+            type(link) is not LinkTransform
+            or link.url is not None
+            or link.attrs
+            or set(args) != {"viewname", "args"}
+            or not isinstance(args["viewname"], str)
+            or len(args["args"]) != 1
+            or not isinstance(args["args"][0], tables.A)
+        ):
+            return None
+        try:
+            url = reverse(args["viewname"], args=[_MARKER])
+        except NoReverseMatch:  # a converter that takes no number: reverse per row
+            return None
+        if url.count(str(_MARKER)) != 1:
+            return None
+        return url, args["args"][0]
+
+    def linked(self, value: Any, record: Any, row, table) -> Any:
+        if self._href is not None:
+            url, accessor = self._href
+            number = accessor.resolve(record)
+            if type(number) is int:
+                # As LinkTransform: <a href="…">value</a>, both escaped.
+                href = url.replace(str(_MARKER), str(number))
+                return mark_safe(f'<a href="{escape(href)}">{conditional_escape(value)}</a>')
+        return self.link(
+            value,
+            value=value,
+            record=record,
+            column=self.column.column,
+            bound_column=self.column,
+            bound_row=row,
+            table=table,
+        )
+
+
+# Django's date format characters (django.utils.dateformat), and those that are numbers only.
+_FORMAT_CHARS = frozenset("aAbcdDeEfFgGhHiIjlLmMnNoOPrsStTUuwWyYzZ")
+_DATE_NUMBERS = {
+    "Y": "{0.year:04d}",
+    "m": "{0.month:02d}",
+    "n": "{0.month}",
+    "d": "{0.day:02d}",
+    "j": "{0.day}",
+}
+_TIME_NUMBERS = {"H": "{0.hour:02d}", "G": "{0.hour}", "i": "{0.minute:02d}", "s": "{0.second:02d}"}
+
+
+def numeric_date_pattern(date_format: str) -> tuple[str, bool] | None:
+    """A date format of numbers and literal text only ("Y年n月j日 H:i", "Y-m-d") as a
+    str.format pattern giving what dateformat.format() gives, and whether it needs a time;
+    None for any other format. A page's dates then cost one format() each instead of a
+    DateFormat object per cell."""
+    parts = []
+    needs_time = False
+    for char in date_format:
+        if char in _DATE_NUMBERS:
+            parts.append(_DATE_NUMBERS[char])
+        elif char in _TIME_NUMBERS:
+            parts.append(_TIME_NUMBERS[char])
+            needs_time = True
+        elif char in _FORMAT_CHARS or char in "\\{}":
+            return None
+        else:
+            parts.append(char)
+    return "".join(parts), needs_time
 
 
 class DateTimeColumn(tables.DateTimeColumn):
@@ -109,12 +240,6 @@ class DateTimeColumn(tables.DateTimeColumn):
         self.date_format = format or ("SHORT_DATETIME_FORMAT" if short else "DATETIME_FORMAT")
         super().__init__(format, short, *args, **kwargs)
 
-    def fast_render(self, value: Any) -> str:
-        # What {{ value|date:format }} gives: local time, then the (named) format.
-        if hasattr(value, "tzinfo"):
-            value = timezone.template_localtime(value)
-        return formats.date_format(value, self.date_format) or ""
-
 
 class DateColumn(tables.DateColumn):
     """django-tables2's DateColumn that FastRowsMixin renders without a template."""
@@ -122,9 +247,6 @@ class DateColumn(tables.DateColumn):
     def __init__(self, format=None, short=True, *args, **kwargs):
         self.date_format = format or ("SHORT_DATE_FORMAT" if short else "DATE_FORMAT")
         super().__init__(format, short, *args, **kwargs)
-
-    def fast_render(self, value: Any) -> str:
-        return formats.date_format(value, self.date_format) or ""
 
 
 class AuditLogEntryTable(tables.Table):

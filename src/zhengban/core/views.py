@@ -52,6 +52,8 @@ class CappedCountPaginator(Paginator):
     """
 
     count_cap = 10_000
+    # Lists up to this long read their ids whole (see page()).
+    read_whole_below = 1_000
 
     def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
         self.deferred = kwargs.pop("deferred", False)
@@ -109,7 +111,14 @@ class CappedCountPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        if self.count <= self.read_whole_below:
+            # A short list is read whole and cut here. With a LIMIT the planner may walk the
+            # ordering index of the whole table hoping to meet the few matching rows soon
+            # (seen: 74 ms for a unit's 19 devices among 100,000); without one it filters
+            # first and sorts the few rows.
+            ids = list(queryset.values_list("pk", flat=True))[bottom:top]
+        else:
+            ids = list(queryset.values_list("pk", flat=True)[bottom:top])
         by_id = queryset.order_by().in_bulk(ids) if ids else {}
         rows = BoundRows(
             data=[by_id[pk] for pk in ids if pk in by_id],

@@ -1,7 +1,7 @@
 """Governance reacts to lower layers' events; they never import us.
 
-- "inventory.ingested": a stored inventory's changes are matched to approved requests and
-  judged by the unit's specs.
+- "inventory.ingested": a stored inventory is noted in the ingest's transaction; a background
+  task then matches its changes to approved requests and judges them by the unit's specs.
 - "licensing.recomputed": licensing's new verdicts raise and settle "unlicensed" violations,
   so buying a licence settles them at once, without waiting for the device's next inventory.
 """
@@ -12,12 +12,14 @@ from zhengban.core import hooks
 
 
 def on_inventory_ingested(*, device: Any, report: Any = None, **kwargs: Any) -> Any:
-    from zhengban.governance.services import process_inventory
+    from zhengban.governance.services import queue_inventory
 
+    # Only noted in the ingest's transaction (nothing lost); the reaction runs in the
+    # background (governance.tasks), or at once with the immediate task backend.
     # What an inventory shows happened when it was received (an agent's spooled inventory
     # may arrive days late): windows and deadlines are judged at that time, not now.
     now = kwargs.get("now") or (report.received if report is not None else None)
-    return process_inventory(device=device, report=report, now=now)
+    return queue_inventory(device=device, report=report, now=now)
 
 
 def on_licensing_recomputed(

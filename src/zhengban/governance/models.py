@@ -651,3 +651,36 @@ class CommitmentLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} {self.year}"
+
+
+class PendingInventory(models.Model):
+    """A stored inventory governance has not reacted to yet (matching approved requests,
+    raising and settling violations: ``services.process_inventory``).
+
+    Written in the ingest's own transaction (one small row), so the reaction is never lost
+    even if the background task never runs or the process dies before it; the drain
+    (``tasks.process_pending_inventories``) deletes each row in the transaction that carries
+    out its reaction."""
+
+    device = models.ForeignKey(
+        "inventory.Device", on_delete=models.CASCADE, related_name="+", verbose_name=_("终端")
+    )
+    # None: a reaction to the device as it stands (no change events to match).
+    report = models.ForeignKey(
+        "inventory.InventoryReport",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("清单"),
+    )
+    # When the inventory was received: windows and deadlines are judged at that time.
+    received = models.DateTimeField(_("接收时间"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("待处理清单")
+        verbose_name_plural = _("待处理清单")
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.received:%Y-%m-%d %H:%M}"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -43,6 +43,7 @@ from zhengban.governance.models import (
     ApprovalStep,
     CommitmentLetter,
     ConfigurationSpec,
+    PendingInventory,
     SelfReport,
     SelfReportCampaign,
     SelfReportLine,
@@ -52,7 +53,7 @@ from zhengban.governance.models import (
     Violation,
 )
 from zhengban.inventory.choices import EventType
-from zhengban.inventory.models import Device, Installation, InstallationEvent
+from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Department, Region, Unit, User
 
@@ -984,16 +985,26 @@ class IngestOutcome:
 # Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.
 @transaction.atomic(savepoint=False)
 def process_inventory(
-    *, device: Device, report: Any = None, now: datetime.datetime | None = None
+    *,
+    device: Device,
+    report: Any = None,
+    now: datetime.datetime | None = None,
+    latest: bool = True,
 ) -> IngestOutcome:
     """What governance makes of one stored inventory of a device: approved requests matched
     to the changes, violations raised (deduplicated) and violations settled by the change.
-    Called by inventory's ingest through the "inventory.ingested" hook.
+    Inventory's ingest only notes the inventory ("inventory.ingested" hook,
+    `queue_inventory`); the drain of those notes (`drain_pending_inventories`, a background
+    task) calls this, outside the ingest's transaction.
 
     Set-based: the report's change events are read as objects (a first inventory has none),
     the device's installs only as the few values each rule asks the database for, so the
     cost does not grow with the number of installs. Unlicensed software is not judged here:
-    licensing's verdicts raise and settle it (`sync_unlicensed`)."""
+    licensing's verdicts raise and settle it (`sync_unlicensed`).
+
+    `latest` False: a later inventory of the device is stored (the reaction runs in the
+    background, after it): only this report's changes are judged; what is present now
+    (prohibited software, settlements) is judged with the later report, at its time."""
     now = _now(now)
     outcome = IngestOutcome()
     events = adapters.events_of_report(device, report)
@@ -1082,9 +1093,15 @@ def process_inventory(
     # 3. Prohibited software present, whenever it was installed (prohibited wins over
     # every other rule, so the database finds it by the prohibited rules alone).
     prohibited = {_rule_key(rule) for rule in spec.by_kind(RuleKind.PROHIBITED)}
+    # Not the latest inventory: only what this one brought and is still there.
+    brought = {e.product_id for e in events if e.event_type != EventType.REMOVED}
+    if not latest and not brought:
+        prohibited = set()
     for pk, product_id, name, version in adapters.judged_installs_under(
         device, prohibited, exempt_categories=EXEMPT_CATEGORIES
     ):
+        if not latest and product_id not in brought:
+            continue
         findings.append(
             _Finding(
                 device_id=device.pk,
@@ -1101,6 +1118,8 @@ def process_inventory(
 
     # 4. What this inventory settles: software gone, a required product back. Licensing's
     # findings still present were seen again; licensing's verdicts settle them otherwise.
+    if not latest:
+        return outcome
     present = adapters.present_pairs({device.pk}, {p for *_rest, p in open_rows if p})
     settlements = []
     still_unlicensed = []
@@ -1118,6 +1137,103 @@ def process_inventory(
         )
     outcome.resolved = _settle(settlements)
     return outcome
+
+
+# --------------------------------------------------------------- inventory reaction queue
+
+# Noted inventories taken per drain transaction.
+PENDING_BATCH = 200
+
+
+def queue_inventory(
+    *, device: Device, report: Any = None, now: datetime.datetime | None = None
+) -> PendingInventory:
+    """Note, in the ingest's transaction, that governance has yet to react to this stored
+    inventory, and ask for a drain (``governance.tasks``): the reaction
+    (``process_inventory``) runs in the background, outside the ingest's transaction."""
+    from zhengban.governance.tasks import enqueue_drain
+
+    received = now or (report.received if report is not None else None) or timezone.now()
+    with transaction.atomic(savepoint=False):
+        row = PendingInventory.objects.create(
+            device_id=device.pk,
+            report_id=report.pk if report is not None else None,
+            received=received,
+        )
+        enqueue_drain()
+    return row
+
+
+# A CTE, not "id IN (subquery)": PostgreSQL may rescan a subquery, and with SKIP LOCKED
+# each rescan takes other rows.
+_CLAIM_SQL = """
+WITH claimed AS (
+    SELECT id FROM {table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+DELETE FROM {table} p USING claimed WHERE p.id = claimed.id
+RETURNING p.id, p.device_id, p.report_id, p.received
+"""
+
+
+def _claim_pending(limit: int) -> list[tuple]:
+    """Take (and delete, in the caller's transaction) the oldest noted inventories no other
+    worker holds: a failed reaction rolls the deletion back, so it is retried."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(PendingInventory._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL.format(table=table), [limit])
+            return sorted(cursor.fetchall())
+    rows = list(
+        PendingInventory.objects.order_by("id").values_list(
+            "id", "device_id", "report_id", "received"
+        )[:limit]
+    )
+    if rows:
+        PendingInventory.objects.filter(pk__in=[r[0] for r in rows]).delete()
+    return rows
+
+
+def _drain_pending_batch(limit: int) -> int:
+    # One transaction per batch: the reactions and the notes' deletion commit together.
+    # The commit waits for the WAL flush (unlike licensing's drain): violations send
+    # notifications, which a lost commit would send twice when the notes are drained again.
+    with transaction.atomic():
+        rows = _claim_pending(limit)
+        if not rows:
+            return 0
+        devices = Device.objects.select_related("assigned_user").in_bulk(
+            {device_id for _pk, device_id, _r, _t in rows}
+        )
+        reports = InventoryReport.objects.in_bulk({r for _pk, _d, r, _t in rows if r})
+        # Every stored inventory is noted: one older than its device's last is judged
+        # only for its own changes (process_inventory's `latest`).
+        last_report = dict(
+            InventoryReport.objects.filter(device_id__in=list(devices))
+            .order_by()
+            .values("device_id")
+            .annotate(last=Max("id"))
+            .values_list("device_id", "last")
+        )
+        # In the order they were noted, so a device's inventories are judged in turn.
+        for _pk, device_id, report_id, received in rows:
+            device = devices.get(device_id)
+            if device is None:
+                continue  # deleted meanwhile: nothing left to judge
+            report = reports.get(report_id) if report_id else None
+            latest = report is None or report.pk == last_report.get(device_id)
+            process_inventory(device=device, report=report, now=received, latest=latest)
+    return len(rows)
+
+
+def drain_pending_inventories(*, batch_size: int = PENDING_BATCH) -> int:
+    """React to every noted inventory, a batch per transaction, until none is left that
+    another worker has not taken (SKIP LOCKED on PostgreSQL). Returns how many."""
+    done = 0
+    while True:
+        taken = _drain_pending_batch(batch_size)
+        done += taken
+        if taken < batch_size:
+            return done
 
 
 # Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.

@@ -112,6 +112,10 @@ def simulate_governance(ctx: SimulationContext) -> None:
     ).first()
     if province_bureau is None:
         return
+    # No worker runs during a simulation: governance's reactions to the inventory part's
+    # ingests wait in their queue. Carried out now, before any spec exists, as when they
+    # ran inside each ingest.
+    services.drain_pending_inventories()
 
     with transaction.atomic():
         template = ConfigurationSpec.objects.create(
@@ -249,6 +253,9 @@ def simulate_governance(ctx: SimulationContext) -> None:
         if (n + 1) % 100 == 0 or n + 1 == len(sample):
             ctx.progress("governance", n + 1, len(sample))
 
+    # This part's ingests queued their reactions too (already carried out above: draining
+    # them again is idempotent), so none is left for a worker.
+    services.drain_pending_inventories()
     # Spec violations where a spec judges; licensing's findings (raised on every ingest the
     # inventory part and this one made) wherever commercial software lacks a licence.
     violations = (

@@ -2,6 +2,8 @@
 
 import django_filters
 from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
@@ -103,10 +105,54 @@ class DeviceApiFilterSet(django_filters.FilterSet):
         fields = ["unit", "department", "device_type", "serial_number", "os_name"]
 
 
+class CappedCountPagination(LimitOffsetPagination):
+    """LimitOffset pages with one bounded COUNT, like the web list's CappedCountPaginator:
+    a province's 100,000 devices are not counted on every page. The count stops at
+    ``count_cap`` rows (or at the end of the requested page, if deeper); past that, "count"
+    is that bound and "count_exact" is false. "next" is right either way: the count reads
+    one row past the bound."""
+
+    count_cap = 10_000
+
+    def get_count(self, queryset) -> int:
+        bound = max(self.count_cap, self.offset + self.limit)
+        self.count_bound = bound
+        # COUNT(*) over a LIMIT: the scan stops one row past the bound; no ORDER BY needed.
+        return queryset.order_by().values("pk")[: bound + 1].count()
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.limit = self.get_limit(request)
+        if self.limit is None:
+            return None
+        self.offset = self.get_offset(request)
+        return super().paginate_queryset(queryset, request, view)
+
+    @property
+    def count_exact(self) -> bool:
+        return self.count <= self.count_bound
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": min(self.count, self.count_bound),
+                "count_exact": self.count_exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        response["properties"]["count_exact"] = {"type": "boolean", "example": True}
+        return response
+
+
 class DeviceViewSet(ScopedReadOnlyViewSet):
     """Devices; the detail view carries the installations and the change history."""
 
     queryset = Device.objects.select_related("unit")
+    pagination_class = CappedCountPagination
     filterset_class = DeviceApiFilterSet
     ordering_fields = ["hostname", "last_seen", "first_seen"]
 

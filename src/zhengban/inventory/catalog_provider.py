@@ -161,6 +161,10 @@ def apply_products(*, changes: list[tuple[Mapping[str, Any], int | None]]) -> in
     return changed
 
 
+def has_installs() -> bool:
+    return Installation.objects.exists()
+
+
 def provider() -> InstallProvider:
     return InstallProvider(
         unrecognised_records=unrecognised_records,
@@ -168,6 +172,7 @@ def provider() -> InstallProvider:
         count_raw_groups=count_raw_groups,
         raw_groups=raw_groups,
         apply_products=apply_products,
+        has_installs=has_installs,
     )
 
 

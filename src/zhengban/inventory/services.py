@@ -241,6 +241,60 @@ def _candidates(
 ) -> tuple[list[tuple[int, Device]], list[Device]]:
     """``find_candidates``, and every device the query read (conflicting ones too: the
     ingest needs to know whether one of them holds the document's agent id)."""
+    if _has_identity(document):
+        devices = _candidate_devices(unit, document, lock)
+    else:
+        devices = _candidate_devices_orm(unit, document, lock)
+    macs_by_device: dict[int, set[str]] = defaultdict(set)
+    if document.macs and devices:
+        for device_id, mac in DeviceMAC.objects.filter(
+            device_id__in=[x.pk for x in devices]
+        ).values_list("device_id", "mac"):
+            macs_by_device[device_id].add(mac)
+    ranked = []
+    for position, device in enumerate(devices):
+        rank = _rank(device, macs_by_device[device.pk], document)
+        if rank is not None:
+            ranked.append((rank, position, device))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    return [(rank, device) for rank, _pos, device in ranked], devices
+
+
+def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) -> list[Device]:
+    """The devices of ``unit`` sharing a hardware identifier with the document, newest
+    report first: the query ``_candidate_devices_orm`` builds, written out, because
+    compiling it cost the ORM about a millisecond, twice per inventory."""
+    qn = connection.ops.quote_name
+    devices_table = qn(Device._meta.db_table)
+    conditions: list[str] = []
+    params: list[Any] = [getattr(unit, "pk", unit)]
+    for column, value in (
+        ("agent_device_id", document.agent_device_id),
+        ("hardware_uuid", document.hardware_uuid),
+        ("serial_number", document.serial_number),
+    ):
+        if value:
+            conditions.append(f"{qn(column)} = %s")
+            params.append(value)
+    if document.macs:
+        # The outer query keeps the unit: MACs of other units' devices match nothing.
+        marks = ", ".join(["%s"] * len(document.macs))
+        conditions.append(
+            f"{qn('id')} IN (SELECT {qn('device_id')} FROM "
+            f"{qn(DeviceMAC._meta.db_table)} WHERE {qn('mac')} IN ({marks}))"
+        )
+        params.extend(document.macs)
+    sql = (
+        f"SELECT * FROM {devices_table} WHERE {qn('unit_id')} = %s "
+        f"AND ({' OR '.join(conditions)}) "
+        f"ORDER BY {qn('last_seen')} DESC, {qn('id')} ASC LIMIT {CANDIDATE_LIMIT}"
+    )
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return list(Device.objects.raw(sql, params))
+
+
+def _candidate_devices_orm(unit: Unit, document: d.InventoryDocument, lock: bool) -> list[Device]:
     q = Q()
     if document.agent_device_id:
         q |= Q(agent_device_id=document.agent_device_id)
@@ -259,24 +313,11 @@ def _candidates(
         # the MAC + host name rule finds its candidates through the MACs.
         q |= Q(hostname__iexact=document.hostname)
     if not q:
-        return [], []
+        return []
     qs = Device.objects.filter(unit=unit).filter(q).order_by("-last_seen", "pk")
     if lock:
         qs = qs.select_for_update()
-    devices = list(qs[:CANDIDATE_LIMIT])
-    macs_by_device: dict[int, set[str]] = defaultdict(set)
-    if document.macs and devices:
-        for device_id, mac in DeviceMAC.objects.filter(
-            device_id__in=[x.pk for x in devices]
-        ).values_list("device_id", "mac"):
-            macs_by_device[device_id].add(mac)
-    ranked = []
-    for position, device in enumerate(devices):
-        rank = _rank(device, macs_by_device[device.pk], document)
-        if rank is not None:
-            ranked.append((rank, position, device))
-    ranked.sort(key=lambda item: (item[0], item[1]))
-    return [(rank, device) for rank, _pos, device in ranked], devices
+    return list(qs[:CANDIDATE_LIMIT])
 
 
 # --------------------------------------------------------------------------- ingest

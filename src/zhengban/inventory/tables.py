@@ -1,8 +1,13 @@
+from collections.abc import Iterable
+from html import escape
+
 import django_tables2 as tables
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from zhengban.core.tables import DateColumn, DateTimeColumn, FastRowsMixin
-from zhengban.inventory.models import Device, EnrollmentToken, Installation
+from zhengban.core.tables import DateColumn, DateTimeColumn, FastRowsMixin, numeric_date_pattern
+from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 
 
 class DeviceTable(FastRowsMixin, tables.Table):
@@ -51,6 +56,32 @@ class InstallationTable(FastRowsMixin, tables.Table):
 
     def value_product(self, record: Installation) -> str:
         return str(record.product) if record.product_id else str(_("未识别"))
+
+
+EVENT_DATE_FORMAT = "Y-m-d H:i"
+_EVENT_DATE = numeric_date_pattern(EVENT_DATE_FORMAT)[0]
+
+
+def event_rows(events: Iterable[InstallationEvent]) -> SafeString:
+    """The device page's change history rows, as its template wrote them with
+    {% for e in events %} (white space included): in Python, because fifty rows of six
+    cells cost the page ~2.5 ms of template work."""
+    labels: dict[str, str] = {}
+    out = []
+    for e in events:
+        kind = labels.get(e.event_type)
+        if kind is None:
+            kind = labels[e.event_type] = escape(e.get_event_type_display())
+        # As {{ e.date|date:"Y-m-d H:i" }}: local time, then the format.
+        date = timezone.template_localtime(e.date)
+        when = _EVENT_DATE.format(date) if date else ""
+        product = escape(str(e.product)) if e.product else "—"
+        out.append(
+            f"\n    <tr><td>{when}</td><td>{kind}</td><td>{escape(e.name)}</td>"
+            f"<td>{escape(e.old_version)}</td><td>{escape(e.new_version)}</td>"
+            f"<td>{product}</td></tr>\n    "
+        )
+    return mark_safe("".join(out))
 
 
 class EnrollmentTokenTable(tables.Table):

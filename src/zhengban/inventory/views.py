@@ -29,7 +29,12 @@ from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilter
 from zhengban.inventory.forms import DeviceForm, EnrollmentTokenForm, ImportForm
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 from zhengban.inventory.parsers import InventoryError
-from zhengban.inventory.tables import DeviceTable, EnrollmentTokenTable, InstallationTable
+from zhengban.inventory.tables import (
+    DeviceTable,
+    EnrollmentTokenTable,
+    InstallationTable,
+    event_rows,
+)
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Unit
 from zhengban.orgs.services import can_manage_unit
@@ -140,16 +145,25 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
             shown = list(events[: EVENTS_SHOWN + 1])
             ctx["events"] = shown[:EVENTS_SHOWN]
             ctx["more_events"] = len(shown) > EVENTS_SHOWN
+        ctx["event_rows"] = event_rows(ctx["events"])
         ctx["macs"] = device.macs.order_by("mac").values_list("mac", flat=True)
         ctx["can_edit"] = can_manage_unit(self.request.user, device.unit)
         return ctx
 
 
 class DeviceEditView(LoginRequiredMixin, View):
-    template_name = "inventory/device_form.html"
+    template_name = "core/form.html"
 
     def _device(self, request: HttpRequest, pk: int) -> Device:
         return get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+
+    def _context(self, form: DeviceForm, device: Device) -> dict[str, Any]:
+        return {
+            "form": form,
+            "title": _("编辑终端 %(name)s") % {"name": device},
+            "back": reverse("inventory:device_detail", args=[device.pk]),
+            "submit_label": _("保存"),
+        }
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         device = self._device(request, pk)
@@ -164,13 +178,13 @@ class DeviceEditView(LoginRequiredMixin, View):
                 "device_type": device.device_type,
             },
         )
-        return render(request, self.template_name, {"form": form, "object": device})
+        return render(request, self.template_name, self._context(form, device))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         device = self._device(request, pk)
         form = DeviceForm(request.POST, device=device)
         if not form.is_valid():
-            return render(request, self.template_name, {"form": form, "object": device}, status=400)
+            return render(request, self.template_name, self._context(form, device), status=400)
         services.update_device(actor=request.user, device=device, **form.cleaned_data)
         messages.success(request, _("终端信息已保存。"))
         return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
@@ -221,22 +235,30 @@ def agent_commands(url: str) -> list[tuple[str, str]]:
 
 
 class EnrollmentTokenCreateView(LoginRequiredMixin, View):
-    template_name = "inventory/token_form.html"
+    template_name = "core/form.html"
 
     def _form(self, data=None) -> EnrollmentTokenForm:
         return EnrollmentTokenForm(data, units=manageable_units(self.request.user))
 
+    def _context(self, form: EnrollmentTokenForm) -> dict[str, Any]:
+        return {
+            "form": form,
+            "title": _("新建令牌"),
+            "back": reverse("inventory:token_list"),
+            "submit_label": _("创建"),
+        }
+
     def get(self, request: HttpRequest) -> HttpResponse:
         if not can_enroll(request.user):
             raise PermissionDenied
-        return render(request, self.template_name, {"form": self._form(), "title": _("新建令牌")})
+        return render(request, self.template_name, self._context(self._form()))
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not can_enroll(request.user):
             raise PermissionDenied
         form = self._form(request.POST)
         if not form.is_valid():
-            return render(request, self.template_name, {"form": form, "title": _("新建令牌")})
+            return render(request, self.template_name, self._context(form))
         row, token = services.create_enrollment_token(
             actor=request.user,
             unit=form.cleaned_data["unit"],

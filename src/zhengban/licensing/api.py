@@ -164,3 +164,7 @@ def register(router: BaseRouter) -> None:
     router.register(
         "compliance/positions", CompliancePositionViewSet, basename="compliance-position"
     )
+    # The effective policy of a region and asset disposals (policy page, disposals pages).
+    from zhengban.licensing.asset_api import register as register_assets
+
+    register_assets(router)

@@ -237,6 +237,12 @@ class DisposalForm(forms.Form):
         label=_("处置数量"),
         help_text=_("空表示处置全部剩余许可"),
     )
+    recipient = forms.CharField(
+        max_length=200,
+        required=False,
+        label=_("接收单位"),
+        help_text=_("转让、捐赠、调剂时必填"),
+    )
     approval = forms.CharField(max_length=100, required=False, label=_("批准文号"))
     reason = forms.CharField(
         label=_("处置原因"),
@@ -257,3 +263,10 @@ class DisposalForm(forms.Form):
                 _("处置数量不能超过剩余许可数 %(n)d。") % {"n": self.remaining}
             )
         return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        method = data.get("method")
+        if method and method != Disposal.SCRAP and not (data.get("recipient") or "").strip():
+            self.add_error("recipient", _("转让、捐赠和调剂须填写接收单位。"))
+        return data

@@ -30,17 +30,31 @@ def on_catalog_changed(
     )
 
 
-# Per-user seats follow the assigned person; other device fields change no verdict.
+# Per-user seats follow the assigned person, and every verdict follows the device's unit;
+# other device fields change no verdict.
 SEAT_FIELDS = frozenset({"assigned_user", "assigned_name"})
+UNIT_FIELDS = frozenset({"unit", "unit_id"})
 
 
-def on_device_changed(*, device: Any, fields: set[str], **kwargs: Any) -> int:
+def on_device_changed(
+    *, device: Any, fields: set[str], old_unit_id: int | None = None, **kwargs: Any
+) -> int:
+    """Re-judge the device's unit when a seat may have moved; when the device moved to
+    another unit, its old unit too (``old_unit_id``, else the unit its stored verdicts
+    still name): the device's installs and seats leave that unit's positions."""
     from zhengban.licensing.choices import RecomputeReason
-    from zhengban.licensing.services import queue_recompute
+    from zhengban.licensing.services import queue_recompute, units_judging_device
 
-    if not fields & SEAT_FIELDS:
+    units: set[int] = set()
+    if fields & UNIT_FIELDS:
+        units = {device.unit_id, *units_judging_device(device.pk)}
+        if old_unit_id is not None:
+            units.add(old_unit_id)
+    elif fields & SEAT_FIELDS:
+        units = {device.unit_id}
+    if not units:
         return 0
-    return queue_recompute(reason=RecomputeReason.DEVICE, unit_ids=[device.unit_id])
+    return queue_recompute(reason=RecomputeReason.DEVICE, unit_ids=sorted(units))
 
 
 hooks.register(hooks.INVENTORY_INGESTED, on_inventory_ingested)

@@ -4,14 +4,13 @@
 附表2 软件使用情况明细表: each person's devices and the software on each, with its licence
 附表3 软件安装维护情况明细表: every install and uninstall (an upgrade is an uninstall of the old
        version plus an install of the new one)
-资产账卡: entitlements worth at least the region's asset threshold, with service life and
-       disposal.
+资产账卡: entitlements worth at least the asset threshold of their own unit's region, with
+       service life and disposal.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,8 +21,8 @@ from zhengban.core.exports import build_workbook
 from zhengban.inventory.models import Device, Installation, InstallationEvent
 from zhengban.licensing import engine, services
 from zhengban.licensing.choices import Reason, SourceType, Status
-from zhengban.licensing.models import ComplianceResult, Entitlement
-from zhengban.orgs.models import Region, Unit
+from zhengban.licensing.models import AssetDisposal, ComplianceResult, Entitlement
+from zhengban.orgs.models import Unit
 
 FREE_MODELS = ("free", "open_source")
 
@@ -203,11 +202,20 @@ def maintenance_rows(units: QuerySet[Unit]) -> tuple[list[str], Iterable[list[An
     return headers, rows()
 
 
-def asset_card_rows(
-    entitlements: QuerySet[Entitlement], region: Region | None
-) -> tuple[list[str], list[list[Any]]]:
-    """Entitlements at or above the asset threshold (per licence, or for the batch)."""
-    policy = services.policy_for(region)
+def disposals_text(disposals: Iterable[AssetDisposal]) -> str:
+    """An asset's disposals in one cell: kind, date, quantity and the receiving body."""
+    parts = []
+    for d in disposals:
+        text = f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or _('全部')}"
+        if d.recipient:
+            text += " " + _("接收单位:%(name)s") % {"name": d.recipient}
+        parts.append(text)
+    return ";".join(parts)
+
+
+def asset_card_rows(entitlements: QuerySet[Entitlement]) -> tuple[list[str], list[list[Any]]]:
+    """Entitlements at or above the asset threshold of their own unit's region (per licence,
+    or for the batch), as the asset card page lists them."""
     headers = [
         _("资产名称"),
         _("单位"),
@@ -220,19 +228,9 @@ def asset_card_rows(
         _("预计报废年份"),
         _("处置情况"),
     ]
-    disposals: dict[int, list[str]] = defaultdict(list)
     rows = []
-    qs = entitlements.filter(unit_price__isnull=False).select_related("product", "family", "unit")
-    for ent in qs.prefetch_related("disposals"):
-        value = ent.value
-        if value is None or value < policy.asset_threshold:
-            continue
-        for d in ent.disposals.all():
-            disposals[ent.pk].append(
-                f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or ''}"
-            )
-        bought = ent.purchased_on
-        end_year = bought.year + policy.service_life_years if bought else ""
+    for card in services.asset_cards(entitlements):
+        ent = card.entitlement
         rows.append(
             [
                 str(ent),
@@ -241,17 +239,17 @@ def asset_card_rows(
                 ent.quantity or 1,
                 # Numbers, so the sheet can sum them (the shared export writes Decimal as text).
                 float(ent.unit_price),
-                float(value),
-                bought or "",
-                policy.service_life_years,
-                end_year,
-                ";".join(disposals[ent.pk]),
+                float(card.value),
+                ent.purchased_on or "",
+                card.policy.service_life_years,
+                card.end_year or "",
+                disposals_text(ent.disposals.all()),
             ]
         )
     return headers, rows
 
 
-def ledger_workbook(units: QuerySet[Unit], region: Region | None, *, year: int) -> bytes:
+def ledger_workbook(units: QuerySet[Unit], *, year: int) -> bytes:
     sheets = []
     h1, r1 = summary_rows(units)
     sheets.append((_("附表1 软件使用情况汇总表") + f" {year}", h1, r1))
@@ -260,7 +258,7 @@ def ledger_workbook(units: QuerySet[Unit], region: Region | None, *, year: int) 
     h3, r3 = maintenance_rows(units)
     sheets.append((_("附表3 软件安装维护情况明细表"), h3, r3))
     ents = Entitlement.objects.filter(unit__in=units)
-    h4, r4 = asset_card_rows(ents, region)
+    h4, r4 = asset_card_rows(ents)
     sheets.append((_("资产账卡"), h4, r4))
     return build_workbook(sheets)
 

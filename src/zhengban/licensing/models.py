@@ -233,7 +233,9 @@ class Entitlement(TimeStampedModel):
         ordering = ["unit", "-purchased_on", "-id"]
         verbose_name = _("软件授权")
         verbose_name_plural = _("软件授权")
-        indexes = [models.Index(fields=["product"], name="entitlement_product")]
+        # Of a unit's products (the incremental recompute); the product alone has the
+        # foreign key's own index.
+        indexes = [models.Index(fields=["unit", "product"], name="entitlement_unit_product")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(product__isnull=False) | Q(family__isnull=False),
@@ -397,6 +399,8 @@ class AssetDisposal(TimeStampedModel):
     method = models.CharField(_("处置方式"), max_length=16, choices=Disposal.choices)
     date = models.DateField(_("处置日期"))
     quantity = models.PositiveIntegerField(_("处置数量"), null=True, blank=True)
+    # Who receives the licences: every kind but 报废 hands them to another body.
+    recipient = models.CharField(_("接收单位"), max_length=200, blank=True)
     approval = models.CharField(_("批准文号"), max_length=100, blank=True)
     reason = models.TextField(_("处置原因"), blank=True)
 
@@ -414,6 +418,11 @@ class AssetDisposal(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(quantity__isnull=True) | Q(quantity__gt=0),
                 name="disposal_quantity_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(method=Disposal.SCRAP) | ~Q(recipient=""),
+                name="disposal_recipient_named",
+                violation_error_message=_("转让、捐赠和调剂须填写接收单位。"),
             ),
         ]
 
@@ -435,8 +444,13 @@ class ComplianceResult(models.Model):
         related_name="compliance",
         verbose_name=_("软件安装"),
     )
+    # No index of its own: the (unit, status) and (unit, product) indexes serve it.
     unit = models.ForeignKey(
-        "orgs.Unit", on_delete=models.CASCADE, related_name="+", verbose_name=_("单位")
+        "orgs.Unit",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("单位"),
+        db_index=False,
     )
     device = models.ForeignKey(
         "inventory.Device", on_delete=models.CASCADE, related_name="+", verbose_name=_("终端")
@@ -469,7 +483,8 @@ class ComplianceResult(models.Model):
         verbose_name_plural = _("合规结果")
         indexes = [
             models.Index(fields=["unit", "status"], name="compliance_unit_status"),
-            models.Index(fields=["device"], name="compliance_device"),
+            # An inventory's recompute reads one unit's verdicts of a few products.
+            models.Index(fields=["unit", "product"], name="compliance_unit_product"),
         ]
         constraints = [
             models.CheckConstraint(

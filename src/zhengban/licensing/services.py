@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -179,6 +179,20 @@ def set_policy(*, actor: Any, region: Region, **values: Any) -> LicensingPolicy:
         after=audit.snapshot(policy),
     )
     return policy
+
+
+@transaction.atomic
+def clear_policy(*, actor: Any, region: Region) -> LicensingPolicy:
+    """Remove the region's own policy: it inherits its parent's (or the defaults) again, and
+    so do the regions below that inherited from it. Returns the policy now in effect."""
+    if actor is not None and not can_set_policy(actor, region):
+        raise PermissionDenied(_("只有本区划著作权行政管理部门可以设定授权与资产标准。"))
+    policy = LicensingPolicy.objects.select_for_update().filter(region=region).first()
+    if policy is None:
+        raise ValidationError(_("本区划未设定自己的标准。"))
+    audit.record(actor=actor, action=AuditAction.DELETE, obj=policy, before=audit.snapshot(policy))
+    policy.delete()
+    return policy_for(region)
 
 
 # --------------------------------------------------------------------------- contracts
@@ -518,19 +532,31 @@ def dispose(
     method: str,
     date: datetime.date,
     quantity: int | None = None,
+    recipient: str = "",
     approval: str = "",
     reason: str = "",
 ) -> AssetDisposal:
+    """转让, 捐赠 or 调剂 (to ``recipient``, required) or 报废 of some or all (``quantity``
+    None) of an entitlement's licences; its units are recomputed. Refused once nothing is
+    left to dispose of, and for more than is left."""
     _require_manage(actor, entitlement.unit)
-    if quantity is not None and entitlement.quantity is not None:
-        done = entitlement.disposals.aggregate(n=Sum("quantity"))["n"] or 0
-        if done + quantity > entitlement.quantity:
-            raise ValidationError(_("处置数量超过剩余许可数。"))
+    # Locked and read afresh: two disposals at once must not both take the last licences.
+    current = (
+        Entitlement.objects.select_for_update()
+        .prefetch_related(Prefetch("disposals", queryset=AssetDisposal.objects.order_by()))
+        .get(pk=entitlement.pk)
+    )
+    remaining = remaining_quantity(current)
+    if remaining == 0:
+        raise ValidationError(_("该授权已全部处置。"))
+    if quantity is not None and remaining is not None and quantity > remaining:
+        raise ValidationError(_("处置数量超过剩余许可数。"))
     row = AssetDisposal(
         entitlement=entitlement,
         method=method,
         date=date,
         quantity=quantity,
+        recipient=recipient.strip(),
         approval=approval,
         reason=reason,
     )
@@ -807,11 +833,21 @@ GROUP BY e.id, f.key, r.path
 """
 _ENTITLEMENT_WHERE = """
 WHERE e.id IN (
-    SELECT id FROM licensing_entitlement WHERE unit_id IN ({units})
+    {owned}
     UNION ALL SELECT entitlement_id FROM licensing_entitlementshare WHERE unit_id IN ({units})
     UNION ALL SELECT s.id FROM licensing_entitlement s
         JOIN orgs_region sr ON sr.id = s.site_region_id WHERE sr.path IN ({paths})
 )
+"""
+_OWNED = "SELECT id FROM licensing_entitlement WHERE unit_id IN ({units})"
+# The units' own entitlements of some products: by the (unit, product) index, not every
+# entitlement of the unit (a big unit holds thousands of OEM licences); an OR of the two
+# conditions would read them all.
+_OWNED_OF_PRODUCTS = """
+    SELECT id FROM licensing_entitlement WHERE unit_id IN ({units}) AND product_id IN ({ids})
+    UNION ALL SELECT o.id FROM licensing_entitlement o
+        JOIN catalog_productfamily of ON of.id = o.family_id
+        WHERE o.unit_id IN ({units}) AND of.key IN ({families})
 """
 
 
@@ -845,17 +881,24 @@ def load_entitlement_facts(
             region_paths.update("/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
         units = sorted(unit_ids)
         paths = sorted(region_paths) or [""]
-        # A union of three index lookups (an OR scans every entitlement).
-        where = _ENTITLEMENT_WHERE.format(
-            units=", ".join(["%s"] * len(units)), paths=", ".join(["%s"] * len(paths))
-        )
-        params = [*units, *units, *paths]
-        if products is not None:
+        unit_marks = ", ".join(["%s"] * len(units))
+        # A union of index lookups (an OR scans every entitlement).
+        if products is None:
+            owned, owned_params = _OWNED.format(units=unit_marks), units
+        else:
             ids = sorted(products) or [0]
             families = sorted({meta.products[p].family for p in products} - {None, ""}) or [""]
-            where += "AND (e.product_id IN ({}) OR f.key IN ({}))".format(
-                ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(families))
-            )
+            id_marks = ", ".join(["%s"] * len(ids))
+            family_marks = ", ".join(["%s"] * len(families))
+            owned = _OWNED_OF_PRODUCTS.format(units=unit_marks, ids=id_marks, families=family_marks)
+            owned_params = [*units, *ids, *units, *families]
+        where = _ENTITLEMENT_WHERE.format(
+            owned=owned, units=unit_marks, paths=", ".join(["%s"] * len(paths))
+        )
+        params = [*owned_params, *units, *paths]
+        if products is not None:
+            # Shared and regional entitlements of other products are left out here.
+            where += f"AND (e.product_id IN ({id_marks}) OR f.key IN ({family_marks}))"
             params += [*ids, *families]
     # Written in SQL: this runs on every incremental recompute, where building the same
     # query with the ORM costs more than running it. Disposals are counted in the same
@@ -1292,67 +1335,115 @@ def recompute_after_inventory(
 ) -> int:
     """Recompute now, after these devices' software changed (``report_ids``: the inventories
     that removed installs): in their units, only the products whose installs on these
-    devices changed (see ``_device_scope``), with the products sharing entitlements with
+    devices changed (see ``_device_state``), with the products sharing entitlements with
     them. The queue's drain does the same; returns the verdicts written."""
     devices = list(device_ids)
     units = dict(Device.objects.filter(pk__in=devices).values_list("pk", "unit_id"))
     meta = catalog_meta()
-    scope = _device_scope(meta, units, list(report_ids))
-    return _recompute_changed(meta, set(), scope, set(units), as_of)
+    with transaction.atomic(savepoint=False):
+        # Locked before the devices' verdicts are read: the fast path adjusts the unit's
+        # positions by their difference, so they must not change before it writes.
+        regions = _lock_units(sorted(set(units.values())))
+        state = _device_state(meta, units, list(report_ids))
+        written, _fast, _grouped = _recompute_changed(
+            meta,
+            set(),
+            state.scope,
+            set(units),
+            as_of,
+            state=state,
+            fast_units=set(state.scope),
+            regions=regions,
+        )
+    return written
 
 
-_DEVICE_FACTS_SQL = """
-SELECT device_id, id, product_id, name, version, 0 FROM inventory_installation
+# One query for everything the changed devices' recompute needs to know about them: their
+# assessed installs (0), their stored verdicts (1), installs their inventories removed (2,
+# appended) and the devices themselves (3: unit, assigned user and name).
+_DEVICE_STATE_SQL = """
+SELECT 0, device_id, id, product_id, name, version, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM inventory_installation
     WHERE device_id IN ({devices}) AND product_id IS NOT NULL AND kind NOT IN ({skipped})
-UNION ALL SELECT device_id, installation_id, product_id, '', version, 1
+UNION ALL SELECT 1, device_id, installation_id, product_id, '', version, unit_id, status, reason,
+    basis, entitlement_id, detail
     FROM licensing_complianceresult WHERE device_id IN ({devices})
+UNION ALL SELECT 3, id, assigned_user_id, NULL, assigned_name, '', unit_id, NULL, NULL, NULL,
+    NULL, NULL
+    FROM inventory_device WHERE id IN ({devices})
 """
 _REMOVED_SQL = """
-UNION ALL SELECT device_id, 0, product_id, '', '', 2 FROM inventory_installationevent
-    WHERE report_id IN ({reports}) AND product_id IS NOT NULL
+UNION ALL SELECT 2, device_id, 0, product_id, '', '', NULL, NULL, NULL, NULL, NULL, NULL
+    FROM inventory_installationevent WHERE report_id IN ({reports}) AND product_id IS NOT NULL
 """
 
 
-def _device_scope(
+@dataclass
+class DeviceState:
+    """Changed devices as stored, read in one query (``_device_state``)."""
+
+    device_units: dict[int, int]  # device → the unit its request named
+    # Unit → the product ids whose verdicts these devices' changes may have moved.
+    scope: dict[int, set[int]]
+    installs: dict[int, list[tuple]]  # device → INSTALL_COLUMNS rows of assessed products
+    verdicts: dict[int, list[tuple]]  # device → RESULT_COLUMNS rows as stored
+    devices: DeviceFacts  # device → (its unit now, person key)
+    # Devices whose inventories removed installs: those installs' verdicts went with them.
+    removed: set[int] = field(default_factory=set)
+
+
+def _device_state(
     meta: CatalogMeta, device_units: Mapping[int, int], report_ids: Sequence[int]
-) -> dict[int, set]:
-    """Unit → the product ids whose verdicts these devices' changes may have moved: the
-    products of installs whose (product, version) differ from what their stored verdict
-    was judged on (a new device: all of them), and of installs their inventories
-    ``report_ids`` removed (whose verdicts went with them). One query, in SQL: this runs
-    for every inventory."""
-    scope: dict[int, set[int]] = {unit: set() for unit in device_units.values()}
+) -> DeviceState:
+    """The devices' installs, stored verdicts and people, and per unit the products whose
+    verdicts their changes may have moved: the products of installs whose (product,
+    version) differ from what their stored verdict was judged on (a new device: all of
+    them), and of installs their inventories ``report_ids`` removed (whose verdicts went
+    with them). One query, in SQL: this runs for every inventory."""
+    state = DeviceState(
+        dict(device_units),
+        {unit: set() for unit in device_units.values()},
+        defaultdict(list),
+        defaultdict(list),
+        {},
+    )
     if not device_units:
-        return scope
+        return state
     devices = sorted(device_units)
     marks = ", ".join(["%s"] * len(devices))
-    sql = _DEVICE_FACTS_SQL.format(devices=marks, skipped=", ".join(["%s"] * len(SKIPPED_KINDS)))
-    params: list[Any] = [*devices, *SKIPPED_KINDS, *devices]
+    sql = _DEVICE_STATE_SQL.format(devices=marks, skipped=", ".join(["%s"] * len(SKIPPED_KINDS)))
+    params: list[Any] = [*devices, *SKIPPED_KINDS, *devices, *devices]
     if report_ids:
         sql += _REMOVED_SQL.format(reports=", ".join(["%s"] * len(report_ids)))
         params += list(report_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    scope = state.scope
     held: dict[int, tuple[int, int, str]] = {}
     judged: dict[int, tuple[int, int, str]] = {}
-    for device, pk, product, name, version, source in rows:
+    for source, device, pk, product, name, version, *stored in rows:
         if source == 0:
             p = meta.products.get(product)
             if p is not None and product in meta.assessed:
                 label = engine.version_label(name, version, p.labels) or ""
                 held[pk] = (device, product, label[:64])
+                state.installs[device].append((pk, device, product, name, version))
         elif source == 1:
             judged[pk] = (device, product, version)
-        else:
+            state.verdicts[device].append((pk, stored[0], device, product, version, *stored[1:]))
+        elif source == 2:
             scope[device_units[device]].add(product)
+            state.removed.add(device)
+        else:
+            state.devices[device] = (stored[0], person_key(pk, name))
     for pk, fact in held.items():
         if judged.get(pk) != fact:
             scope[device_units[fact[0]]].add(fact[1])
     for pk, fact in judged.items():
         if held.get(pk) != fact:
             scope[device_units[fact[0]]].add(fact[1])
-    return scope
+    return state
 
 
 def _recompute_changed(
@@ -1361,37 +1452,578 @@ def _recompute_changed(
     partial: Mapping[int, set[int]],
     devices: set[int],
     as_of: datetime.date | None,
-) -> int:
+    *,
+    state: DeviceState | None = None,
+    fast_units: Collection[int] = (),
+    regions: Mapping[int, str] | None = None,
+) -> tuple[int, int]:
     """Recompute ``whole`` units entirely, and in the ``partial`` units the products given
-    (with their groups; one set for all of them, so that one pass serves every unit)."""
+    (with their groups; one set for all of them, so that one pass serves every unit). With
+    ``state``, read after every unit was locked (their ``regions`` known), the units of
+    ``fast_units`` (whose products come from those devices' changes alone) may be
+    recomputed from their changed devices only (``_recompute_devices``). Returns the
+    verdicts written and the number of units recomputed from their changed devices alone
+    and from their changed groups' stored verdicts."""
     written = 0
     if whole:
         written += recompute_units(whole, as_of=as_of)
     rest = set(partial) - whole
-    if rest:
-        products = meta.closure(p for unit in rest for p in partial[unit])
-        written += _recompute(
-            rest,
-            *device_facts(Device.objects.filter(unit_id__in=rest)),
-            as_of,
-            products=products,
-            devices_changed=devices,
-            meta=meta,
+    if not rest:
+        return written, 0, 0
+    as_of = as_of or timezone.localdate()
+    changed = set(devices)
+    with transaction.atomic(savepoint=False):
+        done: set[int] = set()
+        loaded = None
+        grouped = 0
+        fast = {u: partial[u] for u in rest if u in fast_units}
+        if state is not None and regions is not None and fast:
+            done, n, loaded, grouped = _recompute_devices(
+                meta, fast, state, regions, as_of, changed
+            )
+            written += n
+        slow = rest - done
+        if slow:
+            products = meta.closure(p for unit in slow for p in partial[unit])
+            # The facts the fast path read serve when they cover these units and products.
+            preloaded = None
+            if loaded is not None and slow <= loaded[0] and products <= loaded[1]:
+                preloaded = loaded[2:]
+            written += _recompute(
+                slow,
+                *device_facts(Device.objects.filter(unit_id__in=slow)),
+                as_of,
+                products=products,
+                devices_changed=changed,
+                meta=meta,
+                locked=state is not None,
+                fire=False,
+                preloaded=preloaded,
+            )
+        hooks.fire(hooks.LICENSING_RECOMPUTED, unit_ids=sorted(rest), device_ids=sorted(changed))
+    return written, len(done) - grouped, grouped
+
+
+def _recompute_devices(
+    meta: CatalogMeta,
+    scopes: Mapping[int, set[int]],
+    state: DeviceState,
+    regions: Mapping[int, str],
+    as_of: datetime.date,
+    changed: set[int],
+) -> tuple[set[int], int, tuple[set[int], frozenset[int], list, list] | None, int]:
+    """The fast paths of an inventory's recompute.
+
+    Where no seat of a unit's changed product groups can pass between its devices (their
+    limited entitlements are OEM licences, which only their own device can use, or shared
+    ones of which nobody waits for a seat, before the change or after; none allocated by
+    hand), a device's verdicts depend on that device alone: only the changed devices are
+    evaluated, their stored verdicts replaced where they differ, and the unit's positions
+    moved by the difference (counted afresh where an inventory removed installs, whose
+    verdicts went with them). The seats the other devices hold come from the stored
+    position, or an aggregate of their verdicts; their rows are not read.
+
+    Otherwise (a seat may pass, e.g. to a device waiting for one) the changed product
+    groups are evaluated over the whole unit, but from what is stored of them
+    (``_group_plan``): the other devices' installs as their verdicts were judged, read by
+    the (unit, product) index, not the unit's every install.
+
+    Returns the units so recomputed (the others need the slow path), the verdicts written,
+    the entitlement facts it read (with the units and products they were read for), and
+    how many units took the second way; devices whose verdicts were written or deleted
+    are added to ``changed``. Nothing is written for a unit it gives up on."""
+    by_unit: dict[int, list[int]] = defaultdict(list)
+    for device, unit in state.device_units.items():
+        by_unit[unit].append(device)
+    done: set[int] = set()
+    todo: dict[int, frozenset[int]] = {}
+    for unit, wanted in scopes.items():
+        devices = by_unit.get(unit, [])
+        # A device that moved to another unit (or whose verdicts are still another unit's)
+        # needs the units' own recomputes.
+        if any(
+            state.devices.get(d, (None,))[0] != unit
+            or any(v[1] != unit for v in state.verdicts.get(d, ()))
+            for d in devices
+        ):
+            continue
+        products = meta.closure(wanted)
+        if products:
+            todo[unit] = products
+        else:
+            done.add(unit)
+    if not todo:
+        return done, 0, None, 0
+    all_products = frozenset().union(*todo.values())
+    facts, allocations = load_entitlement_facts(meta, set(todo), regions, all_products)
+    loaded = (set(todo), all_products, facts, allocations)
+    allocated = {(a.unit, a.entitlement) for a in allocations}
+    now = timezone.now()
+    plans: dict[int, tuple[list[tuple], list[tuple], dict[int, list[int]]]] = {}
+    recounted: dict[int, dict[tuple[int, int], tuple]] = {}
+    grouped: dict[int, tuple[frozenset[int], list[engine.Entitlement]]] = {}
+    local: dict[int, tuple[frozenset[int], list[engine.Entitlement]]] = {}
+    shared: dict[int, list[engine.Entitlement]] = {}  # unit → its limited non-OEM facts
+    # Units whose inventories removed installs: the removed verdicts are gone, so their
+    # positions are counted afresh (``_absolute_positions``), not moved by difference.
+    absolute: dict[int, set[int]] = {}
+    for unit, products in todo.items():
+        keys = {meta.products[p].key for p in products}
+        families = {meta.products[p].family for p in products} - {None, ""}
+        unit_facts = [
+            f for f in facts if unit in f.units and (f.product in keys or f.family in families)
+        ]
+        limited = [f for f in unit_facts if f.quantity is not None and f.metric != engine.OEM]
+        if (
+            any(f.metric == engine.PER_USER or len(f.units) != 1 for f in limited)
+            or any((unit, f.id) in allocated for f in unit_facts)
+            or len({f.id for f in unit_facts}) != len(unit_facts)
+        ):
+            grouped[unit] = (products, unit_facts)
+            continue
+        removed = {d for d in by_unit[unit] if d in state.removed}
+        if removed:
+            if any(f.metric == engine.OEM for f in unit_facts):
+                # An OEM licence's seat is counted by its own device only: not afresh.
+                grouped[unit] = (products, unit_facts)
+                continue
+            absolute[unit] = removed
+        local[unit] = (products, unit_facts)
+        if limited:
+            shared[unit] = limited
+    # The units' stored positions (a few rows each), read before anything is evaluated.
+    positions: dict[tuple[int, int], tuple] = {}
+    with connection.cursor() as cursor:
+        units = sorted(todo)
+        cursor.execute(_POSITIONS_SQL.format(units=", ".join(["%s"] * len(units))), units)
+        positions = {(r[1], r[2]): r for r in cursor.fetchall()}
+    # Seats of the limited facts the other devices hold: where a fact is its product's
+    # only limited one in the unit, its position's seats used less the changed devices'
+    # (known unless one removed installs); else counted (an aggregate, not their rows).
+    held: dict[tuple[int, int], int] = {}
+    counted = {
+        u: limited
+        for u, limited in shared.items()
+        if u in absolute or not _sole_limited(meta, u, limited, local[u][1], positions)
+    }
+    if counted:
+        units = sorted(counted)
+        ents = sorted({f.id for limited in counted.values() for f in limited})
+        others = sorted(state.device_units)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _HELD_SQL.format(
+                    units=", ".join(["%s"] * len(units)),
+                    ents=", ".join(["%s"] * len(ents)),
+                    devices=", ".join(["%s"] * len(others)),
+                ),
+                [*units, *ents, *others],
+            )
+            held = {(u, e): n for u, e, n in cursor.fetchall()}
+    # The other devices' verdicts of the changed groups, counted by status.
+    counts: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    if absolute:
+        units = sorted(absolute)
+        ids = sorted(frozenset().union(*(local[u][0] for u in units)))
+        others = sorted(state.device_units)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _COUNTS_SQL.format(
+                    units=", ".join(["%s"] * len(units)),
+                    ids=", ".join(["%s"] * len(ids)),
+                    devices=", ".join(["%s"] * len(others)),
+                ),
+                [*units, *ids, *others],
+            )
+            for u, product_id, status, n in cursor.fetchall():
+                counts[(u, product_id)][status] = n
+    for unit, (products, unit_facts) in local.items():
+        devices = by_unit[unit]
+        rows = [r for d in devices for r in state.installs.get(d, ()) if r[2] in products]
+        installs = _installs(meta, rows, {d: state.devices[d] for d in devices})
+        result = engine.evaluate(
+            installs,
+            unit_facts,
+            version_order=meta.version_order,
+            categories=meta.categories,
+            as_of=as_of,
         )
-    return written
+        new = _result_rows(meta, installs, result)
+        old = [v for d in devices for v in state.verdicts.get(d, ()) if v[3] in products]
+        # Per product: required, covered, shortfall, consumed and surplus, as moved.
+        delta: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        used: list[dict[int, set[int]]] = []
+        for sign, verdicts in ((1, new), (-1, old)):
+            seats: dict[int, set[int]] = defaultdict(set)
+            for v in verdicts:
+                if v[5] == engine.COVERED:
+                    delta[v[3]][1] += sign
+                    seats[v[8]].add(v[2])
+                elif v[5] == engine.UNLICENSED:
+                    delta[v[3]][2] += sign
+                else:
+                    continue
+                delta[v[3]][0] += sign
+            used.append(seats)
+        # A limited fact the other devices share too: these devices' verdicts depend on
+        # them alone while nobody waits for a seat of it, before the change and after
+        # (no install was turned away, so each took its first eligible candidate, and
+        # still does). Else its seats may pass between devices: the group path. A device
+        # whose removed install's verdict is gone may have held a seat of each.
+        removed = absolute.get(unit, set())
+        if unit in shared and unit not in counted:
+            for f in shared[unit]:
+                consumed = positions[(unit, meta.ids[f.product])][9]
+                held[(unit, f.id)] = consumed - len(used[1].get(f.id, ()))
+        if any(
+            held.get((unit, f.id), 0) + len(used[1].get(f.id, set()) | removed) >= f.quantity
+            or held.get((unit, f.id), 0) + len(used[0].get(f.id, ())) > f.quantity
+            for f in shared.get(unit, ())
+        ) or any(v[6] == "over_quantity" for v in new):
+            grouped[unit] = (products, unit_facts)
+            continue
+        if unit in absolute:
+            plans[unit] = (new, old, {})
+            recounted[unit] = _absolute_positions(
+                meta, unit, products, unit_facts, counts, held, new, used[0], now
+            )
+            continue
+        for f in unit_facts:
+            if f.quantity is None or f.product is None or len(f.units) != 1:
+                continue
+            others = held.get((unit, f.id), 0)
+            now_used = others + len(used[0].get(f.id, ()))
+            was_used = others + len(used[1].get(f.id, ()))
+            d = delta[meta.ids[f.product]]
+            d[3] += now_used - was_used
+            d[4] += max(0, f.quantity - now_used) - max(0, f.quantity - was_used)
+        plans[unit] = (new, old, {p: d for p, d in delta.items() if any(d)})
+    if not plans and not grouped:
+        return done, 0, loaded, 0
+    stored: dict[int, list[tuple]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        if grouped:
+            # The changed groups' verdicts in these units, by the (unit, product) index.
+            units = sorted(grouped)
+            ids = sorted(frozenset().union(*(g[0] for g in grouped.values())))
+            cursor.execute(
+                _GROUP_VERDICTS_SQL.format(
+                    units=", ".join(["%s"] * len(units)), ids=", ".join(["%s"] * len(ids))
+                ),
+                [*units, *ids],
+            )
+            for row in cursor.fetchall():
+                stored[row[1]].append(row)
+    fresh: list[tuple] = []
+    stale: list[int] = []
+    position_rows: list[tuple] = []
+    gone: list[int] = []
+    group_units = 0
+    for unit, (products, unit_facts) in grouped.items():
+        plan = _group_plan(
+            meta,
+            unit,
+            products,
+            unit_facts,
+            [a for a in allocations if a.unit == unit],
+            by_unit[unit],
+            state,
+            stored.get(unit, []),
+            positions,
+            as_of,
+            now,
+        )
+        if plan is None:
+            continue
+        unit_fresh, unit_stale, unit_positions, unit_gone = plan
+        fresh.extend(unit_fresh)
+        stale.extend(r[0] for r in unit_stale)
+        changed.update(r[2] for r in unit_fresh)
+        changed.update(r[2] for r in unit_stale)
+        position_rows.extend(unit_positions)
+        gone.extend(unit_gone)
+        done.add(unit)
+        group_units += 1
+    for unit, (new, old, delta) in plans.items():
+        unit_positions: list[tuple] = []
+        unit_gone: list[int] = []
+        if unit in recounted:
+            unit_positions, unit_gone = _position_changes(
+                unit, local[unit][0], recounted[unit], positions
+            )
+        for product_id, d in delta.items():
+            key = meta.products[product_id].key
+            unit_facts = [f for f in facts if unit in f.units and f.product == key]
+            limited = any(f.quantity is not None and len(f.units) == 1 for f in unit_facts)
+            row = positions.get((unit, product_id))
+            if row is None:
+                # No figures yet: a unit's first install of the product (no limited
+                # entitlement, or it would have figures).
+                if limited or d[0] < 0 or d[3] or d[4]:
+                    break
+                base = [0, 0, 0, 0, 0]
+                licensed = 0
+                unlimited = any(f.quantity is None for f in unit_facts)
+                category = meta.categories.get(key, "")
+            else:
+                _pk, _u, _p, category, *figures = row
+                req, cov, short, licensed, unlimited, consumed, surplus = figures
+                base = [req, cov, short, consumed, surplus]
+            figures = [b + x for b, x in zip(base, d, strict=True)]
+            if min(figures) < 0:
+                break
+            if figures[0] == 0 and not limited:
+                if row is not None:
+                    unit_gone.append(row[0])
+                continue
+            req, cov, short, consumed, surplus = figures
+            unit_positions.append(
+                (unit, product_id, category, req, cov, short, licensed, unlimited, consumed)
+                + (surplus, now)
+            )
+        else:
+            new_ids = {r[0] for r in new}
+            old_rows = {r[0]: r for r in old}
+            fresh.extend(r for r in new if old_rows.get(r[0]) != r)
+            stale.extend(pk for pk in old_rows if pk not in new_ids)
+            position_rows.extend(unit_positions)
+            gone.extend(unit_gone)
+            done.add(unit)
+    with connection.cursor() as cursor:
+        for table, column, ids in (
+            (ComplianceResult, "installation_id", stale),
+            (CompliancePosition, "id", gone),
+        ):
+            if ids:
+                cursor.execute(
+                    f"DELETE FROM {table._meta.db_table} WHERE {column} IN "
+                    f"({', '.join(['%s'] * len(ids))})",
+                    ids,
+                )
+    _upsert(ComplianceResult, RESULT_COLUMNS, ("installation_id",), fresh)
+    _upsert(CompliancePosition, POSITION_COLUMNS, ("unit_id", "product_id"), position_rows)
+    return done, len(fresh), loaded, group_units
 
 
-def _lock_units(units: Sequence[int]) -> None:
+def _group_plan(
+    meta: CatalogMeta,
+    unit: int,
+    products: frozenset[int],
+    unit_facts: list[engine.Entitlement],
+    allocations: list[engine.Allocation],
+    devices: list[int],
+    state: DeviceState,
+    stored: list[tuple],
+    positions: Mapping[tuple[int, int], tuple],
+    as_of: datetime.date,
+    now: datetime.datetime,
+) -> tuple[list[tuple], list[tuple], list[tuple], list[int]] | None:
+    """One unit's changed product groups (``products``, group-closed) evaluated over the
+    whole unit: the changed ``devices`` with their installs, every other device with its
+    installs as stored in its verdicts (``stored``: the unit's verdicts of ``products``;
+    what each was judged on is the install's product and version label, all the engine
+    reads of it, with its device's person). The verdicts and positions that differ are
+    returned (fresh rows, stale rows, position rows, positions gone), or None where a
+    stored verdict cannot stand for its install (the slow path reads the installs)."""
+    changed_devices = set(devices)
+    others = [r for r in stored if r[3] in products and r[2] not in changed_devices]
+    people: Mapping[int, str | None] = {}
+    if any(f.metric == engine.PER_USER for f in unit_facts) or any(a.person for a in allocations):
+        # Only per-user seats and allocations to people read a device's person.
+        with connection.cursor() as cursor:
+            cursor.execute(_PEOPLE_SQL, [unit])
+            people = {pk: person_key(user, name) for pk, user, name in cursor.fetchall()}
+    installs = _installs(
+        meta,
+        [r for d in devices for r in state.installs.get(d, ()) if r[2] in products],
+        {d: state.devices[d] for d in devices},
+    )
+    products_meta = meta.products
+    for row in others:
+        pk, _unit, device, product_id, version = row[:5]
+        p = products_meta.get(product_id)
+        if p is None or product_id not in meta.assessed or len(version) >= 64:
+            # A catalog change not yet drained, or a label the column cut short.
+            return None
+        installs.append(
+            engine.Install(
+                id=pk,
+                device=device,
+                unit=unit,
+                product=p.key,
+                family=p.family,
+                edition=p.edition,
+                version=version or None,
+                category=p.category,
+                license_model=p.license_model,
+                home_edition=p.home_edition,
+                person=people.get(device),
+                suites=p.suites,
+            )
+        )
+    result = engine.evaluate(
+        installs,
+        unit_facts,
+        allocations,
+        version_order=meta.version_order,
+        categories=meta.categories,
+        as_of=as_of,
+    )
+    old = {r[0]: r for r in others}
+    for d in devices:
+        old.update((v[0], v) for v in state.verdicts.get(d, ()) if v[3] in products)
+    new = _result_rows(meta, installs, result)
+    kept = {r[0] for r in new}
+    fresh = [r for r in new if old.get(r[0]) != r]
+    stale = [r for pk, r in old.items() if pk not in kept]
+    new_positions = {(r[0], r[1]): r for r in _position_rows(meta, result, now) if r[1] in products}
+    position_rows, gone = _position_changes(unit, products, new_positions, positions)
+    return fresh, stale, position_rows, gone
+
+
+def _sole_limited(
+    meta: CatalogMeta,
+    unit: int,
+    limited: list[engine.Entitlement],
+    unit_facts: list[engine.Entitlement],
+    positions: Mapping[tuple[int, int], tuple],
+) -> bool:
+    """Whether each of these limited facts is the only limited one-unit fact of its
+    product in the unit, with a stored position (whose seats used are then its own)."""
+    for f in limited:
+        if f.product is None or (unit, meta.ids.get(f.product)) not in positions:
+            return False
+        same = [
+            g
+            for g in unit_facts
+            if g.product == f.product and g.quantity is not None and len(g.units) == 1
+        ]
+        if same != [f]:
+            return False
+    return True
+
+
+def _position_changes(
+    unit: int,
+    products: Collection[int],
+    new_positions: Mapping[tuple[int, int], tuple],
+    positions: Mapping[tuple[int, int], tuple],
+) -> tuple[list[tuple], list[int]]:
+    """The unit's position rows of ``products`` that differ from those stored
+    (``_POSITIONS_SQL`` rows), and the ids of stored ones no longer there."""
+    old_positions = {
+        key: r for key, r in positions.items() if key[0] == unit and key[1] in products
+    }
+    gone = [r[0] for key, r in old_positions.items() if key not in new_positions]
+    rows = [
+        r
+        for key, r in new_positions.items()
+        if key not in old_positions or old_positions[key][1:] != r[:-1]
+    ]
+    return rows, gone
+
+
+def _absolute_positions(
+    meta: CatalogMeta,
+    unit: int,
+    products: frozenset[int],
+    unit_facts: list[engine.Entitlement],
+    counts: Mapping[tuple[int, int], Mapping[str, int]],
+    held: Mapping[tuple[int, int], int],
+    new: list[tuple],
+    seats: Mapping[int, set[int]],
+    now: datetime.datetime,
+) -> dict[tuple[int, int], tuple]:
+    """The unit's positions of ``products`` as the engine would count them (``evaluate``,
+    its last loop), from the other devices' verdicts counted by status (``counts``) and
+    seats held (``held``, every limited fact being a one-unit non-OEM one), and the changed
+    devices' new verdicts (``new``) and seats (``seats``: fact → devices)."""
+    # product → [covered, shortfall, licensed, unlimited, consumed, surplus]
+    figures: dict[int, list] = {}
+    for product_id in products:
+        by_status = counts.get((unit, product_id), {})
+        cov, short = by_status.get(engine.COVERED, 0), by_status.get(engine.UNLICENSED, 0)
+        if cov or short:
+            figures[product_id] = [cov, short, 0, False, 0, 0]
+    for row in new:
+        if row[5] in (engine.COVERED, engine.UNLICENSED):
+            f = figures.setdefault(row[3], [0, 0, 0, False, 0, 0])
+            f[0 if row[5] == engine.COVERED else 1] += 1
+    for fact in sorted(
+        unit_facts, key=lambda e: (e.end or datetime.date.max, e.id, min(e.units, default=0))
+    ):
+        product_id = meta.ids.get(fact.product) if fact.product else None
+        if product_id is None:
+            continue
+        if fact.quantity is None:
+            if product_id in figures:
+                figures[product_id][3] = True
+            continue
+        if len(fact.units) != 1:
+            continue
+        f = figures.setdefault(product_id, [0, 0, 0, False, 0, 0])
+        used = held.get((unit, fact.id), 0) + len(seats.get(fact.id, ()))
+        f[2] += fact.quantity
+        f[4] += used
+        f[5] += max(0, fact.quantity - used)
+    return {
+        (unit, product_id): (
+            unit,
+            product_id,
+            meta.categories.get(meta.products[product_id].key, ""),
+            cov + short,
+            cov,
+            short,
+            licensed,
+            unlimited,
+            consumed,
+            surplus,
+            now,
+        )
+        for product_id, (cov, short, licensed, unlimited, consumed, surplus) in figures.items()
+    }
+
+
+_GROUP_VERDICTS_SQL = (
+    "SELECT installation_id, unit_id, device_id, product_id, version, status, reason, basis, "
+    "entitlement_id, detail FROM licensing_complianceresult "
+    "WHERE unit_id IN ({units}) AND product_id IN ({ids})"
+)
+# Per unit and limited entitlement: the devices other than the changed ones it covers.
+_HELD_SQL = (
+    "SELECT unit_id, entitlement_id, COUNT(DISTINCT device_id) FROM licensing_complianceresult "
+    "WHERE unit_id IN ({units}) AND entitlement_id IN ({ents}) AND device_id NOT IN ({devices}) "
+    "GROUP BY unit_id, entitlement_id"
+)
+_COUNTS_SQL = (
+    "SELECT unit_id, product_id, status, COUNT(*) FROM licensing_complianceresult "
+    "WHERE unit_id IN ({units}) AND product_id IN ({ids}) AND device_id NOT IN ({devices}) "
+    "GROUP BY unit_id, product_id, status"
+)
+_PEOPLE_SQL = "SELECT id, assigned_user_id, assigned_name FROM inventory_device WHERE unit_id = %s"
+_POSITIONS_SQL = (
+    "SELECT id, unit_id, product_id, category, required, covered, shortfall, licensed, "
+    "unlimited, consumed, surplus FROM licensing_complianceposition WHERE unit_id IN ({units})"
+)
+_LOCK_SQL = (
+    "SELECT u.id, r.path FROM orgs_unit u JOIN orgs_region r ON r.id = u.region_id "
+    "WHERE u.id IN ({units}) ORDER BY u.id"
+)
+
+
+def _lock_units(units: Sequence[int]) -> dict[int, str]:
     """Recomputes of one unit take turns (in unit order, so never a deadlock): each reads
     the unit after the previous one committed, so none writes verdicts from an older view.
-    FOR NO KEY UPDATE leaves the foreign-key checks of concurrent ingests unblocked."""
+    FOR NO KEY UPDATE leaves the foreign-key checks of concurrent ingests unblocked.
+    Returns each unit's region path (read in the same query)."""
+    if not units:
+        return {}
+    sql = _LOCK_SQL.format(units=", ".join(["%s"] * len(units)))
     if connection.vendor == "postgresql":
-        list(
-            Unit.objects.filter(pk__in=units)
-            .order_by("pk")
-            .select_for_update(no_key=True)
-            .values_list("pk", flat=True)
-        )
+        sql += " FOR NO KEY UPDATE OF u"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(units))
+        return dict(cursor.fetchall())
 
 
 def _recompute(
@@ -1403,24 +2035,35 @@ def _recompute(
     products: frozenset[int] | None = None,
     devices_changed: set[int] | None = None,
     meta: CatalogMeta | None = None,
+    locked: bool = False,
+    fire: bool = True,
+    preloaded: tuple[list[engine.Entitlement], list[engine.Allocation]] | None = None,
 ) -> int:
     """Evaluate and store these units (only ``products`` when given: a group-closed set),
-    then fire ``LICENSING_RECOMPUTED`` in the same transaction: with ``device_ids`` None for
-    whole units, else the devices given in ``devices_changed`` and those whose verdicts
-    were written or deleted."""
+    then fire ``LICENSING_RECOMPUTED`` in the same transaction (unless ``fire`` is false):
+    with ``device_ids`` None for whole units, else the devices given in ``devices_changed``
+    and those whose verdicts were written or deleted (added to ``devices_changed``).
+    ``locked``: the caller holds the units' locks already; ``preloaded``: entitlement facts
+    and allocations read for (at least) these units and ``products``."""
     if not units:
         return 0
     as_of = as_of or timezone.localdate()
     meta = meta or catalog_meta()
     now = timezone.now()
     written = 0
-    changed: set[int] | None = None if products is None else set(devices_changed or ())
+    changed: set[int] | None = None
+    if products is not None:
+        changed = devices_changed if devices_changed is not None else set()
     # No savepoint inside the caller's transaction: two round trips for nothing.
     with transaction.atomic(savepoint=False):
         ordered = sorted(units)
-        _lock_units(ordered)
+        if not locked:
+            _lock_units(ordered)
         if products is None or products:
-            facts, allocations = load_entitlement_facts(meta, units, regions, products)
+            if preloaded is not None:
+                facts, allocations = preloaded
+            else:
+                facts, allocations = load_entitlement_facts(meta, units, regions, products)
             if products is not None:
                 keys = {meta.products[p].key for p in products}
                 families = {meta.products[p].family for p in products} - {None, ""}
@@ -1438,11 +2081,12 @@ def _recompute(
                 written += _store(
                     meta, batch, installs, result, now, products=products, changed_devices=changed
                 )
-        hooks.fire(
-            hooks.LICENSING_RECOMPUTED,
-            unit_ids=ordered,
-            device_ids=None if changed is None else sorted(changed),
-        )
+        if fire:
+            hooks.fire(
+                hooks.LICENSING_RECOMPUTED,
+                unit_ids=ordered,
+                device_ids=None if changed is None else sorted(changed),
+            )
     return written
 
 
@@ -1516,6 +2160,10 @@ class DrainStats:
     units: int = 0
     devices: int = 0
     written: int = 0
+    # Units recomputed from their changed devices alone (``_recompute_devices``).
+    fast_units: int = 0
+    # Units whose changed product groups were recomputed from their stored verdicts.
+    group_units: int = 0
 
 
 def drain_recompute_queue(
@@ -1536,17 +2184,20 @@ WITH claimed AS (
     SELECT id FROM licensing_recomputerequest ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 )
 DELETE FROM licensing_recomputerequest r USING claimed WHERE r.id = claimed.id
-RETURNING r.id, r.unit_id, r.device_id, r.report_id, r.product_id
+RETURNING r.id, r.unit_id, r.device_id, r.report_id, r.product_id{sync}
 """
+# Set with the claim (a round trip less); with no row claimed there is nothing to commit.
+_NO_FLUSH = ", set_config('synchronous_commit', 'off', true)"
 
 
-def _claim_requests(limit: int) -> list[tuple]:
+def _claim_requests(limit: int, no_flush: bool = False) -> list[tuple]:
     """Take (and delete, in the caller's transaction) the oldest requests no other worker
-    holds: one statement on PostgreSQL; a failed recompute rolls the deletion back."""
+    holds: one statement on PostgreSQL; a failed recompute rolls the deletion back.
+    ``no_flush``: the transaction's commit will not wait for the WAL flush (PostgreSQL)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, [limit])
-            return cursor.fetchall()
+            cursor.execute(_CLAIM_SQL.format(sync=_NO_FLUSH if no_flush else ""), [limit])
+            return [row[:5] for row in cursor.fetchall()]
     rows = list(
         RecomputeRequest.objects.order_by("id").values_list(
             "id", "unit_id", "device_id", "report_id", "product_id"
@@ -1560,15 +2211,12 @@ def _claim_requests(limit: int) -> list[tuple]:
 def _drain_batch(limit: int, as_of: datetime.date | None, stats: DrainStats) -> int:
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        rows = _claim_requests(limit)
+        # Derived figures and the requests' deletion commit together: a crash that loses
+        # this commit loses both, and the requests are drained again. So no WAL flush wait
+        # (never inside a caller's transaction, e.g. an ingest's).
+        rows = _claim_requests(limit, no_flush=outermost)
         if not rows:
             return 0
-        if outermost and connection.vendor == "postgresql":
-            # Derived figures and the requests' deletion commit together: a crash that loses
-            # this commit loses both, and the requests are drained again. So no WAL flush
-            # wait (never inside a caller's transaction, e.g. an ingest's).
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         meta = catalog_meta()
         whole: set[int] = set()
         partial: dict[int, set[int]] = defaultdict(set)
@@ -1586,17 +2234,35 @@ def _drain_batch(limit: int, as_of: datetime.date | None, stats: DrainStats) -> 
                     reports.add(report)
             else:
                 whole.add(unit)
-        for unit, found in _device_scope(meta, device_units, sorted(reports)).items():
+        requested = set(partial)
+        regions = None
+        if not products_anywhere:
+            # Every unit is known: locked before its devices' verdicts are read, which the
+            # fast path (``_recompute_devices``) moves positions by.
+            regions = _lock_units(sorted(whole | requested | set(device_units.values())))
+        state = _device_state(meta, device_units, sorted(reports))
+        for unit, found in state.scope.items():
             partial[unit] |= found
         if products_anywhere:
             for unit, product in _units_holding(sorted(products_anywhere)):
                 partial[unit].add(product)
-        written = _recompute_changed(meta, whole, partial, set(device_units), as_of)
+        written, fast, grouped = _recompute_changed(
+            meta,
+            whole,
+            partial,
+            set(device_units),
+            as_of,
+            state=None if regions is None else state,
+            fast_units=set(state.scope) - requested,
+            regions=regions,
+        )
     stats.requests += len(rows)
     stats.batches += 1
     stats.units += len(whole | set(partial))
     stats.devices += len(device_units)
     stats.written += written
+    stats.fast_units += fast
+    stats.group_units += grouped
     return len(rows)
 
 
@@ -2034,6 +2700,19 @@ def unlicensed_results(
     return list(
         qs.order_by("device_id", "installation_id").values_list(
             "device_id", "installation_id", "product_id", "reason"
+        )
+    )
+
+
+def units_judging_device(device_id: int) -> list[int]:
+    """Units whose stored verdicts are of this device: its unit, and a unit it left since
+    that unit was last recomputed."""
+    return sorted(
+        set(
+            ComplianceResult.objects.filter(device_id=device_id)
+            .order_by()
+            .values_list("unit_id", flat=True)
+            .distinct()
         )
     )
 

@@ -123,11 +123,21 @@ class DisposalTable(tables.Table):
         order_by=("entitlement__product__name",),
     )
     unit = tables.Column(verbose_name=_("单位"), accessor="entitlement__unit")
-    quantity = tables.Column(verbose_name=_("处置数量"), default="")
+    # None: every licence left; empty_values=() so that the page and the export both say so.
+    quantity = tables.Column(verbose_name=_("处置数量"), empty_values=())
 
     class Meta:
         model = AssetDisposal
-        fields = ["entitlement", "unit", "method", "date", "quantity", "approval", "reason"]
+        fields = [
+            "entitlement",
+            "unit",
+            "method",
+            "recipient",
+            "date",
+            "quantity",
+            "approval",
+            "reason",
+        ]
 
     def render_quantity(self, value: int | None) -> str:
         return str(value) if value is not None else str(_("全部"))

@@ -185,6 +185,7 @@ def _register_matrix() -> None:
     register_url("licensing:compliance_region", Region)
     register_url("licensing:policy_region", Region)
     register_url("licensing:policy_edit", Region)
+    register_url("licensing:policy_inherit", Region)
 
 
 _register_matrix()

@@ -34,4 +34,5 @@ urlpatterns = [
     path("policy/", views.policy, name="policy"),
     path("policy/regions/<int:pk>/", views.policy_region, name="policy_region"),
     path("policy/regions/<int:pk>/edit/", views.policy_edit, name="policy_edit"),
+    path("policy/regions/<int:pk>/inherit/", views.policy_inherit, name="policy_inherit"),
 ]

@@ -630,7 +630,7 @@ def ledger_unit(request: HttpRequest, pk: int) -> HttpResponse:
     unit = get_visible_or_404(Unit.objects.select_related("region"), request.user, pk=pk)
     units = Unit.objects.visible_to(request.user).filter(path__startswith=unit.path)
     year = ledger.ledger_year(timezone.localdate())
-    content = ledger.ledger_workbook(units, unit.region, year=year)
+    content = ledger.ledger_workbook(units, year=year)
     audit.record(
         actor=request.user,
         action=AuditAction.EXPORT,
@@ -682,10 +682,7 @@ ASSET_HEADERS = (
 
 def _asset_row(card: services.AssetCard) -> list[Any]:
     ent = card.entitlement
-    disposals = ";".join(
-        f"{d.get_method_display()} {d.date:%Y-%m-%d} ×{d.quantity or _('全部')}"
-        for d in ent.disposals.all()
-    )
+    disposals = ledger.disposals_text(ent.disposals.all())
     return [
         str(ent),
         ent.unit.name,
@@ -773,6 +770,7 @@ def entitlement_dispose(request: HttpRequest, pk: int) -> HttpResponse:
                 method=data["method"],
                 date=data["date"],
                 quantity=data.get("quantity"),
+                recipient=data.get("recipient") or "",
                 approval=data.get("approval") or "",
                 reason=data["reason"],
             ),
@@ -861,3 +859,19 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _form_page(
         request, form, _("设定授权与资产标准:%(region)s") % {"region": region.name}, back
     )
+
+
+@login_required
+@require_POST
+def policy_inherit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Drop the region's own policy so that it inherits its parent's again."""
+    region = get_visible_or_404(Region.objects.all(), request.user, pk=pk)
+    if not services.can_set_policy(request.user, region):
+        raise PermissionDenied
+    try:
+        services.clear_policy(actor=request.user, region=region)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("已恢复沿用上级区划的标准。"))
+    return redirect("licensing:policy_region", pk=region.pk)

@@ -124,6 +124,19 @@ def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
+def _form_page(
+    request: HttpRequest, form: Any, title: str, back: Any = None, *, multipart: bool = False
+) -> HttpResponse:
+    """The shared form page (core/form.html); ``back`` is the unit or region the page
+    returns to, named in the link."""
+    context: dict[str, Any] = {"form": form, "title": title, "submit_label": _("保存")}
+    if back is not None:
+        context.update(back=back.get_absolute_url(), back_label=back)
+    if multipart:
+        context["multipart"] = True
+    return render(request, "core/form.html", context)
+
+
 @login_required
 def unit_create(request: HttpRequest) -> HttpResponse:
     if not responsibility.can_create_unit(request.user):
@@ -136,7 +149,7 @@ def unit_create(request: HttpRequest) -> HttpResponse:
         if unit is not None:
             messages.success(request, _("已新建单位“%(name)s”。") % {"name": unit.name})
             return redirect("orgs:unit_detail", pk=unit.pk)
-    return render(request, "orgs/form.html", {"form": form, "title": _("新建单位")})
+    return _form_page(request, form, _("新建单位"))
 
 
 @login_required
@@ -155,11 +168,7 @@ def unit_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if done is not None:
             messages.success(request, _("单位信息已保存。"))
             return redirect("orgs:unit_detail", pk=unit.pk)
-    return render(
-        request,
-        "orgs/form.html",
-        {"form": form, "title": _("编辑单位：%(name)s") % {"name": unit.name}, "back": unit},
-    )
+    return _form_page(request, form, _("编辑单位：%(name)s") % {"name": unit.name}, unit)
 
 
 def _departments_fragment(request: HttpRequest, unit: Unit, form: Any = None) -> HttpResponse:
@@ -244,15 +253,8 @@ def meeting_create(request: HttpRequest, pk: int) -> HttpResponse:
         if meeting is not None:
             messages.success(request, _("已记录部署会议。"))
             return redirect("orgs:unit_detail", pk=unit.pk)
-    return render(
-        request,
-        "orgs/form.html",
-        {
-            "form": form,
-            "title": _("记录部署会议：%(name)s") % {"name": unit.name},
-            "back": unit,
-            "multipart": True,
-        },
+    return _form_page(
+        request, form, _("记录部署会议：%(name)s") % {"name": unit.name}, unit, multipart=True
     )
 
 
@@ -335,11 +337,7 @@ def mechanism_add(request: HttpRequest, pk: int) -> HttpResponse:
         if member is not None:
             messages.success(request, _("已添加工作机制成员。"))
             return redirect("orgs:region_detail", pk=region.pk)
-    return render(
-        request,
-        "orgs/form.html",
-        {"form": form, "title": _("添加工作机制成员：%(r)s") % {"r": region}, "back": region},
-    )
+    return _form_page(request, form, _("添加工作机制成员：%(r)s") % {"r": region}, region)
 
 
 @login_required
@@ -362,11 +360,7 @@ def mechanism_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if done is not None:
             messages.success(request, _("已保存工作机制成员。"))
             return redirect("orgs:region_detail", pk=region.pk)
-    return render(
-        request,
-        "orgs/form.html",
-        {"form": form, "title": _("编辑工作机制成员：%(r)s") % {"r": region}, "back": region},
-    )
+    return _form_page(request, form, _("编辑工作机制成员：%(r)s") % {"r": region}, region)
 
 
 @login_required

@@ -94,11 +94,46 @@ def test_without_cache_time_figures_follow_the_data(client, org, settings):
     assert "数据更新于" not in page.content.decode()
 
 
+@pytest.mark.django_db
+def test_a_scope_figure_in_a_per_person_panel_is_reused_and_dated(org, cached):
+    computed = []
+
+    def open_count(value: int):
+        def compute() -> int:
+            computed.append(value)
+            return value
+
+        return compute
+
+    first = home.Panel(title="软件使用")
+    assert home.scope_figure(first, org.officer_a, "test.open", open_count(5)) == 5
+    assert first.computed_at is not None
+    again = home.Panel(title="软件使用")
+    # Reused, stale by design, with the time it was computed.
+    assert home.scope_figure(again, org.officer_a, "test.open", open_count(6)) == 5
+    assert again.computed_at == first.computed_at
+    # Another figure, another scope: each its own.
+    assert home.scope_figure(again, org.officer_a, "test.other", open_count(7)) == 7
+    assert home.scope_figure(home.Panel(title="x"), org.officer_b, "test.open", open_count(8)) == 8
+    assert computed == [5, 7, 8]
+
+
+@pytest.mark.django_db
+def test_without_cache_time_a_scope_figure_follows_the_data(org, settings):
+    settings.HOME_CACHE_SECONDS = 0
+    panel = home.Panel(title="软件使用")
+    assert home.scope_figure(panel, org.officer_a, "test.open", lambda: 5) == 5
+    assert home.scope_figure(panel, org.officer_a, "test.open", lambda: 6) == 6
+    assert panel.computed_at is None
+
+
 def test_cache_url_schemes():
     assert cache_from_url("locmem://") == {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "",
     }
+    # CACHE_URL= (set but empty, as env files often leave it) is the default.
+    assert cache_from_url("") == cache_from_url("locmem://")
     assert cache_from_url("db://") == {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "zhengban_cache",

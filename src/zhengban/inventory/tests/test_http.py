@@ -424,3 +424,36 @@ def test_device_export_neutralises_formulas(client, token, org):
     values = [cell.value for row in sheet.iter_rows() for cell in row]
     assert '\'=HYPERLINK("http://x","y")' in values
     assert not any(isinstance(v, str) and v.startswith("=") for v in values)
+
+
+@pytest.mark.django_db
+def test_api_device_count_is_capped(client, org, monkeypatch):
+    from zhengban.inventory.api import CappedCountPagination
+
+    now = timezone.now()
+    for n in range(7):
+        Device.objects.create(
+            unit=org.unit_a,
+            hostname=f"pc-{n}",
+            first_seen=now,
+            last_seen=now,
+            last_source="zhengban_agent",
+        )
+    client.force_login(org.officer_a)
+    page = client.get("/api/v1/devices/", {"limit": 2}).json()
+    assert (page["count"], page["count_exact"]) == (7, True)
+    monkeypatch.setattr(CappedCountPagination, "count_cap", 3)
+    page = client.get("/api/v1/devices/", {"limit": 2}).json()
+    # Past the cap: the bound, marked inexact; the next page is still offered.
+    assert (page["count"], page["count_exact"]) == (3, False)
+    assert [d["hostname"] for d in page["results"]] == ["pc-0", "pc-1"]
+    assert page["next"].endswith("/api/v1/devices/?limit=2&offset=2")
+    # A deep page counts to its own end (and one row past it).
+    page = client.get("/api/v1/devices/", {"limit": 2, "offset": 4}).json()
+    assert (page["count"], page["count_exact"]) == (6, False)
+    assert [d["hostname"] for d in page["results"]] == ["pc-4", "pc-5"]
+    assert page["next"].endswith("/api/v1/devices/?limit=2&offset=6")
+    page = client.get("/api/v1/devices/", {"limit": 2, "offset": 6}).json()
+    assert (page["count"], page["count_exact"]) == (7, True)
+    assert [d["hostname"] for d in page["results"]] == ["pc-6"]
+    assert page["next"] is None

@@ -68,7 +68,7 @@ def test_ledger_workbook(org):
         date=when,
     )
     units = Unit.objects.filter(pk=org.unit_a.pk)
-    content = ledger.ledger_workbook(units, org.county_a1, year=2025)
+    content = ledger.ledger_workbook(units, year=2025)
     wb = load_workbook(io.BytesIO(content))
     assert wb.sheetnames == [
         "附表1 软件使用情况汇总表 2025",
@@ -96,4 +96,39 @@ def test_ledger_workbook(org):
     assert values("资产账卡") == [
         ["Microsoft Office 专业增强版 2019", "历下区财政局", "单机", 2, 560, 1120,
          datetime.datetime(2024, 3, 1), 5, 2029, None],
+    ]  # fmt: skip
+
+
+def test_asset_cards_sheet_uses_each_units_own_region_policy(org):
+    """A ledger of units in two regions: each entitlement against its own unit's region's
+    threshold and service life, as on the asset card page (not the viewer's region)."""
+    services.set_policy(
+        actor=None, region=org.city_b, asset_threshold=Decimal("1000"), service_life_years=8
+    )
+    for unit, price in ((org.unit_a, "800"), (org.unit_b, "800"), (org.unit_b, "1200")):
+        ent = services.create_entitlement(
+            actor=None,
+            unit=unit,
+            product=product("winrar"),
+            metric=Metric.PER_DEVICE,
+            term=Term.PERPETUAL,
+            quantity=1,
+            unit_price=Decimal(price),
+            purchased_on=datetime.date(2024, 3, 1),
+        )
+    services.dispose(
+        actor=None,
+        entitlement=ent,
+        method="donation",
+        date=datetime.date(2026, 1, 5),
+        recipient="青岛市实验小学",
+    )
+    units = Unit.objects.filter(pk__in=[org.unit_a.pk, org.unit_b.pk])
+    wb = load_workbook(io.BytesIO(ledger.ledger_workbook(units, year=2026)))
+    rows = [list(r) for r in wb["资产账卡"].iter_rows(min_row=2, values_only=True)]
+    assert rows == [
+        ["WinRAR", "历下区财政局", "单机", 1, 800, 800, datetime.datetime(2024, 3, 1), 5, 2029,
+         None],
+        ["WinRAR", "青岛市教育局", "单机", 1, 1200, 1200, datetime.datetime(2024, 3, 1), 8, 2032,
+         "捐赠 2026-01-05 ×全部 接收单位:青岛市实验小学"],
     ]  # fmt: skip

@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -196,17 +196,18 @@ def test_disposal_from_the_asset_card_leaves_the_counts(client, org, asset):
     assert dispose_url in cards
     assert _statuses(org) == [("pc1", "covered", "per_device"), ("pc2", "covered", "per_device")]
 
-    # One of two: the other seat still covers one install.
-    response = client.post(
-        dispose_url,
-        {
-            "method": "transfer",
-            "date": "2026-03-02",
-            "quantity": "1",
-            "approval": "财资〔2026〕8号",
-            "reason": "调出至区教育局",
-        },
-    )
+    # One of two: the other seat still covers one install. A transfer names its recipient.
+    transfer = {
+        "method": "transfer",
+        "date": "2026-03-02",
+        "quantity": "1",
+        "approval": "财资〔2026〕8号",
+        "reason": "调出至区教育局",
+    }
+    response = client.post(dispose_url, {**transfer, "recipient": "  "})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"recipient": ["转让、捐赠和调剂须填写接收单位。"]}
+    response = client.post(dispose_url, {**transfer, "recipient": "历下区教育局"})
     assert response.status_code == 302
     assert _statuses(org) == [
         ("pc1", "covered", "per_device"),
@@ -225,12 +226,19 @@ def test_disposal_from_the_asset_card_leaves_the_counts(client, org, asset):
     assert response.status_code == 302
     rows = list(
         AssetDisposal.objects.order_by("date").values_list(
-            "method", "date", "quantity", "approval", "reason"
+            "method", "date", "quantity", "recipient", "approval", "reason"
         )
     )
     assert rows == [
-        ("transfer", datetime.date(2026, 3, 2), 1, "财资〔2026〕8号", "调出至区教育局"),
-        ("scrap", datetime.date(2026, 3, 4), None, "", "技术落后"),
+        (
+            "transfer",
+            datetime.date(2026, 3, 2),
+            1,
+            "历下区教育局",
+            "财资〔2026〕8号",
+            "调出至区教育局",
+        ),
+        ("scrap", datetime.date(2026, 3, 4), None, "", "", "技术落后"),
     ]
     assert _statuses(org) == [
         ("pc1", "unlicensed", "no_entitlement"),
@@ -247,19 +255,73 @@ def test_disposal_from_the_asset_card_leaves_the_counts(client, org, asset):
     # The card shows the disposal and offers no further one; the form itself says so.
     cards = client.get(reverse("licensing:asset_cards")).content.decode()
     assert 'data-disposed="1"' in cards and dispose_url not in cards
-    assert "报废 2026-03-04 ×全部;转让 2026-03-02 ×1" in cards
+    assert "报废 2026-03-04 ×全部;转让 2026-03-02 ×1 接收单位:历下区教育局" in cards
+    detail = client.get(reverse("licensing:entitlement_detail", args=[asset.pk]))
+    assert "转让 2026-03-02 × 1 · 接收单位 历下区教育局 · 批准文号" in detail.content.decode()
     assert client.get(dispose_url).status_code == 302
 
     # The disposals list and its export.
     listing = client.get(reverse("licensing:disposal_list")).content.decode()
     assert "财资〔2026〕8号" in listing and "技术落后" in listing
-    export = client.get(reverse("licensing:disposal_list") + "?export=xlsx&method=transfer")
+    assert "<th" in listing and "接收单位" in listing and "历下区教育局" in listing
+    assert ">全部</td>" in listing  # the scrapping of every licence left
+    export = client.get(reverse("licensing:disposal_list") + "?export=xlsx")
     sheet = load_workbook(io.BytesIO(export.content), read_only=True).active
     values = [list(row) for row in sheet.iter_rows(values_only=True)]
-    assert values[0] == ["资产", "单位", "处置方式", "处置日期", "处置数量", "批准文号", "处置原因"]
-    assert values[1:] == [
-        ["WinRAR", "历下区财政局", "转让", "2026-03-02", "1", "财资〔2026〕8号", "调出至区教育局"]
+    assert values[0] == [
+        "资产",
+        "单位",
+        "处置方式",
+        "接收单位",
+        "处置日期",
+        "处置数量",
+        "批准文号",
+        "处置原因",
     ]
+    assert values[1:] == [
+        ["WinRAR", "历下区财政局", "报废", None, "2026-03-04", "全部", None, "技术落后"],
+        [
+            "WinRAR",
+            "历下区财政局",
+            "转让",
+            "历下区教育局",
+            "2026-03-02",
+            "1",
+            "财资〔2026〕8号",
+            "调出至区教育局",
+        ],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "recipient", "error"),
+    [
+        ("transfer", "", "转让、捐赠和调剂须填写接收单位。"),
+        ("donation", "", "转让、捐赠和调剂须填写接收单位。"),
+        ("reallocation", "   ", "转让、捐赠和调剂须填写接收单位。"),
+        ("reallocation", "市教育局", None),
+        ("scrap", "", None),
+    ],
+)
+def test_disposal_names_its_recipient_except_for_scrapping(org, asset, method, recipient, error):
+    def dispose():
+        return services.dispose(
+            actor=org.officer_a,
+            entitlement=asset,
+            method=method,
+            date=datetime.date(2026, 3, 2),
+            quantity=1,
+            recipient=recipient,
+        )
+
+    if error is None:
+        assert dispose().recipient == recipient
+        assert AssetDisposal.objects.count() == 1
+    else:
+        with pytest.raises(ValidationError) as caught:
+            dispose()
+        assert caught.value.messages == [error]
+        assert AssetDisposal.objects.count() == 0
 
 
 def test_disposal_is_for_the_units_officer_only(client, org, asset):

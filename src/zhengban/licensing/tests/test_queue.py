@@ -15,7 +15,7 @@ from zhengban.core import hooks
 from zhengban.inventory import services as inventory
 from zhengban.inventory.choices import InventorySource
 from zhengban.inventory.document import InventoryDocument, Software
-from zhengban.inventory.models import Installation
+from zhengban.inventory.models import Device, Installation
 from zhengban.licensing import services, tasks
 from zhengban.licensing.choices import Metric, RecomputeReason, Term
 from zhengban.licensing.models import CompliancePosition, ComplianceResult, RecomputeRequest
@@ -126,7 +126,9 @@ def test_drain_takes_each_unit_once_per_batch(org, recomputed):
         ]
     )
     stats = services.drain_recompute_queue()
-    assert stats == services.DrainStats(requests=4, batches=1, units=2, devices=3, written=3)
+    assert stats == services.DrainStats(
+        requests=4, batches=1, units=2, devices=3, written=3, fast_units=2
+    )
     assert recomputed == [
         {"unit_ids": [org.unit_a.pk, org.unit_b.pk], "device_ids": [a1.pk, a2.pk, b1.pk]}
     ]
@@ -137,7 +139,9 @@ def test_drain_takes_each_unit_once_per_batch(org, recomputed):
     )
     recomputed.clear()
     stats = services.drain_recompute_queue(batch_size=2)
-    assert stats == services.DrainStats(requests=3, batches=2, units=2, devices=3, written=0)
+    assert stats == services.DrainStats(
+        requests=3, batches=2, units=2, devices=3, written=0, fast_units=2
+    )
     assert recomputed == [
         {"unit_ids": [org.unit_a.pk], "device_ids": [a1.pk, a2.pk]},
         {"unit_ids": [org.unit_b.pk], "device_ids": [b1.pk]},
@@ -226,6 +230,8 @@ def test_a_waiting_drain_task_is_not_enqueued_twice(org):
         "units": 1,
         "devices": 1,
         "written": 0,
+        "fast_units": 1,
+        "group_units": 0,
     }
     assert tasks.drain_recompute_queue.call()["requests"] == 0
 
@@ -266,3 +272,43 @@ def test_a_new_assigned_person_moves_per_user_seats(org, recomputed):
     assert recomputed == [{"unit_ids": [org.unit_a.pk], "device_ids": None}]
     assert verdicts(a) == [("winrar", "covered", "per_user")]
     assert verdicts(b) == [("winrar", "unlicensed", "over_quantity")]
+
+
+def test_a_device_moved_to_another_unit_leaves_its_old_units_positions(org, recomputed):
+    services.create_entitlement(
+        actor=None,
+        unit=org.unit_a,
+        product=product("winrar"),
+        metric=Metric.PER_DEVICE,
+        term=Term.PERPETUAL,
+        quantity=1,
+    )
+    mover, stayer = make_device(org.unit_a, "a1"), make_device(org.unit_a, "a2")
+    for device in (mover, stayer):
+        install(device, "winrar", *WINRAR[:2])
+    services.recompute_units([org.unit_a.pk])
+    assert verdicts(stayer) == [("winrar", "unlicensed", "over_quantity")]
+    recomputed.clear()
+    # What inventory does when a device changes hands (the event names the field).
+    Device.objects.filter(pk=mover.pk).update(unit=org.unit_b)
+    mover.refresh_from_db()
+    hooks.fire(hooks.DEVICE_CHANGED, device=mover, fields={"unit"})
+    assert recomputed == [{"unit_ids": [org.unit_a.pk, org.unit_b.pk], "device_ids": None}]
+    # The seat it held passes to the device that stayed; it is judged in its new unit.
+    assert verdicts(stayer) == [("winrar", "covered", "per_device")]
+    assert list(
+        ComplianceResult.objects.filter(device=mover).values_list("unit_id", "status", "reason")
+    ) == [(org.unit_b.pk, "unlicensed", "no_entitlement")]
+    figures = sorted(
+        CompliancePosition.objects.filter(product__key="winrar").values_list(
+            "unit_id", "required", "covered", "shortfall", "licensed", "consumed"
+        )
+    )
+    assert figures == [(org.unit_a.pk, 1, 1, 0, 1, 1), (org.unit_b.pk, 1, 0, 1, 0, 0)]
+    assert services.recompute_units([org.unit_a.pk, org.unit_b.pk]) == 0
+    # A device with no verdict anywhere: the unit the event names as the old one is
+    # re-judged too.
+    recomputed.clear()
+    bare = make_device(org.unit_b, "b9")
+    hooks.fire(hooks.DEVICE_CHANGED, device=bare, fields={"unit"}, old_unit_id=org.unit_a.pk)
+    assert recomputed == [{"unit_ids": [org.unit_a.pk, org.unit_b.pk], "device_ids": None}]

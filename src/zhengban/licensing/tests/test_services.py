@@ -363,7 +363,9 @@ def test_partial_disposal_leaves_the_rest_and_one_without_quantity_takes_all(org
         ("a1", "covered", "per_device"),
         ("a2", "unlicensed", "over_quantity"),
     ]
-    services.dispose(actor=None, entitlement=ent, method="transfer", date=TODAY)
+    services.dispose(
+        actor=None, entitlement=ent, method="transfer", date=TODAY, recipient="市档案馆"
+    )
     assert [(r.device.hostname, r.status, r.reason) for r in winrar.all()] == [
         ("a1", "unlicensed", "no_entitlement"),
         ("a2", "unlicensed", "no_entitlement"),

@@ -134,7 +134,8 @@ def test_idle_session_timeout_is_thirty_minutes_and_renewed(org, client):
     session = response.wsgi_request.session
     assert session.get_expiry_age() == 1800
     assert session.get_expire_at_browser_close() is True
-    # Every request pushes the expiry forward (SESSION_SAVE_EVERY_REQUEST): idle, not absolute.
+    # A request pushes a lagging expiry forward (IdleSessionMiddleware renews it once it has
+    # fallen SESSION_RENEW_SECONDS behind): idle, not absolute.
     stored = Session.objects.get(session_key=session.session_key)
     Session.objects.filter(pk=stored.pk).update(
         expire_date=timezone.now() + datetime.timedelta(seconds=60)
