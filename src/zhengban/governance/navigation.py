@@ -69,7 +69,14 @@ def governance_panel(user: Any) -> home.Panel | None:
         queue = services.awaiting_decision_by(user).count()
         panel.figures.append((_("待我审批"), queue, reverse("governance:request_queue")))
     if _overseer(user):
-        open_v = services.visible_violations(user).filter(status__in=OPEN_STATUSES).count()
+        # A count over the whole scope (a province's violations): reused like a scope-cached
+        # panel, while the person's own queue and requests below stay exact.
+        open_v = home.scope_figure(
+            panel,
+            user,
+            "governance.open_violations",
+            lambda: services.visible_violations(user).filter(status__in=OPEN_STATUSES).count(),
+        )
         panel.figures.append((_("未解决违规"), open_v, reverse("governance:violation_list")))
     mine = services.visible_requests(user).filter(
         requester=user, status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]

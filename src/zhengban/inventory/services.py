@@ -672,8 +672,9 @@ def _sync_macs(device: Device, macs: list[str], *, new_device: bool = False) -> 
         DeviceMAC.objects.bulk_create(new)
 
 
+# Software.fields() order first, so a stored row's first ten values compare with an
+# incoming entry's fields() as one tuple; then what the writer needs.
 _ROW_FIELDS = (
-    "id",
     "kind",
     "name",
     "publisher",
@@ -684,9 +685,11 @@ _ROW_FIELDS = (
     "guid",
     "owner",
     "category",
+    "id",
     "raw_key",
     "product_id",
 )
+_COMPARED = 10
 
 
 @dataclass
@@ -721,15 +724,35 @@ def _diff_installations(
     if created:
         changes.installed = incoming
         return changes
-    old_by_id: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    # Most stored rows come back exactly as they were: set those aside by whole-row
+    # equality (one tuple compare each), and pair only the few left over by identity.
+    # Equal rows are equal-version pairs, which the pairing below would match first
+    # anyway, so the events are the same.
+    stored: dict[tuple, list[tuple]] = {}
     for values in Installation.objects.filter(device=device, kind__in=kinds_replaced).values_list(
         *_ROW_FIELDS
     ):
-        row = dict(zip(_ROW_FIELDS, values, strict=True))
-        old_by_id[(row["name"], row["arch"], row["owner"], row["guid"])].append(row)
+        sig = values[:_COMPARED]
+        bucket = stored.get(sig)
+        if bucket is None:
+            stored[sig] = [values]
+        else:
+            bucket.append(values)
     new_by_id: dict[tuple, list[d.Software]] = defaultdict(list)
     for item in incoming:
-        new_by_id[item.identity].append(item)
+        sig = item.fields()
+        bucket = stored.get(sig)
+        if bucket:
+            bucket.pop()
+            if not bucket:
+                del stored[sig]
+        else:
+            new_by_id[item.identity].append(item)
+    old_by_id: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for bucket in stored.values():
+        for values in bucket:
+            row = dict(zip(_ROW_FIELDS, values, strict=True))
+            old_by_id[(row["name"], row["arch"], row["owner"], row["guid"])].append(row)
 
     for identity in old_by_id.keys() | new_by_id.keys():
         olds = old_by_id.get(identity, [])
@@ -842,6 +865,60 @@ def _insert_installations(rows: list[tuple]) -> None:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
 
 
+_UPDATE_FIELDS = (
+    "id",
+    "kind",
+    "publisher",
+    "version",
+    "install_date",
+    "source",
+    "category",
+    "raw_key",
+    "product",
+)
+
+
+def _update_installations(rows: list[tuple]) -> None:
+    """Rewrite changed rows (tuples in ``_UPDATE_FIELDS`` order, the id first).
+
+    A re-inventory changes a few rows; bulk_update spent more on building its CASE WHEN
+    expressions than the database on the update. PostgreSQL gets one UPDATE … FROM
+    (VALUES …) with typed placeholders; SQLite one executemany of a plain UPDATE."""
+    if not rows:
+        return
+    fields = [Installation._meta.get_field(name) for name in _UPDATE_FIELDS]
+    qn = connection.ops.quote_name
+    table = qn(Installation._meta.db_table)
+    columns = [qn(f.column) for f in fields]
+    if connection.vendor == "postgresql":
+        # Every placeholder typed (a column of NULLs, no install dates, would be text);
+        # varchar without a length, as a cast to varchar(n) would cut silently.
+        types = ["date" if f.get_internal_type() == "DateField" else "varchar" for f in fields]
+        types[0] = types[-1] = "bigint"  # the id and the product's foreign key
+        values_row = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+        assignments = ", ".join(f"{c} = v.{c}" for c in columns[1:])
+        head = f"UPDATE {table} SET {assignments} FROM (VALUES "
+        tail = f") AS v({', '.join(columns)}) WHERE {table}.{columns[0]} = v.{columns[0]}"
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), BATCH):
+                chunk = rows[start : start + BATCH]
+                cursor.execute(
+                    head + ", ".join([values_row] * len(chunk)) + tail,
+                    [value for values in chunk for value in values],
+                )
+        return
+    adapt_date = connection.ops.adapt_datefield_value
+    date_at = _UPDATE_FIELDS.index("install_date")
+    assignments = ", ".join(f"{c} = %s" for c in columns[1:])
+    params = []
+    for values in rows:
+        values = list(values)
+        values[date_at] = adapt_date(values[date_at])
+        params.append(values[1:] + values[:1])
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {columns[0]} = %s", params)
+
+
 def _row_differs(row: dict[str, Any], item: d.Software) -> bool:
     return (
         row["kind"] != item.kind
@@ -870,25 +947,6 @@ def _write_changes(
     need += [key_of(s) for row, s in changes.refreshed if row["publisher"] != s.publisher]
     products = recognise_products(unit_id=device.unit_id, keys=need)
 
-    def row_for(item: d.Software) -> Installation:
-        key = key_of(item)
-        return Installation(
-            device=device,
-            kind=item.kind,
-            name=item.name,
-            publisher=item.publisher,
-            version=item.version,
-            arch=item.arch,
-            install_date=item.install_date,
-            source=item.source,
-            guid=item.guid,
-            owner=item.owner,
-            category=item.category,
-            raw_key=_raw_key_memo(*key),
-            product_id=products.get(key),
-            first_seen=received,
-        )
-
     device_id = device.pk
     _insert_installations(
         [
@@ -914,27 +972,25 @@ def _write_changes(
 
     updates = []
     for row, item in changes.changed + changes.refreshed:
-        obj = row_for(item)
-        obj.pk = row["id"]
         if row["publisher"] == item.publisher and row["version"] == item.version:
-            obj.product_id = row["product_id"]
-            obj.raw_key = row["raw_key"]
-        updates.append(obj)
-    if updates:
-        Installation.objects.bulk_update(
-            updates,
-            [
-                "kind",
-                "publisher",
-                "version",
-                "install_date",
-                "source",
-                "category",
-                "raw_key",
-                "product_id",
-            ],
-            batch_size=500,
+            key_value, product_id = row["raw_key"], row["product_id"]
+        else:
+            key = key_of(item)
+            key_value, product_id = _raw_key_memo(*key), products.get(key)
+        updates.append(
+            (
+                row["id"],
+                item.kind,
+                item.publisher,
+                item.version,
+                item.install_date,
+                item.source,
+                item.category,
+                key_value,
+                product_id,
+            )
         )
+    _update_installations(updates)
     removed_ids = [row["id"] for row in changes.removed]
     for start in range(0, len(removed_ids), BATCH):
         Installation.objects.filter(pk__in=removed_ids[start : start + BATCH]).delete()
