@@ -676,6 +676,11 @@ class PendingInventory(models.Model):
     )
     # When the inventory was received: windows and deadlines are judged at that time.
     received = models.DateTimeField(_("接收时间"))
+    # A reaction that raised is set aside (kept, not retried), so the notes behind it still
+    # drain; an administrator requeues it (``services.requeue_failed_inventories``).
+    attempts = models.PositiveSmallIntegerField(_("处理次数"), default=0)
+    failed_at = models.DateTimeField(_("处理失败时间"), null=True, blank=True)
+    error = models.TextField(_("错误信息"), blank=True)
 
     class Meta:
         ordering = ["id"]

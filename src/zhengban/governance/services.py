@@ -5,13 +5,14 @@ inventory ingest, a reminder run)."""
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db import transaction
+from django.db.models import F, Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -56,6 +57,8 @@ from zhengban.inventory.choices import EventType
 from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
 from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Department, Region, Unit, User
+
+logger = logging.getLogger(__name__)
 
 # Categories nobody asks permission for: they come with the system or with other software.
 EXEMPT_CATEGORIES = frozenset({Category.RUNTIME, Category.DRIVER, Category.UPDATE})
@@ -1164,36 +1167,28 @@ def queue_inventory(
     return row
 
 
-# A CTE, not "id IN (subquery)": PostgreSQL may rescan a subquery, and with SKIP LOCKED
-# each rescan takes other rows.
-_CLAIM_SQL = """
-WITH claimed AS (
-    SELECT id FROM {table} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
-)
-DELETE FROM {table} p USING claimed WHERE p.id = claimed.id
-RETURNING p.id, p.device_id, p.report_id, p.received
-"""
-
-
 def _claim_pending(limit: int) -> list[tuple]:
-    """Take (and delete, in the caller's transaction) the oldest noted inventories no other
-    worker holds: a failed reaction rolls the deletion back, so it is retried."""
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(PendingInventory._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL.format(table=table), [limit])
-            return sorted(cursor.fetchall())
-    rows = list(
-        PendingInventory.objects.order_by("id").values_list(
-            "id", "device_id", "report_id", "received"
-        )[:limit]
+    """Lock, until the caller's transaction ends, the oldest waiting notes (not set aside)
+    no other worker holds (SKIP LOCKED on PostgreSQL; SQLite has one writer anyway)."""
+    return list(
+        PendingInventory.objects.select_for_update(skip_locked=True)
+        .filter(failed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", "device_id", "report_id", "received")[:limit]
     )
-    if rows:
-        PendingInventory.objects.filter(pk__in=[r[0] for r in rows]).delete()
-    return rows
 
 
-def _drain_pending_batch(limit: int) -> int:
+def _set_aside(failed: dict[int, str], now: datetime.datetime) -> None:
+    # Set aside at the first failure, not after a few: a reaction runs in its own savepoint
+    # after the batch took its locks, so what raises there is the note's own data meeting a
+    # bug, which a retry would meet again; an administrator requeues it once fixed.
+    for pk, error in failed.items():
+        PendingInventory.objects.filter(pk=pk).update(
+            attempts=F("attempts") + 1, failed_at=now, error=error
+        )
+
+
+def _drain_pending_batch(limit: int, now: datetime.datetime | None) -> int:
     # One transaction per batch: the reactions and the notes' deletion commit together.
     # The commit waits for the WAL flush (unlike licensing's drain): violations send
     # notifications, which a lost commit would send twice when the notes are drained again.
@@ -1201,9 +1196,9 @@ def _drain_pending_batch(limit: int) -> int:
         rows = _claim_pending(limit)
         if not rows:
             return 0
-        devices = Device.objects.select_related("assigned_user").in_bulk(
-            {device_id for _pk, device_id, _r, _t in rows}
-        )
+        # Whoever raises violations on a device holds its lock (as the ingest does): without
+        # it, two workers draining notes of one device would both insert its open violation.
+        devices = adapters.devices_for_update({device_id for _pk, device_id, _r, _t in rows})
         reports = InventoryReport.objects.in_bulk({r for _pk, _d, r, _t in rows if r})
         # Every stored inventory is noted: one older than its device's last is judged
         # only for its own changes (process_inventory's `latest`).
@@ -1214,26 +1209,57 @@ def _drain_pending_batch(limit: int) -> int:
             .annotate(last=Max("id"))
             .values_list("device_id", "last")
         )
+        failed: dict[int, str] = {}
         # In the order they were noted, so a device's inventories are judged in turn.
-        for _pk, device_id, report_id, received in rows:
+        for pk, device_id, report_id, received in rows:
             device = devices.get(device_id)
             if device is None:
                 continue  # deleted meanwhile: nothing left to judge
             report = reports.get(report_id) if report_id else None
             latest = report is None or report.pk == last_report.get(device_id)
-            process_inventory(device=device, report=report, now=received, latest=latest)
+            # Each reaction in its own savepoint: one that raises is undone and set aside
+            # instead of rolling back the batch, which every later drain would claim again.
+            try:
+                with transaction.atomic():
+                    process_inventory(device=device, report=report, now=received, latest=latest)
+            except Exception as exc:
+                logger.exception("governance: reaction to pending inventory %s failed", pk)
+                failed[pk] = f"{type(exc).__name__}: {exc}"
+        PendingInventory.objects.filter(pk__in=[r[0] for r in rows if r[0] not in failed]).delete()
+        _set_aside(failed, _now(now))
     return len(rows)
 
 
-def drain_pending_inventories(*, batch_size: int = PENDING_BATCH) -> int:
-    """React to every noted inventory, a batch per transaction, until none is left that
-    another worker has not taken (SKIP LOCKED on PostgreSQL). Returns how many."""
+def drain_pending_inventories(
+    *, batch_size: int = PENDING_BATCH, now: datetime.datetime | None = None
+) -> int:
+    """React to every waiting noted inventory, a batch per transaction, until none is left
+    that another worker has not taken (SKIP LOCKED on PostgreSQL). A note whose reaction
+    raises is logged and set aside (``failed_at``: `now`, ``error``). Returns how many notes were
+    taken, set aside ones included."""
     done = 0
     while True:
-        taken = _drain_pending_batch(batch_size)
+        taken = _drain_pending_batch(batch_size, now)
         done += taken
         if taken < batch_size:
             return done
+
+
+def failed_inventory_count() -> int:
+    """How many noted inventories are set aside, their reaction having raised."""
+    return PendingInventory.objects.filter(failed_at__isnull=False).count()
+
+
+def requeue_failed_inventories() -> int:
+    """Put the set-aside notes back in the queue (once the cause is fixed) and ask for a
+    drain; their attempt counts and last errors stay. Returns how many."""
+    from zhengban.governance.tasks import enqueue_drain
+
+    with transaction.atomic():
+        count = PendingInventory.objects.filter(failed_at__isnull=False).update(failed_at=None)
+        if count:
+            enqueue_drain()
+    return count
 
 
 # Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.

@@ -3,17 +3,30 @@ compliance verdicts per install and positions per unit × product."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
+from zhengban.licensing import services
 from zhengban.licensing.models import (
     CompliancePosition,
     ComplianceResult,
     Contract,
     Entitlement,
 )
+
+
+class IsLicensingReader(IsAuthenticated):
+    """The pages' read rule (``services.can_read_licensing``): a person without a licensing
+    role gets 403 here exactly where the pages refuse; scoping then limits what is seen."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return super().has_permission(request, view) and services.can_read_licensing(request.user)
 
 
 class ContractSerializer(serializers.ModelSerializer):
@@ -126,6 +139,7 @@ class ContractFilterSet(django_filters.FilterSet):
 
 
 class ContractViewSet(ScopedReadOnlyViewSet):
+    permission_classes = [IsLicensingReader]
     queryset = Contract.objects.all()
     serializer_class = ContractSerializer
     filterset_class = ContractFilterSet
@@ -133,6 +147,7 @@ class ContractViewSet(ScopedReadOnlyViewSet):
 
 
 class EntitlementViewSet(ScopedReadOnlyViewSet):
+    permission_classes = [IsLicensingReader]
     queryset = Entitlement.objects.select_related("product", "family")
     serializer_class = EntitlementSerializer
     filterset_fields = ["unit", "metric", "term", "product", "contract", "framework"]
@@ -144,6 +159,7 @@ class EntitlementViewSet(ScopedReadOnlyViewSet):
 
 
 class ComplianceResultViewSet(ScopedReadOnlyViewSet):
+    permission_classes = [IsLicensingReader]
     queryset = ComplianceResult.objects.select_related("product")
     serializer_class = ComplianceResultSerializer
     filterset_fields = ["unit", "device", "product", "status", "reason"]
@@ -151,6 +167,7 @@ class ComplianceResultViewSet(ScopedReadOnlyViewSet):
 
 
 class CompliancePositionViewSet(ScopedReadOnlyViewSet):
+    permission_classes = [IsLicensingReader]
     queryset = CompliancePosition.objects.select_related("product")
     serializer_class = CompliancePositionSerializer
     filterset_fields = ["unit", "product", "category"]

@@ -22,6 +22,7 @@ from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedViewSetMixin
 from zhengban.licensing import services
+from zhengban.licensing.api import IsLicensingReader
 from zhengban.licensing.choices import Disposal
 from zhengban.licensing.filtersets import DisposalFilterSet
 from zhengban.licensing.models import AssetDisposal, Entitlement, LicensingPolicy
@@ -63,6 +64,7 @@ class EffectivePolicyViewSet(
 ):
     """``GET policies/<region id>/``: the policy in effect in a region the user may see."""
 
+    permission_classes = [IsLicensingReader]
     queryset = Region.objects.all()
     serializer_class = EffectivePolicySerializer
 
@@ -150,6 +152,7 @@ class DisposalViewSet(
 ):
     """Asset disposals the user may see; POST records one (SAM officers of the unit)."""
 
+    permission_classes = [IsLicensingReader]
     queryset = AssetDisposal.objects.select_related(
         "entitlement__product", "entitlement__family"
     ).order_by("-date", "-id")
@@ -158,8 +161,6 @@ class DisposalViewSet(
     ordering_fields = ["date", "quantity"]
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from zhengban.licensing.views import can_read
-
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -168,7 +169,8 @@ class DisposalViewSet(
         entitlement = visible.filter(pk=data["entitlement_id"]).first()
         if entitlement is None:
             raise Http404
-        if not can_read(request.user) or not can_manage_unit(request.user, entitlement.unit):
+        # Reading licensing at all is checked by IsLicensingReader, before this.
+        if not can_manage_unit(request.user, entitlement.unit):
             raise PermissionDenied
         _check_against_remaining(data, services.remaining_quantity(entitlement))
         try:

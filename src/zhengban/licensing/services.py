@@ -60,6 +60,18 @@ def _require_manage(actor: Any, unit: Unit) -> None:
         raise PermissionDenied(_("无权管理该单位的合同与授权。"))
 
 
+# Licences and compliance are for officers, heads, supervisors, finance and audit.
+READ_ROLES = (Role.SAM_OFFICER, Role.HEAD, Role.SUPERVISOR, Role.FINANCE, Role.AUDITOR)
+
+
+def can_read_licensing(user: Any) -> bool:
+    """Whether the person may see licensing at all (pages, menu and API alike); what they
+    see within it is still limited by their scope."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_superuser or user.is_platform_operator or user.has_role(*READ_ROLES)
+
+
 # --------------------------------------------------------------------------- policy
 
 
@@ -541,8 +553,11 @@ def dispose(
     left to dispose of, and for more than is left."""
     _require_manage(actor, entitlement.unit)
     # Locked and read afresh: two disposals at once must not both take the last licences.
+    # FOR NO KEY UPDATE, as in _lock_units: a drain holding the unit lock while it commits
+    # verdicts referencing this entitlement needs FOR KEY SHARE on it; FOR UPDATE would block
+    # that and deadlock with our own wait for the unit lock in recompute_units.
     current = (
-        Entitlement.objects.select_for_update()
+        Entitlement.objects.select_for_update(no_key=True)
         .prefetch_related(Prefetch("disposals", queryset=AssetDisposal.objects.order_by()))
         .get(pk=entitlement.pk)
     )

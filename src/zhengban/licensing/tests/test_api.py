@@ -6,11 +6,15 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from zhengban.licensing import services
 from zhengban.licensing.choices import Metric, Term
+from zhengban.licensing.models import AssetDisposal, Contract, Entitlement
 from zhengban.licensing.testing import install, make_device, product
+from zhengban.orgs.testing import make_person
 
 ENDPOINTS = [
     "/api/v1/contracts/",
@@ -82,3 +86,82 @@ def test_result_of_another_unit_is_not_found(data):
     url = f"/api/v1/compliance/results/{other.pk}/"
     assert client_for(data.officer_a).get(url).status_code == 404
     assert client_for(data.officer_b).get(url).json()["status"] == "covered"
+
+
+# ------------------------------------------------------------------------- read right
+
+
+@pytest.fixture
+def read_data(data):
+    """Adds a disposal in each unit, so every licensing list has a row of each unit."""
+    for ent in Entitlement.objects.order_by("pk"):
+        services.dispose(
+            actor=None,
+            entitlement=ent,
+            method="scrap",
+            date=datetime.date(2026, 1, 5),
+            quantity=1,
+            reason="随硬件报废",
+        )
+    return data
+
+
+def licensing_urls(org) -> list[str]:
+    """Every licensing API list, and the policy in effect of unit A's region (no list)."""
+    return [*ENDPOINTS, "/api/v1/disposals/", f"/api/v1/policies/{org.unit_a.region_id}/"]
+
+
+def test_api_refuses_exactly_where_the_pages_do(read_data):
+    org = read_data
+    nobody = make_person("nobody_a", org.unit_a)  # a member with no role at all
+    pages = [
+        reverse("licensing:contract_list"),
+        reverse("licensing:entitlement_list"),
+        reverse("licensing:result_list"),
+        reverse("licensing:disposal_list"),
+        reverse("licensing:policy_region", args=[org.unit_a.region_id]),
+    ]
+    for user in (org.staff_a, nobody):
+        browser = Client()
+        browser.force_login(user)
+        assert [browser.get(url).status_code for url in pages] == [403] * 5, user
+        client = client_for(user)
+        api = [client.get(url).status_code for url in licensing_urls(org)]
+        assert api == [403] * 6, user
+        # Details of the person's own unit too, not only the lists.
+        contract = Contract.objects.get(unit=org.unit_a)
+        disposal = AssetDisposal.objects.get(entitlement__unit=org.unit_a)
+        assert [
+            client.get(f"/api/v1/contracts/{contract.pk}/").status_code,
+            client.get(f"/api/v1/disposals/{disposal.pk}/").status_code,
+        ] == [403, 403]
+
+
+def test_readers_in_scope_get_the_licensing_api(read_data):
+    org = read_data
+    for user, units in (
+        (org.officer_a, [org.unit_a.pk]),
+        (org.head_a, [org.unit_a.pk]),
+        (org.supervisor_a, [org.unit_a.pk]),
+        (org.supervisor_province, [org.unit_a.pk, org.unit_b.pk]),
+    ):
+        client = client_for(user)
+        *lists, policy = licensing_urls(org)
+        for url in lists:
+            response = client.get(url)
+            assert response.status_code == 200, (url, user)
+            assert sorted(row["unit"] for row in response.json()["results"]) == units, (url, user)
+        response = client.get(policy)
+        assert (response.status_code, response.json()["region"]) == (200, org.unit_a.region_id)
+
+
+def test_every_licensing_viewset_checks_the_read_right():
+    from rest_framework.routers import SimpleRouter
+
+    from zhengban.licensing.api import IsLicensingReader, register
+
+    router = SimpleRouter()
+    register(router)
+    assert len(router.registry) == 6
+    for prefix, viewset, _basename in router.registry:
+        assert viewset.permission_classes == [IsLicensingReader], prefix

@@ -3,7 +3,7 @@ windows. Run it from cron (or a scheduled task) once an hour; it is safe to repe
 
 from django.core.management.base import BaseCommand
 
-from zhengban.governance.services import send_reminders
+from zhengban.governance.services import failed_inventory_count, send_reminders
 
 
 class Command(BaseCommand):
@@ -12,3 +12,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         sent = send_reminders()
         self.stdout.write(f"已发送催办 {sent} 条。")
+        # The hourly run is where an administrator sees that the inventory queue set notes
+        # aside (their errors are logged and kept on the notes).
+        failed = failed_inventory_count()
+        if failed:
+            self.stdout.write(f"有 {failed} 份待处理清单处理失败，已暂停处理，请查看日志。")
