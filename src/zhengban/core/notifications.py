@@ -55,9 +55,21 @@ def deliver(notes: Iterable[Note]) -> list[Notification]:
             messages[key] = EmailMessage(subject=note.subject, body=key[2], to=[address])
     if messages:
         mails = list(messages.values())
+        _commit_durably()
         # A mail server being down must not undo the change that caused the mail.
         transaction.on_commit(lambda: get_connection(fail_silently=True).send_messages(mails))
     return rows
+
+
+def _commit_durably() -> None:
+    """Hot paths (the ingest, licensing's queue drain) commit with synchronous_commit off:
+    a crash may lose their last fraction of a second, and they are simply redone. A mail,
+    once sent, cannot be taken back, so a transaction that sends one waits for its commit to
+    reach the disk; otherwise the redo would mail the same people twice."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO ON")
 
 
 def notify(
