@@ -13,7 +13,7 @@ from typing import Any
 
 # Event names in use, with the keyword arguments they carry.
 INVENTORY_INGESTED = "inventory.ingested"  # device=Device, report=InventoryReport | None
-# People changed what they maintain about a device (its assigned person, department…).
+# People changed a device's unit, person, department…; a move adds old_unit_id: int | None.
 DEVICE_CHANGED = "inventory.device_changed"  # device=Device, fields=set[str]
 # Licensing stored new verdicts for these units (device_ids: only those devices changed, or
 # None for whole units): governance raises and closes "unlicensed" violations from them.

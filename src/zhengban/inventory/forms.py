@@ -46,3 +46,40 @@ class DeviceForm(forms.Form):
         super().__init__(*args, **kwargs)
         if device is not None:
             self.fields["department"].queryset = Department.objects.filter(unit=device.unit)
+
+
+class _DepartmentChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Department) -> str:
+        return f"{obj.unit} / {obj.name}"
+
+
+class DeviceMoveForm(forms.Form):
+    """Hand a device to another unit; the service checks the rules again."""
+
+    unit = forms.ModelChoiceField(queryset=Unit.objects.none(), label=_("移交到单位"))
+    department = _DepartmentChoice(
+        queryset=Department.objects.none(),
+        required=False,
+        label=_("部门"),
+        help_text=_("可不选；所选部门须属于移交到的单位。"),
+    )
+    reason = forms.CharField(
+        label=_("移交原因"), max_length=200, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, units=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        units = units if units is not None else Unit.objects.none()
+        self.fields["unit"].queryset = units
+        self.fields["department"].queryset = (
+            Department.objects.filter(unit__in=units)
+            .select_related("unit")
+            .order_by("unit__name", "name")
+        )
+
+    def clean(self):
+        data = super().clean()
+        unit, department = data.get("unit"), data.get("department")
+        if unit is not None and department is not None and department.unit_id != unit.pk:
+            self.add_error("department", _("部门不属于移交到的单位。"))
+        return data

@@ -12,6 +12,9 @@ is never accepted when both sides carry a valid hardware UUID or BIOS serial tha
 4. a locally administered MAC address together with the same host name (containers and
    VMs without dmidecode report no serial or UUID, and their MACs are not unique alone);
 5. otherwise a new device.
+
+A device moved to another unit (``DeviceMove``) is matched in its new unit; an inventory
+sent with a token of a unit it was moved away from is refused (403), not enrolled again.
 """
 
 from __future__ import annotations
@@ -345,3 +348,40 @@ class EnrollmentToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.unit})"
+
+
+class DeviceMove(models.Model):
+    """A device handed from one unit to another (调剂). Kept so that an agent still holding
+    the old unit's token is told where its device went, instead of enrolling it there
+    again as a second device (the ledger would count the machine in both units)."""
+
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="moves", verbose_name=_("终端")
+    )
+    from_unit = models.ForeignKey(
+        "orgs.Unit", on_delete=models.PROTECT, related_name="+", verbose_name=_("原单位")
+    )
+    to_unit = models.ForeignKey(
+        "orgs.Unit", on_delete=models.PROTECT, related_name="+", verbose_name=_("新单位")
+    )
+    moved = models.DateTimeField(_("移交时间"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("经办人"),
+    )
+    reason = models.CharField(_("移交原因"), max_length=200)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "to_unit"
+
+    class Meta:
+        ordering = ["-moved", "-id"]
+        verbose_name = _("终端移交")
+        verbose_name_plural = _("终端移交")
+
+    def __str__(self) -> str:
+        return f"{self.device}: {self.from_unit} → {self.to_unit}"

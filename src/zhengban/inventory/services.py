@@ -31,6 +31,7 @@ from zhengban.inventory.choices import EventType, InstallationKind
 from zhengban.inventory.models import (
     Device,
     DeviceMAC,
+    DeviceMove,
     EnrollmentToken,
     Installation,
     InstallationEvent,
@@ -537,6 +538,7 @@ def _ingest(
     quick_key = doc.quick_key()
     created = not candidates
     if created:
+        _refuse_moved_away(unit, doc)
         device = Device(unit=unit, first_seen=received, last_seen=received)
         rank = None
     else:
@@ -633,6 +635,44 @@ def _ingest(
     # governance raises violations and matches approved requests): all or nothing.
     hooks.fire(hooks.INVENTORY_INGESTED, device=device, report=report)
     return result
+
+
+STRONG_RANKS = frozenset({RANK_AGENT_ID, RANK_UUID_AND_SERIAL, RANK_UUID, RANK_SERIAL})
+
+
+def _refuse_moved_away(unit: Unit, doc: d.InventoryDocument) -> None:
+    """An inventory that matches no device of ``unit`` but one moved away from it (by agent
+    id, hardware UUID or serial) comes from an agent still holding the old unit's token:
+    refuse it rather than enrol the machine a second time in the unit that gave it away."""
+    q = Q()
+    if doc.agent_device_id:
+        q |= Q(device__agent_device_id=doc.agent_device_id)
+    if doc.hardware_uuid:
+        q |= Q(device__hardware_uuid=doc.hardware_uuid)
+    if doc.serial_number:
+        q |= Q(device__serial_number=doc.serial_number)
+    if not q:
+        return
+    moves = (
+        DeviceMove.objects.filter(q, from_unit=unit)
+        .exclude(device__unit=unit)
+        .select_related("device__unit")
+        .order_by("-moved", "-pk")[:CANDIDATE_LIMIT]
+    )
+    for move in moves:
+        if _rank(move.device, set(), doc) in STRONG_RANKS:
+            raise parsers.InventoryError(
+                "token",
+                _(
+                    "该终端已于 %(date)s 移交到“%(unit)s”，本单位的注册令牌不能再上报它；"
+                    "请改用新单位的注册令牌。"
+                )
+                % {
+                    "date": timezone.localtime(move.moved).strftime("%Y-%m-%d"),
+                    "unit": move.device.unit,
+                },
+                status=403,
+            )
 
 
 def _rekey_installations(device: Device) -> None:
@@ -1083,4 +1123,74 @@ def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
     if changed:
         # A new assigned person can move per-user seats: licensing re-judges the unit.
         hooks.fire(hooks.DEVICE_CHANGED, device=row, fields=changed)
+    return row
+
+
+MOVE_REASON_MAX = 200
+
+
+def can_move_device(user: Any, device: Device, unit: Unit | None = None) -> bool:
+    """Whoever may manage devices in both the device's unit and ``unit`` (if given)."""
+    if not can_manage_unit(user, device.unit):
+        return False
+    return unit is None or can_manage_unit(user, unit)
+
+
+@transaction.atomic
+def move_device(
+    *,
+    actor: User,
+    device: Device,
+    unit: Unit,
+    department: Department | None = None,
+    reason: str,
+) -> Device:
+    """Hand a device to another unit (调剂). Its department becomes ``department`` (of the
+    new unit) or none; an assigned account of another unit is cleared with its name. The
+    old unit's agents' tokens no longer report it (``_refuse_moved_away``)."""
+    row = Device.objects.select_for_update().get(pk=device.pk)
+    old_unit = row.unit
+    if not (can_manage_unit(actor, old_unit) and can_manage_unit(actor, unit)):
+        raise PermissionDenied(_("无权在这两个单位之间移交终端。"))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("请填写移交原因。")})
+    if len(reason) > MOVE_REASON_MAX:
+        raise ValidationError(
+            {"reason": _("移交原因不能超过 %(n)d 个字符。") % {"n": MOVE_REASON_MAX}}
+        )
+    if unit.pk == old_unit.pk:
+        raise ValidationError({"unit": _("终端已在该单位，无需移交。")})
+    if department is not None and department.unit_id != unit.pk:
+        raise ValidationError({"department": _("部门不属于移交后的单位。")})
+    before = audit.snapshot(row)
+    row.unit = unit
+    row.department = department
+    person = row.assigned_user
+    if person is not None and person.unit_id != unit.pk:
+        # The account belongs to the old unit: the name recorded for it goes with it.
+        row.assigned_user = None
+        row.assigned_name = ""
+    row.save(update_fields=["unit", "department", "assigned_user", "assigned_name"])
+    now = timezone.now()
+    DeviceMove.objects.create(
+        device=row, from_unit=old_unit, to_unit=unit, moved=now, actor=actor, reason=reason
+    )
+    after = audit.snapshot(row)
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=row,
+        before=before,
+        after=after,
+        message=_("移交终端：%(old)s → %(new)s；原因：%(reason)s")
+        % {"old": old_unit, "new": unit, "reason": reason},
+    )
+    changed = {
+        f.name
+        for f in Device._meta.concrete_fields
+        if f.attname in after and before.get(f.attname) != after[f.attname]
+    }
+    # Licensing re-judges both units: the device's installs and seats leave the old one.
+    hooks.fire(hooks.DEVICE_CHANGED, device=row, fields=changed, old_unit_id=old_unit.pk)
     return row

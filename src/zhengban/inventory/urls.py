@@ -11,6 +11,7 @@ urlpatterns = [
     path("inventory/devices/", views.DeviceListView.as_view(), name="device_list"),
     path("inventory/devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device_detail"),
     path("inventory/devices/<int:pk>/edit/", views.DeviceEditView.as_view(), name="device_edit"),
+    path("inventory/devices/<int:pk>/move/", views.DeviceMoveView.as_view(), name="device_move"),
     path("inventory/import/", views.ImportView.as_view(), name="import"),
     path("inventory/enrollment/", views.EnrollmentTokenListView.as_view(), name="token_list"),
     path(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,7 +26,7 @@ from zhengban.core.scoping import get_visible_or_404
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
 from zhengban.inventory import imports, services
 from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
-from zhengban.inventory.forms import DeviceForm, EnrollmentTokenForm, ImportForm
+from zhengban.inventory.forms import DeviceForm, DeviceMoveForm, EnrollmentTokenForm, ImportForm
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 from zhengban.inventory.parsers import InventoryError
 from zhengban.inventory.tables import (
@@ -148,7 +148,54 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
         ctx["event_rows"] = event_rows(ctx["events"])
         ctx["macs"] = device.macs.order_by("mac").values_list("mac", flat=True)
         ctx["can_edit"] = can_manage_unit(self.request.user, device.unit)
+        ctx["can_move"] = ctx["can_edit"] and move_targets(self.request.user, device).exists()
         return ctx
+
+
+def move_targets(user: Any, device: Device):
+    """The units ``user`` may hand ``device`` to: those they manage, but its own."""
+    return manageable_units(user).exclude(pk=device.unit_id)
+
+
+class DeviceMoveView(LoginRequiredMixin, View):
+    """移交到其他单位: the device goes to another unit the user also manages."""
+
+    template_name = "core/form.html"
+
+    def _device(self, request: HttpRequest, pk: int) -> Device:
+        device = get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+        if not services.can_move_device(request.user, device):
+            raise PermissionDenied
+        return device
+
+    def _context(self, form: DeviceMoveForm, device: Device) -> dict[str, Any]:
+        return {
+            "form": form,
+            "title": _("移交终端 %(name)s 到其他单位") % {"name": device},
+            "back": reverse("inventory:device_detail", args=[device.pk]),
+            "submit_label": _("移交"),
+        }
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        form = DeviceMoveForm(units=move_targets(request.user, device))
+        return render(request, self.template_name, self._context(form, device))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        form = DeviceMoveForm(request.POST, units=move_targets(request.user, device))
+        if form.is_valid():
+            try:
+                services.move_device(actor=request.user, device=device, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _("终端已移交到“%(unit)s”。") % {"unit": form.cleaned_data["unit"]},
+                )
+                return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
+        return render(request, self.template_name, self._context(form, device), status=400)
 
 
 class DeviceEditView(LoginRequiredMixin, View):
