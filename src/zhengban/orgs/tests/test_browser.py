@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from zhengban.orgs.models import Unit
 from zhengban.orgs.testing import TEST_PASSWORD
@@ -45,6 +46,11 @@ def browser():
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         yield browser
+        # While Playwright runs, its event loop counts as running in this thread, so Django
+        # kept this thread's connections in an async-context storage that the test database
+        # teardown (after Playwright stops) no longer sees: close them here, or the teardown
+        # finds "1 other session" on the database.
+        connections.close_all()
         browser.close()
 
 
