@@ -4,7 +4,6 @@ against a live server."""
 
 import datetime
 import os
-import shutil
 
 import pytest
 
@@ -15,22 +14,12 @@ from zhengban.governance.choices import RequestStatus, RuleKind
 from zhengban.governance.models import SoftwareRequest, Violation
 from zhengban.orgs.testing import TEST_PASSWORD
 
+# One Chromium launch for the browser tests (it closes its database connections).
+from zhengban.orgs.tests.test_browser import browser  # noqa: F401
+
 # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
 # database access from it.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-# The same launch as orgs/tests/test_browser.py.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,25 +40,8 @@ def _flushable_audit_log(_audit_triggers_back_after_module, transactional_db):
     set_audit_log_triggers(enabled=False)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        message = f"{CHROMIUM} is missing: run scripts/install-system-deps.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def new_page(browser):
+def new_page(browser):  # noqa: F811 (the imported fixture)
     contexts = []
 
     def make():
