@@ -113,7 +113,7 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
             if reply is not None:
                 return HttpResponse(reply[0], content_type=reply[1])
     try:
-        enrollment = services.resolve_token(token)
+        enrollment = services.resolve_token(token, with_unit=True)
     except services.TokenRejected as exc:
         return _error(exc.status, exc.message, as_json=as_json, request_type=request_type)
     if too_large:

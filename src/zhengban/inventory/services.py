@@ -104,14 +104,18 @@ class TokenRejected(Exception):
         super().__init__(message)
 
 
-def resolve_token(token: str | None, *, now: datetime.datetime | None = None) -> EnrollmentToken:
-    """The live enrolment token for an ingest URL, or TokenRejected (401 unknown, 403 dead)."""
+def resolve_token(
+    token: str | None, *, now: datetime.datetime | None = None, with_unit: bool = False
+) -> EnrollmentToken:
+    """The live enrolment token for an ingest URL, or TokenRejected (401 unknown, 403 dead).
+    ``with_unit`` joins the unit, for callers that store an inventory in it."""
     if not token or len(token) > 128:
         raise TokenRejected(401, _("缺少或无效的注册令牌。"))
-    # The unit is not joined: an unchanged repeat needs only its id (``row.unit_id``), and
-    # loading a wide Unit row cost more than the rest of such a request's queries.
+    # The unit is joined only on request: an unchanged repeat needs only its id
+    # (``row.unit_id``), and loading a wide Unit row cost more than the rest of its queries.
+    rows = EnrollmentToken.objects.select_related("unit") if with_unit else EnrollmentToken.objects
     try:
-        row = EnrollmentToken.objects.get(token_hash=hash_token(token))
+        row = rows.get(token_hash=hash_token(token))
     except EnrollmentToken.DoesNotExist:
         raise TokenRejected(401, _("缺少或无效的注册令牌。")) from None
     if row.revoked is not None:
@@ -153,12 +157,16 @@ _raw_key_memo = lru_cache(maxsize=32768)(raw_key)
 
 RawKey = tuple[str, str, str, str]  # name, publisher, version, platform
 
-# Product key → id, per recogniser: get_recogniser() builds a new one whenever the catalog's
-# revision changes, so the ids it names stay valid as long as it lives.
-_product_ids: weakref.WeakKeyDictionary[Any, dict[str, int | None]] = weakref.WeakKeyDictionary()
+# Raw key → product id, and product key → id, per recogniser: get_recogniser() builds a new
+# one whenever the catalog's revision changes, so the ids it holds stay valid as long as it
+# lives. A fleet's inventories repeat each other's keys: each is recognised once.
+_memos: weakref.WeakKeyDictionary[Any, tuple[dict[RawKey, int | None], dict[str, int | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+KEY_MEMO_MAX = 200_000
 
 
-def recognise_products(*, unit_id: int, keys: Iterable[RawKey]) -> dict[RawKey, int | None]:
+def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[RawKey, int | None]:
     """Catalog product id (or None) for each distinct raw (name, publisher, version,
     platform) key. The only place inventory calls the catalog's recogniser."""
     from zhengban.catalog.models import Product
@@ -168,16 +176,22 @@ def recognise_products(*, unit_id: int, keys: Iterable[RawKey]) -> dict[RawKey, 
     if not keys:
         return {}
     recogniser = get_recogniser(unit_id)
-    found = {key: recogniser.recognise(*key).product for key in keys}
     # A unit's own rules come layered over the shared ones, in a new object per call: its
     # own recogniser (rebuilt with the revision like the shared one) keys the memo then.
     owner = getattr(recogniser, "own", recogniser)
-    ids = _product_ids.setdefault(owner, {})
-    missing = {p for p in found.values() if p and p not in ids}
+    memo, ids = _memos.get(owner) or _memos.setdefault(owner, ({}, {}))
+    missing = [key for key in keys if key not in memo]
     if missing:
-        known = dict(Product.objects.filter(key__in=missing).values_list("key", "pk"))
-        ids.update({p: known.get(p) for p in missing})
-    return {key: ids[p] if p else None for key, p in found.items()}
+        if len(memo) + len(missing) > KEY_MEMO_MAX:
+            memo.clear()  # crude but O(1) per key; a fleet's keys refill it fast
+            missing = keys
+        found = {key: recogniser.recognise(*key).product for key in missing}
+        unknown = {p for p in found.values() if p and p not in ids}
+        if unknown:
+            known = dict(Product.objects.filter(key__in=unknown).values_list("key", "pk"))
+            ids.update({p: known.get(p) for p in unknown})
+        memo.update({key: ids[p] if p else None for key, p in found.items()})
+    return {key: memo[key] for key in keys}
 
 
 # --------------------------------------------------------------------------- matching
@@ -426,12 +440,24 @@ def touch_unchanged_software(
     the device it matches last stored exactly these facts and this software section, move
     its last_seen (and remember the body's ``digest``) and say so; otherwise the caller
     parses the whole body and ingests it."""
+    return _touch_unchanged_software(unit, document, software_digest, digest, received) is True
+
+
+def _touch_unchanged_software(
+    unit: Unit,
+    document: d.InventoryDocument,
+    software_digest: str,
+    digest: str,
+    received: datetime.datetime | None,
+) -> bool | None:
+    """``touch_unchanged_software``: True if touched; None if no device of ``unit`` matches
+    the document (its first inventory, as far as this unlocked read saw); False otherwise."""
     key = document.quick_key(software_digest)
     if not key:
         return False
     candidates = find_candidates(unit=unit, document=document)
     if not candidates:
-        return False
+        return None
     device = candidates[0][1]
     if device.quick_key != key:
         return False
@@ -458,20 +484,23 @@ def ingest_xml(
     the same facts and the same raw software section, which is found without parsing the
     software entries and only moves last_seen. Raises ``parsers.InventoryError``."""
     quick = parsers.parse_xml_quick(payload, user_agent=user_agent)
+    seen_new = False
     if quick is not None:
         head, software_digest = quick
         assert head.document is not None
-        if touch_unchanged_software(
-            unit=unit,
-            document=head.document,
-            software_digest=software_digest,
-            digest=digest,
-            received=received,
-        ):
+        touched = _touch_unchanged_software(unit, head.document, software_digest, digest, received)
+        if touched:
             return head
+        seen_new = touched is None
     request = parsers.parse_xml(payload, user_agent=user_agent, quick=quick)
     if request.document is not None:
-        ingest_inventory(unit=unit, document=request.document, digest=digest, received=received)
+        ingest_inventory(
+            unit=unit,
+            document=request.document,
+            digest=digest,
+            received=received,
+            _seen_new=seen_new,
+        )
     return request
 
 
@@ -493,24 +522,34 @@ def ingest_inventory(
     actor: User | None = None,
     message: str = "",
     digest: str = "",
+    _seen_new: bool = False,
 ) -> IngestResult:
     """Store one inventory for a device of ``unit``: one transaction, all or nothing.
 
     The first inventory of a device is its baseline (no events); later ones record what was
     installed, removed or changed version. An inventory identical to the last one stored
     only moves ``last_seen``. ``actor`` is the person behind an import, if any.
+
+    ``_seen_new`` (``ingest_xml``): a read just before found no device for the document.
+    With an agent id, whose uniqueness per unit the database guards, the device is then
+    created without reading candidates again; a concurrent first inventory of the same
+    agent makes the insert fail, and the retry reads them.
     """
     received = received or timezone.now()
     doc_hash = document.content_hash()
+    skip_match = _seen_new and bool(document.agent_device_id)
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return _ingest(unit, document, doc_hash, received, actor, message, digest)
+                return _ingest(
+                    unit, document, doc_hash, received, actor, message, digest, skip_match
+                )
         except IntegrityError:
             # Two first inventories of one agent raced; the loser retries and now finds
             # the device the winner created.
             if attempt == 2:
                 raise
+            skip_match = False
     raise AssertionError("unreachable")
 
 
@@ -533,8 +572,9 @@ def _ingest(
     actor: User | None,
     message: str,
     digest: str,
+    skip_match: bool = False,
 ) -> IngestResult:
-    candidates, fetched = _candidates(unit, doc, True)
+    candidates, fetched = ([], []) if skip_match else _candidates(unit, doc, True)
     quick_key = doc.quick_key()
     created = not candidates
     if created:
@@ -645,14 +685,32 @@ def _refuse_moved_away(unit: Unit, doc: d.InventoryDocument) -> None:
     id, hardware UUID or serial) comes from an agent still holding the old unit's token:
     refuse it rather than enrol the machine a second time in the unit that gave it away."""
     q = Q()
-    if doc.agent_device_id:
-        q |= Q(device__agent_device_id=doc.agent_device_id)
-    if doc.hardware_uuid:
-        q |= Q(device__hardware_uuid=doc.hardware_uuid)
-    if doc.serial_number:
-        q |= Q(device__serial_number=doc.serial_number)
+    conditions: list[str] = []
+    params: list[Any] = [unit.pk, unit.pk]
+    qn = connection.ops.quote_name
+    for column, value in (
+        ("agent_device_id", doc.agent_device_id),
+        ("hardware_uuid", doc.hardware_uuid),
+        ("serial_number", doc.serial_number),
+    ):
+        if value:
+            q |= Q(**{f"device__{column}": value})
+            conditions.append(f"d.{qn(column)} = %s")
+            params.append(value)
     if not q:
         return
+    # Almost every first inventory is no such machine: one plain indexed statement says so
+    # (the ORM's compilation of the query below cost more than running it).
+    sql = (
+        f"SELECT 1 FROM {qn(DeviceMove._meta.db_table)} m "
+        f"JOIN {qn(Device._meta.db_table)} d ON d.{qn('id')} = m.{qn('device_id')} "
+        f"WHERE m.{qn('from_unit_id')} = %s AND d.{qn('unit_id')} <> %s "
+        f"AND ({' OR '.join(conditions)}) LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.fetchone() is None:
+            return
     moves = (
         DeviceMove.objects.filter(q, from_unit=unit)
         .exclude(device__unit=unit)
@@ -982,12 +1040,14 @@ def _write_changes(
     def key_of(item: d.Software) -> RawKey:
         return (item.name, item.publisher, item.version, platform)
 
-    need = [key_of(s) for s in changes.installed]
-    need += [key_of(s) for _row, s in changes.changed]
+    installed_keys = [(s.name, s.publisher, s.version, platform) for s in changes.installed]
+    need = installed_keys + [key_of(s) for _row, s in changes.changed]
     need += [key_of(s) for row, s in changes.refreshed if row["publisher"] != s.publisher]
     products = recognise_products(unit_id=device.unit_id, keys=need)
 
     device_id = device.pk
+    raw = _raw_key_memo
+    product_of = products.get
     _insert_installations(
         [
             (
@@ -1002,11 +1062,11 @@ def _write_changes(
                 s.guid,
                 s.owner,
                 s.category,
-                _raw_key_memo(*key),
-                products.get(key),
+                raw(*key),
+                product_of(key),
                 received,
             )
-            for s, key in ((s, key_of(s)) for s in changes.installed)
+            for s, key in zip(changes.installed, installed_keys, strict=True)
         ]
     )
 

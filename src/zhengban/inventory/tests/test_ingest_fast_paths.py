@@ -1,5 +1,6 @@
 """What makes the ingest path cheap must not change what it stores or answers: the agent
-URL served past the browser middleware, product ids remembered per catalog revision."""
+URL served past the browser middleware, product ids remembered per catalog revision, a
+first inventory matched once."""
 
 from __future__ import annotations
 
@@ -100,3 +101,38 @@ def test_byte_identical_repeat_outside_a_transaction_is_one_statement(org, token
     assert not services.touch_unchanged_for_token(token=token, digest="0" * 64, received=later)
     assert not services.touch_unchanged_for_token(token="wrong", digest=digest, received=later)
     assert Installation.objects.filter(device=device).count() == 42 + 1
+
+
+def _device_reads(queries) -> int:
+    table = Device._meta.db_table
+    return sum(
+        1 for q in queries.captured_queries if q["sql"].startswith(f'SELECT * FROM "{table}"')
+    )
+
+
+def test_a_first_xml_inventory_reads_the_candidates_once(org):
+    with CaptureQueriesContext(connection) as queries:
+        services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
+    device = Device.objects.get()
+    assert device.agent_device_id
+    # The unlocked read of the unchanged-software check found none; the ingest trusts it.
+    assert _device_reads(queries) == 1
+    assert Installation.objects.filter(device=device).count() == 42 + 1
+
+
+def test_a_first_inventory_that_lost_a_race_updates_the_winner(org):
+    """A device with the agent's id appeared after the unlocked read: the insert fails on
+    the unit's unique agent id, and the retry reads the candidates and updates that one."""
+    from zhengban.inventory import parsers
+
+    document = parsers.parse_xml(SAMPLE).document
+    winner = services.ingest_inventory(unit=org.unit_a, document=document).device
+    changed = parsers.parse_xml(SAMPLE.replace(b"<NAME>", b"<NAME>x", 1)).document
+    with CaptureQueriesContext(connection) as queries:
+        result = services.ingest_inventory(unit=org.unit_a, document=changed, _seen_new=True)
+    assert not result.created
+    assert result.device.pk == winner.pk
+    assert Device.objects.count() == 1
+    # The failed insert, then the retry's locked read.
+    assert _device_reads(queries) == 1
+    assert Installation.objects.filter(device=winner).count() == 42 + 1
