@@ -604,11 +604,12 @@ def _section_digest(payload: bytes, start: int, end: int) -> str:
 # The software section's fast path (``software_entries``): the section as plain SOFTWARES
 # elements whose children are text-only fields, which is all agents write. Anything else
 # (attributes, nested elements, comments, CDATA, character references, CR, "]]>", another
-# encoding) is left to the streaming parser, so both give the same entries.
+# encoding) is left to the streaming parser, so both give the same entries. The section is
+# checked one entry at a time (each piece between two "</SOFTWARES>" on its own), so that
+# an entry already seen is neither checked nor read again: a piece cannot hold a
+# "</SOFTWARES>", so the pieces are plain exactly when the whole section is.
 _SW_FIELD = r"<([A-Z][A-Z0-9_]*)(?:/>|>([^<]*)</\1>)"
-_SW_SECTION_RE = re.compile(
-    r"(?:<SOFTWARES>(?:[ \t\n]*" + _SW_FIELD + r")*[ \t\n]*</SOFTWARES>[ \t\n]*)+"
-)
+_SW_BLOCK_RE = re.compile(r"[ \t\n]*<SOFTWARES>(?:[ \t\n]*" + _SW_FIELD + r")*[ \t\n]*")
 _SW_FIELD_RE = re.compile(_SW_FIELD)
 # C0 controls XML 1.0 does not allow (expat refuses them; as UTF-8 bytes they are these
 # bytes and nothing else), and "&" not starting one of the five predefined entities.
@@ -616,6 +617,11 @@ _XML_C0_INVALID = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _XML_OTHER_REF_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)")
 _XML_DECL_RE = re.compile(rb"<\?xml[^>]*?encoding[ \t\r\n]*=[ \t\r\n]*[\"']([^\"']*)[\"']")
 SOFTWARE_MEMO_SIZE = 16384
+
+
+class _NotPlain(Exception):
+    """An entry the fast path cannot read exactly (not cached: the streaming parser reads
+    such bodies)."""
 
 
 def _declares_utf8(payload: bytes) -> bool:
@@ -638,30 +644,24 @@ def software_entries(payload: bytes, section: tuple[int, int, int]) -> list[d.So
     Only valid after ``parse_xml_quick`` accepted the same body: that parse proves the
     section sits at the top of the first CONTENT and checks the rest of the document; this
     one checks the section itself as strictly as expat would and cuts it with regular
-    expressions. Equal entries are read once per process (``_software_from_block``)."""
+    expressions. Equal entries are checked and read once per process
+    (``_software_from_block``)."""
+    if not _declares_utf8(payload):
+        return None
     start, _close, end = section
-    raw = payload[start:end]
-    try:
-        text = raw.decode("utf-8")  # strict: no invalid sequences, no surrogates
-    except UnicodeDecodeError:
+    blocks = payload[start:end].split(b"</SOFTWARES>")
+    # The section ends with the last "</SOFTWARES": anything but exactly "</SOFTWARES>"
+    # there (spaces, another name) leaves a piece after the last separator.
+    if blocks.pop():
         return None
-    if (
-        len(raw.translate(None, _XML_C0_INVALID)) != len(raw)
-        or "\ufffe" in text
-        or "\uffff" in text
-        or "\r" in text  # expat turns CR LF into LF
-        or "]]>" in text
-        or ("&" in text and _XML_OTHER_REF_RE.search(text))
-        or not _declares_utf8(payload)
-        or not _SW_SECTION_RE.fullmatch(text)
-    ):
-        return None
-    # Each piece is one entry's "<SOFTWARES>" and fields (with the whitespace before it).
-    blocks = text.split("</SOFTWARES>")
-    blocks.pop()
     if len(blocks) > limit("INVENTORY_MAX_SOFTWARE"):
         return None  # the streaming parser raises the limit's error
-    return [item for item in map(_software_from_block, blocks) if item is not None]
+    try:
+        # Entries without a name are None; filter(None, ...) keeps every Software (no
+        # __bool__ or __len__, so always true) without a Python-level call per entry.
+        return list(filter(None, map(_software_from_block, blocks)))
+    except _NotPlain:
+        return None
 
 
 def _unescape(value: str) -> str:
@@ -677,11 +677,30 @@ def _unescape(value: str) -> str:
 
 
 @lru_cache(maxsize=SOFTWARE_MEMO_SIZE)
-def _software_from_block(block: str) -> d.Software | None:
-    # A fleet reports the same few thousand entries over and over. The Software returned
-    # is shared between documents: nothing may change it (none of our code does).
-    fields = {tag: _unescape(value) for tag, value in _SW_FIELD_RE.findall(block)}
-    return _software_from_xml(fields)
+def _software_from_block(block: bytes) -> d.Software | None:
+    """One entry ("<SOFTWARES>" and its fields, with the whitespace before it, up to its
+    "</SOFTWARES>"), checked as expat would check it; raises ``_NotPlain`` otherwise.
+
+    A fleet reports the same few thousand entries over and over. The Software returned is
+    shared between documents: nothing may change it (none of our code does)."""
+    try:
+        text = block.decode("utf-8")  # strict: no invalid sequences, no surrogates
+    except UnicodeDecodeError:
+        raise _NotPlain from None
+    if (
+        len(block.translate(None, _XML_C0_INVALID)) != len(block)
+        or "\ufffe" in text
+        or "\uffff" in text
+        or "\r" in text  # expat turns CR LF into LF
+        or "]]>" in text
+        or ("&" in text and _XML_OTHER_REF_RE.search(text))
+        or not _SW_BLOCK_RE.fullmatch(text)
+    ):
+        raise _NotPlain
+    pairs = _SW_FIELD_RE.findall(text)  # (tag, text): the last field of a name wins
+    if "&" in text:
+        return _software_from_xml({tag: _unescape(value) for tag, value in pairs})
+    return _software_from_xml(dict(pairs))
 
 
 def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest, str] | None:

@@ -144,3 +144,42 @@ def test_equal_entries_are_read_once_and_give_equal_documents():
     again = parsers.parse_xml(SAMPLE).document
     assert parsers._software_from_block.cache_info().misses == misses == 42
     assert again == first
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        # A field named SOFTWARES: its "</SOFTWARES>" would cut the entry in two.
+        b"<SOFTWARES><NAME>x</NAME><SOFTWARES>y</SOFTWARES></SOFTWARES>",
+        # Text between two entries.
+        b"<SOFTWARES><NAME>x</NAME></SOFTWARES>text",
+        # A comment holding a closing tag between two entries.
+        b"<SOFTWARES><NAME>x</NAME></SOFTWARES><!-- </SOFTWARES> -->",
+    ],
+)
+def test_entries_cut_at_another_closing_tag_are_left_to_the_streaming_parser(entry):
+    payload = _with_entry(entry)
+    assert not _fast(payload)
+    _same(payload)
+
+
+def test_last_closing_tag_spelled_otherwise_is_left_to_the_streaming_parser():
+    close = SAMPLE.rindex(b"</SOFTWARES>")
+    payload = SAMPLE[:close] + b"</SOFTWARES >" + SAMPLE[close + len(b"</SOFTWARES>") :]
+    assert not _fast(payload)
+    assert len(_same(payload).document.software) == 42
+
+
+def test_an_entry_the_fast_path_declines_is_not_remembered():
+    payload = _with_entry(b"<SOFTWARES><NAME>caf&#233;</NAME></SOFTWARES>")
+    parsers.parse_xml(SAMPLE)  # the sample's entries are remembered
+    assert not _fast(payload) and not _fast(payload)
+    assert _same(payload).document.software[0].name == "café"
+    assert _fast(SAMPLE)
+
+
+def test_documents_share_equal_entries():
+    first = parsers.parse_xml(SAMPLE).document
+    again = parsers.parse_xml(SAMPLE).document
+    assert all(a is b for a, b in zip(first.software, again.software, strict=True))
+    assert first.content_hash() == again.content_hash()
