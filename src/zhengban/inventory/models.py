@@ -34,6 +34,21 @@ from zhengban.inventory.choices import (
 )
 
 
+class ByteOrderCharField(models.CharField):
+    """A CharField compared byte by byte on PostgreSQL (``COLLATE "C"``), for opaque keys
+    that are only matched for equality, never sorted or searched by a person.
+
+    The database collation (C.UTF-8, libc) is not "C" to PostgreSQL, so every comparison
+    of its btree inserts goes through strcoll; "C" is a memcmp. Other databases keep their
+    default, which SQLite's BINARY already is (and it has no collation named "C")."""
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
 class Device(models.Model):
     unit = models.ForeignKey(
         "orgs.Unit", on_delete=models.PROTECT, related_name="devices", verbose_name=_("单位")
@@ -217,7 +232,9 @@ class Installation(models.Model):
     # The recogniser's memo key, hashed: (name, publisher, version, platform). Indexed in
     # Meta: db_index would add a second, LIKE-only index on PostgreSQL that nothing uses and
     # every inserted row pays for.
-    raw_key = models.CharField(_("识别键"), max_length=40)
+    # Byte order: a hex digest, looked up only by equality; its index is one of the three
+    # every inserted row updates.
+    raw_key = ByteOrderCharField(_("识别键"), max_length=40)
     # Indexed in Meta with the name: (product, name) serves every lookup by product and
     # the device list's "装有软件" filter, which walks its distinct pairs.
     product = models.ForeignKey(
