@@ -8,7 +8,9 @@ The platform recognition used is not a column: it is ``services.platform_of(devi
 (the ingest service recognises with exactly that, and re-keys a device's installations when
 its OS family changes), so queries derive it from ``Device.os_name`` with
 :func:`platform_expression`. Every installation's ``raw_key`` is the hash of (name,
-publisher, version, that platform), which gives ``apply_products`` an indexed lookup.
+publisher, version, that platform): ``apply_products`` finds a raw record's rows through the
+(product, name, version) index and checks the key on them, which stands for the publisher
+and the platform without joining the device's OS name.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def raw_groups(*, unrecognised_only: bool, batch_size: int) -> Iterator[list[dic
 
 def apply_products(*, changes: list[tuple[Mapping[str, Any], int | None]]) -> int:
     """One UPDATE per distinct (raw record, old product, new product), over all the units
-    that change alike, found through the indexed raw key."""
+    that change alike, found through the (product, name, version) index."""
     units: dict[tuple, set[int]] = defaultdict(set)
     for group, product_id in changes:
         key = (

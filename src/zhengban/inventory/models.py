@@ -229,14 +229,16 @@ class Installation(models.Model):
     guid = models.CharField(_("GUID/注册表键"), max_length=255, blank=True)
     owner = models.CharField(_("所属用户"), max_length=150, blank=True)  # per-user installs
     category = models.CharField(_("系统分类"), max_length=100, blank=True)
-    # The recogniser's memo key, hashed: (name, publisher, version, platform). Indexed in
-    # Meta: db_index would add a second, LIKE-only index on PostgreSQL that nothing uses and
-    # every inserted row pays for.
-    # Byte order: a hex digest, looked up only by equality; its index is one of the three
-    # every inserted row updates.
+    # The recogniser's memo key, hashed: (name, publisher, version, platform). Not indexed:
+    # a lookup by raw record (catalog_provider.apply_products) goes through the (product,
+    # name, version) index and checks the key on the few rows it finds; an index of its
+    # own, with random inserts all over a province's table, was the dearest of every
+    # inventory's index writes (bench/installation_write.py). Byte order: a hex digest,
+    # compared only for equality.
     raw_key = ByteOrderCharField(_("识别键"), max_length=40)
-    # Indexed in Meta with the name: (product, name) serves every lookup by product and
-    # the device list's "装有软件" filter, which walks its distinct pairs.
+    # Indexed in Meta with the name and version: serves every lookup by product, the
+    # device list's "装有软件" filter (which walks its distinct (product, name) pairs), and
+    # lookups by raw record.
     product = models.ForeignKey(
         "catalog.Product",
         on_delete=models.SET_NULL,
@@ -257,8 +259,9 @@ class Installation(models.Model):
         verbose_name_plural = _("软件安装")
         indexes = [
             models.Index(fields=["device", "kind"], name="installation_device_kind"),
-            models.Index(fields=["raw_key"], name="installation_raw_key"),
-            models.Index(fields=["product", "name"], name="installation_product_name"),
+            models.Index(
+                fields=["product", "name", "version"], name="installation_product_name_ver"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
