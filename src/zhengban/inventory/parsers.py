@@ -617,6 +617,10 @@ _XML_C0_INVALID = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _XML_OTHER_REF_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)")
 _XML_DECL_RE = re.compile(rb"<\?xml[^>]*?encoding[ \t\r\n]*=[ \t\r\n]*[\"']([^\"']*)[\"']")
 SOFTWARE_MEMO_SIZE = 16384
+# Entries longer than this are read but not remembered: a token holder must not be able to
+# pin SOFTWARE_MEMO_SIZE huge entries in every worker's memory. Real entries are a few
+# hundred bytes.
+SOFTWARE_MEMO_ENTRY_BYTES = 4096
 
 
 class _NotPlain(Exception):
@@ -659,7 +663,10 @@ def software_entries(payload: bytes, section: tuple[int, int, int]) -> list[d.So
     try:
         # Entries without a name are None; filter(None, ...) keeps every Software (no
         # __bool__ or __len__, so always true) without a Python-level call per entry.
-        return list(filter(None, map(_software_from_block, blocks)))
+        read = _software_from_block
+        if max(map(len, blocks), default=0) > SOFTWARE_MEMO_ENTRY_BYTES:
+            read = _software_from_block_bounded
+        return list(filter(None, map(read, blocks)))
     except _NotPlain:
         return None
 
@@ -676,8 +683,7 @@ def _unescape(value: str) -> str:
     )
 
 
-@lru_cache(maxsize=SOFTWARE_MEMO_SIZE)
-def _software_from_block(block: bytes) -> d.Software | None:
+def _read_block(block: bytes) -> d.Software | None:
     """One entry ("<SOFTWARES>" and its fields, with the whitespace before it, up to its
     "</SOFTWARES>"), checked as expat would check it; raises ``_NotPlain`` otherwise.
 
@@ -701,6 +707,15 @@ def _software_from_block(block: bytes) -> d.Software | None:
     if "&" in text:
         return _software_from_xml({tag: _unescape(value) for tag, value in pairs})
     return _software_from_xml(dict(pairs))
+
+
+_software_from_block = lru_cache(maxsize=SOFTWARE_MEMO_SIZE)(_read_block)
+
+
+def _software_from_block_bounded(block: bytes) -> d.Software | None:
+    if len(block) > SOFTWARE_MEMO_ENTRY_BYTES:
+        return _read_block(block)
+    return _software_from_block(block)
 
 
 def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest, str] | None:

@@ -164,6 +164,7 @@ _memos: weakref.WeakKeyDictionary[Any, tuple[dict[RawKey, int | None], dict[str,
     weakref.WeakKeyDictionary()
 )
 KEY_MEMO_MAX = 200_000
+_UNSEEN = object()
 
 
 def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[RawKey, int | None]:
@@ -180,18 +181,27 @@ def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[R
     # own recogniser (rebuilt with the revision like the shared one) keys the memo then.
     owner = getattr(recogniser, "own", recogniser)
     memo, ids = _memos.get(owner) or _memos.setdefault(owner, ({}, {}))
-    missing = [key for key in keys if key not in memo]
+    # Read once: another thread may clear the memo meanwhile (threaded servers).
+    result: dict[RawKey, int | None] = {}
+    missing = []
+    for key in keys:
+        value = memo.get(key, _UNSEEN)
+        if value is _UNSEEN:
+            missing.append(key)
+        else:
+            result[key] = value
     if missing:
-        if len(memo) + len(missing) > KEY_MEMO_MAX:
-            memo.clear()  # crude but O(1) per key; a fleet's keys refill it fast
-            missing = keys
         found = {key: recogniser.recognise(*key).product for key in missing}
         unknown = {p for p in found.values() if p and p not in ids}
         if unknown:
             known = dict(Product.objects.filter(key__in=unknown).values_list("key", "pk"))
             ids.update({p: known.get(p) for p in unknown})
-        memo.update({key: ids[p] if p else None for key, p in found.items()})
-    return {key: memo[key] for key in keys}
+        new = {key: ids.get(p) if p else None for key, p in found.items()}
+        if len(memo) + len(new) > KEY_MEMO_MAX:
+            memo.clear()  # crude but O(1) per key; a fleet's keys refill it fast
+        memo.update(new)
+        result.update(new)
+    return result
 
 
 # --------------------------------------------------------------------------- matching
@@ -484,14 +494,15 @@ def ingest_xml(
     the same facts and the same raw software section, which is found without parsing the
     software entries and only moves last_seen. Raises ``parsers.InventoryError``."""
     quick = parsers.parse_xml_quick(payload, user_agent=user_agent)
-    seen_new = False
+    seen_new: d.InventoryDocument | None = None  # the head no device matched, if any
     if quick is not None:
         head, software_digest = quick
         assert head.document is not None
         touched = _touch_unchanged_software(unit, head.document, software_digest, digest, received)
         if touched:
             return head
-        seen_new = touched is None
+        if touched is None:
+            seen_new = head.document
     request = parsers.parse_xml(payload, user_agent=user_agent, quick=quick)
     if request.document is not None:
         ingest_inventory(
@@ -499,9 +510,21 @@ def ingest_xml(
             document=request.document,
             digest=digest,
             received=received,
-            _seen_new=seen_new,
+            # The head is read without what lies between software entries: the unlocked
+            # read matched it only if the whole document names the same machine.
+            _seen_new=seen_new is not None and _same_identity(seen_new, request.document),
         )
     return request
+
+
+def _same_identity(head: d.InventoryDocument, doc: d.InventoryDocument) -> bool:
+    return (
+        head.agent_device_id,
+        head.hardware_uuid,
+        head.serial_number,
+        head.macs,
+        head.hostname,
+    ) == (doc.agent_device_id, doc.hardware_uuid, doc.serial_number, doc.macs, doc.hostname)
 
 
 def _heartbeat_commit() -> None:

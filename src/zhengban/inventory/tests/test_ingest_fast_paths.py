@@ -5,6 +5,8 @@ first inventory matched once."""
 from __future__ import annotations
 
 import datetime
+import re
+import threading
 import zlib
 
 import pytest
@@ -136,3 +138,70 @@ def test_a_first_inventory_that_lost_a_race_updates_the_winner(org):
     # The failed insert, then the retry's locked read.
     assert _device_reads(queries) == 1
     assert Installation.objects.filter(device=winner).count() == 42 + 1
+
+
+def _sections_between_software(payload: bytes, agent_id: bytes) -> bytes:
+    """The body with BIOS, HARDWARE and NETWORKS moved between two software entries (the
+    quick head is read without them) and another agent id (an agent reinstalled)."""
+    moved = []
+    for tag in (b"BIOS", b"HARDWARE", b"NETWORKS"):
+        pattern = re.compile(rb"<" + tag + rb">.*?</" + tag + rb">", re.S)
+        moved += pattern.findall(payload)
+        payload = pattern.sub(b"", payload)
+    cut = payload.index(b"</SOFTWARES>") + len(b"</SOFTWARES>")
+    payload = payload[:cut] + b"".join(moved) + payload[cut:]
+    return re.sub(
+        rb"<DEVICEID>[^<]*</DEVICEID>", b"<DEVICEID>" + agent_id + b"</DEVICEID>", payload
+    )
+
+
+def test_a_head_without_the_machines_identity_does_not_skip_the_match(org):
+    from zhengban.inventory import parsers
+
+    services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
+    device = Device.objects.get()
+    body = _sections_between_software(SAMPLE, b"reinstalled-agent-2026")
+    head = parsers.parse_xml_quick(body)[0].document
+    assert not head.hardware_uuid and not head.macs
+    services.ingest_xml(unit=org.unit_a, payload=body)
+    # Matched by UUID and serial under lock, as the whole document says: one device.
+    assert Device.objects.get().pk == device.pk
+    assert Device.objects.get().agent_device_id == "reinstalled-agent-2026"
+
+
+def test_recognised_products_survive_another_thread_clearing_the_memo(org, monkeypatch):
+    """A thread filling the memo past its bound clears it while another call is between
+    reading it and answering: that call still answers every key."""
+    from zhengban.catalog.services import get_recogniser
+
+    recogniser = get_recogniser(None)
+    real = recogniser.recognise
+    entered, release = threading.Event(), threading.Event()
+
+    def recognise(name, *args):
+        if name == "slow program":
+            entered.set()
+            release.wait(10)
+        return real(name, *args)
+
+    monkeypatch.setattr(recogniser, "recognise", recognise)
+    monkeypatch.setattr(services, "KEY_MEMO_MAX", 10)
+    warm = ("WPS Office", "Kingsoft", "11.1.0", "linux")
+    expected = services.recognise_products(unit_id=None, keys=[warm])[warm]
+    assert expected is not None
+    answers: list = []
+
+    def call() -> None:
+        try:
+            keys = [warm, ("slow program", "", "1", "")]
+            answers.append(services.recognise_products(unit_id=None, keys=keys))
+        finally:
+            connection.close()  # this thread's own connection
+
+    other = threading.Thread(target=call)
+    other.start()
+    assert entered.wait(10)
+    services.recognise_products(unit_id=None, keys=[(f"p{i}", "", "", "") for i in range(20)])
+    release.set()
+    other.join(10)
+    assert answers == [{warm: expected, ("slow program", "", "1", ""): None}]

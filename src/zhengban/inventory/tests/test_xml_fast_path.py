@@ -183,3 +183,17 @@ def test_documents_share_equal_entries():
     again = parsers.parse_xml(SAMPLE).document
     assert all(a is b for a, b in zip(first.software, again.software, strict=True))
     assert first.content_hash() == again.content_hash()
+
+
+def test_long_entries_are_read_but_not_remembered():
+    # A long publisher makes one entry longer than SOFTWARE_MEMO_ENTRY_BYTES.
+    long_value = "P" * (parsers.SOFTWARE_MEMO_ENTRY_BYTES + 10)
+    body = SAMPLE.replace(b"<PUBLISHER>", b"<PUBLISHER>" + long_value.encode(), 1)
+    parsers._software_from_block.cache_clear()
+    document = parsers.parse_xml(body).document
+    assert document == parsers._parse_xml_streaming(body).document
+    assert sum(1 for s in document.software if s.publisher.startswith("PPPP")) == 1
+    # The 41 ordinary entries are remembered, the long one is not.
+    assert parsers._software_from_block.cache_info().currsize == 41
+    parsers.parse_xml(body)
+    assert parsers._software_from_block.cache_info().currsize == 41
