@@ -11,16 +11,18 @@ key …). Its FKs point at the real `inventory_device` and `catalog_product`.
 
 One "inventory" is what the service's first ingest does to this table: in one transaction,
 INSERT one `inventory_device` row (a copy of the ingested device, new agent id) as the FK
-target, COPY its 842 rows (text format, psycopg `write_row`, like
-`services._insert_installations`; or FORMAT BINARY with `set_types`), COMMIT (where the
+target, COPY its 842 rows (text format, psycopg `write_row`, as
+`services._insert_installations` did until session 4; or FORMAT BINARY with `set_types`, as
+it does since), COMMIT (where the
 deferred FK checks run). CPU is read from /proc/<backend pid>/stat (utime + stime) around a
 batch of --per-batch inventories; the figure is the median over --batches batches, in ms per
 inventory, the variants taking turns batch by batch (round-robin) so that the load of other
 work on the machine falls on all of them alike. `client_ms` is this process's CPU
 (time.process_time) for the same batch: the app-side cost of the COPY call. "as_migrated" is
 the table as the migrations left it; every other variant starts from the indexed text
-columns in the database collation (before migration 0011). The "device_only" variant inserts
-the device row alone (0 installations), the constant part of every other figure.
+columns in the database collation and session 3's three secondary indexes (before migration
+0011); "as_migrated_binary" is the ingest as it writes now. The "device_only" variant
+inserts the device row alone (0 installations), the constant part of every other figure.
 
 With --large N, every variant is measured again after N devices × 842 rows of fleet-like
 data were loaded into its table (the template's rows, 10 % of each device's rows with
@@ -84,10 +86,26 @@ def collate(*columns: str, collation: str = "C") -> list[str]:
     ]
 
 
-# Every variant but "as_migrated" starts from the indexed text columns in the database's
-# collation (the shape before migration 0011 put raw_key in "C"), so that each one names
-# its change against the same baseline whatever the migrations say.
+# Every variant but "as_migrated" starts from one baseline whatever the migrations say: the
+# table as session 3 left it (inventory migration 0010), the indexed text columns in the
+# database's collation and its three secondary indexes (before migration 0011 replaced
+# the raw key's and (product, name) with (product, name, version)), so that each variant
+# names its change against the same shape.
 RESET = collate("kind", "name", "raw_key", collation="default")
+BASELINE_TABLE = [
+    "CREATE TABLE {t} (LIKE " + SOURCE + " INCLUDING ALL EXCLUDING INDEXES)",
+    "ALTER TABLE {t} ADD PRIMARY KEY (id)",
+    "CREATE INDEX {t}_device_id_kind_idx ON {t} (device_id, kind)",
+    "CREATE INDEX {t}_raw_key_idx ON {t} (raw_key)",
+    "CREATE INDEX {t}_product_id_name_idx ON {t} (product_id, name)",
+]
+
+
+def create_table(name: str) -> list[str]:
+    """Statements creating variant ``name``'s table before its own changes."""
+    if name.startswith("as_migrated"):
+        return ["CREATE TABLE {t} (LIKE " + SOURCE + " INCLUDING ALL)"]
+    return BASELINE_TABLE + RESET
 
 
 def fks(device: str | None = DEFERRED, product: str | None = DEFERRED) -> list[str]:
@@ -109,6 +127,7 @@ BYTEA_KEY = [
 VARIANTS: dict[str, tuple[list[str], bool, bool]] = {
     "base": (fks(), False, False),
     "as_migrated": (fks(), False, False),
+    "as_migrated_binary": (fks(), True, False),
     "collate_c_raw_key": (collate("raw_key") + fks(), False, False),
     "collate_c_name": (collate("name") + fks(), False, False),
     "collate_c_name_raw_key": (collate("name", "raw_key") + fks(), False, False),
@@ -163,7 +182,7 @@ VARIANTS: dict[str, tuple[list[str], bool, bool]] = {
         False,
         False,
     ),
-    # What the ingest ends up with: raw_key in byte order (migration 0011), binary COPY.
+    # With binary COPY, as the ingest writes since session 4.
     "collate_c_raw_key_binary": (collate("raw_key") + fks(), True, False),
     "collate_c_binary": (collate("name", "raw_key") + fks(), True, False),
     "collate_c_binary_fk_immediate": (collate("name", "raw_key") + fks("", ""), True, False),
@@ -235,8 +254,7 @@ class Bench:
         table = f"bench_inst_{name}"
         with self.conn.transaction():
             self.conn.execute(f"DROP TABLE IF EXISTS {table}")
-            self.conn.execute(f"CREATE TABLE {table} (LIKE {SOURCE} INCLUDING ALL)")
-            for ddl in (RESET if name != "as_migrated" else []) + VARIANTS.get(name, ([],))[0]:
+            for ddl in create_table(name) + VARIANTS.get(name, ([],))[0]:
                 self.conn.execute(ddl.format(t=table))
         return table
 
@@ -314,13 +332,12 @@ class Bench:
         ddl = VARIANTS.get(name, ([], False, False))[0]
         fk_ddl = [s for s in ddl if "FOREIGN KEY" in s]
         other = [s for s in ddl if "FOREIGN KEY" not in s]
-        other = (RESET if name != "as_migrated" else []) + other
+        other = create_table(name) + other
         self.serial += 1
         prefix = f"{name}-{self.serial}"
         key = "decode(k, 'hex')" if VARIANTS.get(name, ([], 0, False))[2] else "k"
         with self.conn.transaction():
             self.conn.execute(f"DROP TABLE IF EXISTS {table}")
-            self.conn.execute(f"CREATE TABLE {table} (LIKE {SOURCE} INCLUDING ALL)")
             for s in other:
                 self.conn.execute(s.format(t=table))
             self.conn.execute(

@@ -34,21 +34,6 @@ from zhengban.inventory.choices import (
 )
 
 
-class ByteOrderCharField(models.CharField):
-    """A CharField compared byte by byte on PostgreSQL (``COLLATE "C"``), for opaque keys
-    that are only matched for equality, never sorted or searched by a person.
-
-    The database collation (C.UTF-8, libc) is not "C" to PostgreSQL, so every comparison
-    of its btree inserts goes through strcoll; "C" is a memcmp. Other databases keep their
-    default, which SQLite's BINARY already is (and it has no collation named "C")."""
-
-    def db_parameters(self, connection):
-        params = super().db_parameters(connection)
-        if connection.vendor == "postgresql":
-            params["collation"] = "C"
-        return params
-
-
 class Device(models.Model):
     unit = models.ForeignKey(
         "orgs.Unit", on_delete=models.PROTECT, related_name="devices", verbose_name=_("单位")
@@ -233,9 +218,8 @@ class Installation(models.Model):
     # a lookup by raw record (catalog_provider.apply_products) goes through the (product,
     # name, version) index and checks the key on the few rows it finds; an index of its
     # own, with random inserts all over a province's table, was the dearest of every
-    # inventory's index writes (bench/installation_write.py). Byte order: a hex digest,
-    # compared only for equality.
-    raw_key = ByteOrderCharField(_("识别键"), max_length=40)
+    # inventory's index writes (bench/installation_write.py).
+    raw_key = models.CharField(_("识别键"), max_length=40)
     # Indexed in Meta with the name and version: serves every lookup by product, the
     # device list's "装有软件" filter (which walks its distinct (product, name) pairs), and
     # lookups by raw record.

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("catalog", "0002_reapply_job"),
-        ("inventory", "0011_installation_raw_key_byte_order"),
+        ("inventory", "0010_device_move"),
     ]
 
     operations = [
