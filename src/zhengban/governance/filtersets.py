@@ -8,7 +8,12 @@ from zhengban.governance.choices import (
     ViolationKind,
     ViolationStatus,
 )
-from zhengban.governance.models import ConfigurationSpec, SoftwareRequest, Violation
+from zhengban.governance.models import (
+    ConfigurationSpec,
+    PendingInventory,
+    SoftwareRequest,
+    Violation,
+)
 
 
 class RequestFilterSet(django_filters.FilterSet):
@@ -54,3 +59,14 @@ class SpecFilterSet(django_filters.FilterSet):
     class Meta:
         model = ConfigurationSpec
         fields = ["q", "template"]
+
+
+class PendingInventoryFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label=_("搜索"))
+
+    class Meta:
+        model = PendingInventory
+        fields = ["q"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(device__hostname__icontains=value) | Q(error__icontains=value))

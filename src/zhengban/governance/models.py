@@ -682,6 +682,11 @@ class PendingInventory(models.Model):
     failed_at = models.DateTimeField(_("处理失败时间"), null=True, blank=True)
     error = models.TextField(_("错误信息"), blank=True)
 
+    # The queue page (views.InventoryQueueView) lists notes through the scoping mechanism,
+    # like every other page, even though only platform-wide roles may open it.
+    objects = ScopedQuerySet.as_manager()
+    scope_unit_path = "device__unit"
+
     class Meta:
         ordering = ["id"]
         verbose_name = _("待处理清单")

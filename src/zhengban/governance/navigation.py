@@ -57,6 +57,23 @@ navigation.register(
 )
 
 
+def _queue_admin(user: Any) -> bool:
+    from zhengban.governance.services import can_manage_inventory_queue
+
+    return can_manage_inventory_queue(user)
+
+
+# With the platform's other operator pages (账号管理, 审计日志), not under 软件使用: the
+# 系统管理员 has no unit and sees none of software use's entries.
+navigation.register(
+    gettext_lazy("系统"),
+    gettext_lazy("待处理清单队列"),
+    "governance:inventory_queue",
+    order=90,
+    visible=_queue_admin,
+)
+
+
 @home.register
 def governance_panel(user: Any) -> home.Panel | None:
     from zhengban.governance import services

@@ -1250,16 +1250,60 @@ def failed_inventory_count() -> int:
     return PendingInventory.objects.filter(failed_at__isnull=False).count()
 
 
-def requeue_failed_inventories() -> int:
-    """Put the set-aside notes back in the queue (once the cause is fixed) and ask for a
-    drain; their attempt counts and last errors stay. Returns how many."""
+def can_manage_inventory_queue(user: User) -> bool:
+    """The queue is the platform's plumbing, not a unit's data: the 系统管理员 runs it. The
+    other platform operators (安全管理员, 审计管理员) keep to their own jobs (三员分立)."""
+    return bool(user.is_active and (user.is_superuser or user.has_role(Role.SYSADMIN)))
+
+
+@transaction.atomic
+def requeue_failed_inventories(
+    *, actor: User | None = None, ids: Iterable[int] | None = None
+) -> int:
+    """Put the set-aside notes (all of them, or those of `ids`) back in the queue once the
+    cause is fixed, and ask for a drain; their attempt counts and last errors stay. One audit
+    entry per note. `actor=None` is the command line. Returns how many."""
     from zhengban.governance.tasks import enqueue_drain
 
-    with transaction.atomic():
-        count = PendingInventory.objects.filter(failed_at__isnull=False).update(failed_at=None)
-        if count:
-            enqueue_drain()
-    return count
+    if actor is not None and not can_manage_inventory_queue(actor):
+        raise PermissionDenied(_("只有系统管理员可以重新排队处理失败的清单。"))
+    notes = PendingInventory.objects.filter(failed_at__isnull=False)
+    if ids is not None:
+        notes = notes.filter(pk__in=list(ids))
+    if actor is not None:
+        notes = notes.visible_to(actor)
+    # Locked, so the entries name exactly the rows updated below (a drain setting a note
+    # aside meanwhile commits before or after, never in between).
+    rows = list(
+        notes.select_for_update(of=("self",))
+        .order_by("id")
+        .values_list("id", "device_id", "device__unit_id", "received", "failed_at")
+    )
+    if not rows:
+        return 0
+    pks = [row[0] for row in rows]
+    # In chunks: SQLite caps the number of parameters of one statement.
+    for start in range(0, len(pks), 500):
+        PendingInventory.objects.filter(pk__in=pks[start : start + 500]).update(failed_at=None)
+    audit.record_many(
+        [
+            audit.record(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                object_type=PendingInventory._meta.label_lower,
+                object_id=pk,
+                object_repr=str(PendingInventory(device_id=device_id, received=received)),
+                unit_id=unit_id,
+                before={"failed_at": failed_at.isoformat()},
+                after={"failed_at": None},
+                message="requeued",
+                commit=False,
+            )
+            for pk, device_id, unit_id, received, failed_at in rows
+        ]
+    )
+    enqueue_drain()
+    return len(rows)
 
 
 # Part of the caller's transaction (an ingest, a recompute): no savepoint round trips.

@@ -1,7 +1,12 @@
 import django_tables2 as tables
 from django.utils.translation import gettext_lazy as _
 
-from zhengban.governance.models import ConfigurationSpec, SoftwareRequest, Violation
+from zhengban.governance.models import (
+    ConfigurationSpec,
+    PendingInventory,
+    SoftwareRequest,
+    Violation,
+)
 
 
 class RequestTable(tables.Table):
@@ -52,3 +57,36 @@ class SpecTable(tables.Table):
     class Meta:
         model = ConfigurationSpec
         fields = ["name", "unit", "region", "department", "post", "active", "adopted_from"]
+
+
+class PendingInventoryTable(tables.Table):
+    """Set-aside notes of the inventory queue (the 系统管理员's page)."""
+
+    id = tables.Column(verbose_name=_("编号"))
+    device = tables.Column(linkify=("inventory:device_detail", [tables.A("device_id")]))
+    unit = tables.Column(accessor="device__unit", verbose_name=_("单位"))
+    received = tables.DateTimeColumn(format="Y-m-d H:i:s")
+    failed_at = tables.DateTimeColumn(format="Y-m-d H:i:s")
+    # The report's number only: reading the reports themselves would load their documents.
+    report_id = tables.Column(verbose_name=_("清单编号"), default="—")
+    actions = tables.TemplateColumn(
+        template_name="governance/_inventory_queue_actions.html",
+        verbose_name="",
+        orderable=False,
+        exclude_from_export=True,
+    )
+
+    class Meta:
+        model = PendingInventory
+        fields = ["id", "device", "unit", "received", "attempts", "failed_at", "error"]
+        sequence = [
+            "id",
+            "device",
+            "unit",
+            "report_id",
+            "received",
+            "attempts",
+            "failed_at",
+            "error",
+            "actions",
+        ]

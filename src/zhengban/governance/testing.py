@@ -230,10 +230,26 @@ def _matrix_self_report(unit: Unit):
     return _matrix_campaign(unit).reports.first()
 
 
+def _matrix_pending_inventory(unit: Unit):
+    from django.utils import timezone
+
+    from zhengban.governance.models import PendingInventory
+
+    now = timezone.now()
+    return PendingInventory.objects.create(
+        device=_matrix_device(unit),
+        received=now,
+        attempts=1,
+        failed_at=now,
+        error=f"RuntimeError: {unit.name}清单",
+    )
+
+
 def _register_matrix() -> None:
     from zhengban.core.testing import register_factory, register_url
     from zhengban.governance.models import (
         ConfigurationSpec,
+        PendingInventory,
         SelfReport,
         SelfReportCampaign,
         SoftwareRequest,
@@ -247,6 +263,7 @@ def _register_matrix() -> None:
     register_factory(Violation, _matrix_violation)
     register_factory(SelfReportCampaign, _matrix_campaign)
     register_factory(SelfReport, _matrix_self_report)
+    register_factory(PendingInventory, _matrix_pending_inventory)
     for name in ("spec_detail", "spec_rule_add", "spec_adopt"):
         register_url(f"governance:{name}", ConfigurationSpec)
     register_url("governance:spec_rule_delete", SpecRule)
@@ -257,6 +274,7 @@ def _register_matrix() -> None:
     for name in ("campaign_detail", "campaign_close"):
         register_url(f"governance:{name}", SelfReportCampaign)
     register_url("governance:self_report", SelfReport)
+    register_url("governance:inventory_queue_requeue_one", PendingInventory)
 
 
 _register_matrix()

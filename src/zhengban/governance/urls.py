@@ -31,4 +31,15 @@ urlpatterns = [
     path("self-reports/<int:pk>/", views.campaign_detail, name="campaign_detail"),
     path("self-reports/<int:pk>/close/", views.campaign_close, name="campaign_close"),
     path("self-reports/forms/<int:pk>/", views.self_report, name="self_report"),
+    path("inventory-queue/", views.InventoryQueueView.as_view(), name="inventory_queue"),
+    path(
+        "inventory-queue/requeue/",
+        views.inventory_queue_requeue,
+        name="inventory_queue_requeue",
+    ),
+    path(
+        "inventory-queue/<int:pk>/requeue/",
+        views.inventory_queue_requeue_one,
+        name="inventory_queue_requeue_one",
+    ),
 ]

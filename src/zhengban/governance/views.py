@@ -28,17 +28,28 @@ from zhengban.governance.choices import (
     RuleKind,
     SelfReportStatus,
 )
-from zhengban.governance.filtersets import RequestFilterSet, SpecFilterSet, ViolationFilterSet
+from zhengban.governance.filtersets import (
+    PendingInventoryFilterSet,
+    RequestFilterSet,
+    SpecFilterSet,
+    ViolationFilterSet,
+)
 from zhengban.governance.models import (
     CommitmentLetter,
     ConfigurationSpec,
+    PendingInventory,
     SelfReport,
     SelfReportCampaign,
     SoftwareRequest,
     SpecRule,
     Violation,
 )
-from zhengban.governance.tables import RequestTable, SpecTable, ViolationTable
+from zhengban.governance.tables import (
+    PendingInventoryTable,
+    RequestTable,
+    SpecTable,
+    ViolationTable,
+)
 from zhengban.inventory.models import Device
 from zhengban.orgs.choices import Role
 
@@ -648,3 +659,73 @@ def commitment_sign(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("已签署本年度使用正版软件承诺书。"))
     return redirect("governance:mine")
+
+
+# ------------------------------------------------------------------------------ inventory queue
+
+
+def _require_queue_admin(user: Any) -> None:
+    if not services.can_manage_inventory_queue(user):
+        raise PermissionDenied
+
+
+class InventoryQueueView(ObjectListView):
+    """The notes whose reaction raised and were set aside (``services._set_aside``), for the
+    系统管理员 to requeue once the cause is fixed; ``zhengban governance_queue`` is the same
+    from the command line."""
+
+    model = PendingInventory
+    table_class = PendingInventoryTable
+    filterset_class = PendingInventoryFilterSet
+    template_name = "governance/inventory_queue.html"
+    title = gettext_lazy("待处理清单队列")
+    export_name = "inventory-queue"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            _require_queue_admin(request.user)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return (
+            PendingInventory.objects.visible_to(self.request.user)
+            .filter(failed_at__isnull=False)
+            .select_related("device", "device__unit")
+            .order_by("id")
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        # Both figures in one query.
+        ctx.update(
+            PendingInventory.objects.visible_to(self.request.user).aggregate(
+                waiting=Count("pk", filter=Q(failed_at__isnull=True)),
+                failed=Count("pk", filter=Q(failed_at__isnull=False)),
+            )
+        )
+        return ctx
+
+
+def _requeued(request: HttpRequest, count: int) -> HttpResponse:
+    if count:
+        messages.success(request, _("已重新排队 %(count)d 份处理失败的清单。") % {"count": count})
+    else:
+        messages.info(request, _("没有需要重新排队的清单。"))
+    return redirect("governance:inventory_queue")
+
+
+@require_POST
+@login_required
+def inventory_queue_requeue(request: HttpRequest) -> HttpResponse:
+    _require_queue_admin(request.user)
+    return _requeued(request, services.requeue_failed_inventories(actor=request.user))
+
+
+@require_POST
+@login_required
+def inventory_queue_requeue_one(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_queue_admin(request.user)
+    note = _get(PendingInventory.objects.visible_to(request.user), pk=pk)
+    return _requeued(
+        request, services.requeue_failed_inventories(actor=request.user, ids=[note.pk])
+    )
