@@ -123,7 +123,7 @@ def test_a_reaction_that_raises_is_set_aside(gov, prohibiting, monkeypatch, capl
     out = StringIO()
     call_command("governance_remind", stdout=out)
     assert out.getvalue() == (
-        "已发送催办 0 条。\n有 1 份待处理清单处理失败，已暂停处理，请查看日志。\n"
+        "已发送催办 0 条。\n有 1 份待处理清单处理失败，已暂停处理：请在“待处理清单队列”页查看错误并重新排队（或运行 zhengban governance_queue）。\n"
     )
 
     # Once the cause is fixed, an administrator requeues it.
