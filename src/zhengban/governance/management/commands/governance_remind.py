@@ -16,4 +16,6 @@ class Command(BaseCommand):
         # aside (their errors are logged and kept on the notes).
         failed = failed_inventory_count()
         if failed:
-            self.stdout.write(f"有 {failed} 份待处理清单处理失败，已暂停处理：请在“待处理清单队列”页查看错误并重新排队（或运行 zhengban governance_queue）。")
+            self.stdout.write(
+                f"有 {failed} 份待处理清单处理失败，已暂停处理：请在“待处理清单队列”页查看错误并重新排队（或运行 zhengban governance_queue）。"
+            )
