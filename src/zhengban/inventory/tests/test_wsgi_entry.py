@@ -155,3 +155,21 @@ def test_what_is_not_a_lean_request_goes_to_django(entry, token):
         status, _headers, data = entry(path, XML, COMPRESSED)
     assert (status, entry.django_calls) == (413, 5)
     assert data.decode() == "请求体过大。"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_workers_build_the_recogniser_when_they_load(monkeypatch):
+    from zhengban.catalog import services as catalog_services
+    from zhengban.wsgi import warm_up
+
+    monkeypatch.setattr(catalog_services, "_cache", {"revision": None, "shared": None, "units": {}})
+    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
+    warm_up()  # runserver, tests, management commands: nothing built ahead
+    assert catalog_services._cache["shared"] is None
+    monkeypatch.setenv("SERVER_SOFTWARE", "gunicorn/23.0.0")
+    warm_up()
+    shared = catalog_services._cache["shared"]
+    assert shared is not None
+    assert shared.recognise("WPS Office", "Kingsoft", "11.1.0", "linux").product is not None
+    # The first inventory's lookup finds it built (same catalog revision).
+    assert catalog_services.get_recogniser() is shared
