@@ -140,13 +140,16 @@ def installed_names_containing(term: str) -> list[tuple[int | None, str]]:
                     ORDER BY i.{product}, i.{column} LIMIT 1
                 ) n
             ), bare(name) AS (
+                -- Ordered by the product too: PostgreSQL does not take "IS NULL" as fixing
+                -- the index's first column, and ordered by the name alone it sorted every
+                -- unrecognised row after each name (seconds), not one index step.
                 (SELECT {column} FROM {table} WHERE {product} IS NULL
-                 ORDER BY {column} LIMIT 1)
+                 ORDER BY {product}, {column} LIMIT 1)
                 UNION ALL
                 SELECT n.n FROM bare CROSS JOIN LATERAL (
                     SELECT i.{column} AS n FROM {table} i
                     WHERE i.{product} IS NULL AND i.{column} > bare.name
-                    ORDER BY i.{column} LIMIT 1
+                    ORDER BY i.{product}, i.{column} LIMIT 1
                 ) n
             )
             SELECT product_id, {column} FROM pairs WHERE {lhs} {rhs}
