@@ -128,6 +128,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Page queries are short: JIT compilation costs more than it saves (seen: 600 ms of JIT
     # on an 800 ms device-list query).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A database host that does not answer fails a connection in seconds, not minutes: a
+    # gunicorn worker connects when it loads (zhengban.wsgi.warm_up) and must not hang.
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "10"))
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process and a task worker share the file.
     # Connections persist as on PostgreSQL (CONN_MAX_AGE): reconnecting on every request
