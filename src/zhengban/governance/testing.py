@@ -63,6 +63,25 @@ def license_baseline(unit: Unit) -> list[Entitlement]:
     return [buy(unit, key, versions=versions) for key, versions in BASELINE_LICENCES]
 
 
+def ingest_only(
+    unit: Unit,
+    agent_id: str,
+    software: Sequence[tuple[str, str, str]],
+    received: datetime.datetime,
+) -> inventory.IngestResult:
+    """One inventory through inventory's ingest service alone: with the database task
+    backend, governance only notes it (PendingInventory) until a drain runs."""
+    document = InventoryDocument(
+        source=InventorySource.ZHENGBAN_AGENT,
+        agent_device_id=agent_id,
+        agent="zhengban-agent/test",
+        hostname=f"PC-{agent_id}",
+        os=WINDOWS,
+        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
+    )
+    return inventory.ingest_inventory(unit=unit, document=document, received=received)
+
+
 def ingest(
     unit: Unit,
     agent_id: str,
@@ -73,15 +92,7 @@ def ingest(
     """One inventory through inventory's ingest service, then governance's reaction to it.
     Processing is idempotent, so this is right whether or not the ingest service already
     fires the "inventory.ingested" hook itself."""
-    document = InventoryDocument(
-        source=InventorySource.ZHENGBAN_AGENT,
-        agent_device_id=agent_id,
-        agent="zhengban-agent/test",
-        hostname=f"PC-{agent_id}",
-        os=WINDOWS,
-        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
-    )
-    result = inventory.ingest_inventory(unit=unit, document=document, received=received)
+    result = ingest_only(unit, agent_id, software, received)
     if not result.unchanged:
         services.process_inventory(device=result.device, report=result.report, now=received)
     return result

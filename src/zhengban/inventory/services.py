@@ -444,24 +444,13 @@ def touch_unchanged_software(
     software_digest: str,
     digest: str = "",
     received: datetime.datetime | None = None,
-) -> bool:
+) -> bool | None:
     """``document`` is an inventory read without its software entries
     (``parsers.parse_xml_quick``) and ``software_digest`` its software section's digest. If
     the device it matches last stored exactly these facts and this software section, move
-    its last_seen (and remember the body's ``digest``) and say so; otherwise the caller
-    parses the whole body and ingests it."""
-    return _touch_unchanged_software(unit, document, software_digest, digest, received) is True
-
-
-def _touch_unchanged_software(
-    unit: Unit,
-    document: d.InventoryDocument,
-    software_digest: str,
-    digest: str,
-    received: datetime.datetime | None,
-) -> bool | None:
-    """``touch_unchanged_software``: True if touched; None if no device of ``unit`` matches
-    the document (its first inventory, as far as this unlocked read saw); False otherwise."""
+    its last_seen (and remember the body's ``digest``): True. Otherwise the caller parses
+    the whole body and ingests it: None if no device of ``unit`` matches the document (its
+    first inventory, as far as this unlocked read saw), else False."""
     key = document.quick_key(software_digest)
     if not key:
         return False
@@ -498,7 +487,13 @@ def ingest_xml(
     if quick is not None:
         head, software_digest = quick
         assert head.document is not None
-        touched = _touch_unchanged_software(unit, head.document, software_digest, digest, received)
+        touched = touch_unchanged_software(
+            unit=unit,
+            document=head.document,
+            software_digest=software_digest,
+            digest=digest,
+            received=received,
+        )
         if touched:
             return head
         if touched is None:

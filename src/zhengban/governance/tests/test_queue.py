@@ -15,9 +15,6 @@ from zhengban.governance import services, tasks
 from zhengban.governance import testing as t
 from zhengban.governance.choices import RuleKind, ViolationKind, ViolationStatus
 from zhengban.governance.models import PendingInventory, Violation
-from zhengban.inventory import services as inventory
-from zhengban.inventory.choices import InventorySource
-from zhengban.inventory.document import InventoryDocument, Software
 from zhengban.inventory.models import Device
 
 T1 = t.T0 + datetime.timedelta(days=1)
@@ -39,15 +36,7 @@ def prohibiting(gov):
 
 def ingest_only(gov, software, received):
     """Inventory's ingest service alone (t.ingest also calls process_inventory itself)."""
-    document = InventoryDocument(
-        source=InventorySource.ZHENGBAN_AGENT,
-        agent_device_id="dev-a1",
-        agent="zhengban-agent/test",
-        hostname="PC-dev-a1",
-        os=t.WINDOWS,
-        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
-    )
-    return inventory.ingest_inventory(unit=gov.org.unit_a, document=document, received=received)
+    return t.ingest_only(gov.org.unit_a, "dev-a1", software, received)
 
 
 def prohibited(unit):

@@ -9,9 +9,6 @@ from django.test import override_settings
 
 from zhengban.governance import testing as t
 from zhengban.governance.models import PendingInventory
-from zhengban.inventory import services as inventory
-from zhengban.inventory.choices import InventorySource
-from zhengban.inventory.document import InventoryDocument, Software
 
 T1 = t.T0 + datetime.timedelta(days=1)
 T2 = t.T0 + datetime.timedelta(days=2)
@@ -22,15 +19,7 @@ DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 def ingest(gov, software, received):
-    document = InventoryDocument(
-        source=InventorySource.ZHENGBAN_AGENT,
-        agent_device_id="dev-a1",
-        agent="zhengban-agent/test",
-        hostname="PC-dev-a1",
-        os=t.WINDOWS,
-        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
-    )
-    return inventory.ingest_inventory(unit=gov.org.unit_a, document=document, received=received)
+    return t.ingest_only(gov.org.unit_a, "dev-a1", software, received)
 
 
 def run(*args):

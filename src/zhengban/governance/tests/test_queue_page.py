@@ -13,9 +13,6 @@ from zhengban.governance import services, tasks
 from zhengban.governance import testing as t
 from zhengban.governance.choices import RuleKind, ViolationKind, ViolationStatus
 from zhengban.governance.models import PendingInventory, Violation
-from zhengban.inventory import services as inventory
-from zhengban.inventory.choices import InventorySource
-from zhengban.inventory.document import InventoryDocument, Software
 
 T1 = t.T0 + datetime.timedelta(days=1)
 T2 = t.T0 + datetime.timedelta(days=2)
@@ -30,19 +27,6 @@ REQUEUE_ALL = "/governance/inventory-queue/requeue/"
 
 def requeue_one_url(note: PendingInventory) -> str:
     return f"/governance/inventory-queue/{note.pk}/requeue/"
-
-
-def ingest_only(unit, agent_id, software, received):
-    """Inventory's ingest service alone: with the database backend it only notes."""
-    document = InventoryDocument(
-        source=InventorySource.ZHENGBAN_AGENT,
-        agent_device_id=agent_id,
-        agent="zhengban-agent/test",
-        hostname=f"PC-{agent_id}",
-        os=t.WINDOWS,
-        software=[Software(name=n, version=v, publisher=p) for n, v, p in software],
-    )
-    return inventory.ingest_inventory(unit=unit, document=document, received=received)
 
 
 def pending():
@@ -75,8 +59,8 @@ def queue(gov, monkeypatch):
             actor=None, spec=spec, kind=RuleKind.PROHIBITED, family=t.product("360-safe").family
         )
     with override_settings(TASKS=DATABASE_TASKS):
-        bad_a = ingest_only(gov.org.unit_a, "dev-a1", [t.WPS, t.SAFE_360], T1).report
-        bad_b = ingest_only(gov.org.unit_b, "dev-b1", [t.WPS, t.SAFE_360], T1).report
+        bad_a = t.ingest_only(gov.org.unit_a, "dev-a1", [t.WPS, t.SAFE_360], T1).report
+        bad_b = t.ingest_only(gov.org.unit_b, "dev-b1", [t.WPS, t.SAFE_360], T1).report
 
         def crash(**kwargs):
             if kwargs["report"] == bad_a:
@@ -86,7 +70,7 @@ def queue(gov, monkeypatch):
         monkeypatch.setattr(services, "process_inventory", crash)
         assert services.drain_pending_inventories(now=FAILED_AT) == 2
         monkeypatch.undo()  # the cause is fixed; the notes stay set aside until requeued
-        waiting = ingest_only(gov.org.unit_a, "dev-a1", [t.WPS, t.SAFE_360, t.SEVEN_ZIP], T2)
+        waiting = t.ingest_only(gov.org.unit_a, "dev-a1", [t.WPS, t.SAFE_360, t.SEVEN_ZIP], T2)
     assert pending() == [
         (bad_a.pk, 1, FAILED_AT, SCRIPT_ERROR),
         (bad_b.pk, 1, FAILED_AT, "RuntimeError: bad note"),
