@@ -186,6 +186,17 @@ VARIANTS: dict[str, tuple[list[str], bool, bool]] = {
     "collate_c_raw_key_binary": (collate("raw_key") + fks(), True, False),
     "collate_c_binary": (collate("name", "raw_key") + fks(), True, False),
     "collate_c_binary_fk_immediate": (collate("name", "raw_key") + fks("", ""), True, False),
+    # Session 5: the references checked once per statement by migration 0012's trigger
+    # function instead of per row by foreign keys ("as_migrated" copies no trigger).
+    "as_migrated_binary_triggers": (
+        [
+            "CREATE TRIGGER {t}_refs AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows"
+            " FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_exist()"
+        ],
+        True,
+        False,
+    ),
+    "as_migrated_binary_fk_none": ([], True, False),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 

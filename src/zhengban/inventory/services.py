@@ -937,7 +937,9 @@ def _insert_installations(rows: list[tuple]) -> None:
         # being formatted as text here and parsed there; half the app CPU of the text COPY
         # (bench/installation_write.py). Types from the fields: "varchar(20)" → "varchar".
         types = [f.db_type(connection).split("(", 1)[0] for f in fields]
-        with connection.cursor() as cursor:
+        # psycopg's own cursor: its errors (a row naming a missing device, checked by a
+        # trigger at the end of the COPY) must still reach callers as Django's.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(types)
                 for values in rows:
