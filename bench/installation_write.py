@@ -191,7 +191,7 @@ VARIANTS: dict[str, tuple[list[str], bool, bool]] = {
     "as_migrated_binary_triggers": (
         [
             "CREATE TRIGGER {t}_refs AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows"
-            " FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_exist()"
+            " FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_inserted()"
         ],
         True,
         False,

@@ -19,3 +19,11 @@ class InventoryConfig(AppConfig):
         # The catalog's unrecognised queue, product pages and re-apply jobs read installs
         # through this (the catalog never imports inventory).
         catalog_provider.register()
+
+        # SQLite's reference triggers (see triggers.py) around every migrate.
+        from django.db.models.signals import post_migrate, pre_migrate
+
+        from zhengban.inventory.triggers import create_sqlite_triggers, drop_sqlite_triggers
+
+        pre_migrate.connect(drop_sqlite_triggers, sender=self)
+        post_migrate.connect(create_sqlite_triggers, sender=self)

@@ -8,13 +8,15 @@ import threading
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from zhengban.catalog.testing import _matrix_product
 from zhengban.inventory import services
 from zhengban.inventory.choices import InstallationKind, InventorySource
 from zhengban.inventory.models import Device, Installation
+from zhengban.inventory.triggers import SQLITE_TRIGGERS
 
 MISSING = 987_654_321
 
@@ -51,10 +53,16 @@ def row(device_id, product_id, name="WPS Office"):
 
 
 def refused(operation) -> bool:
+    """Whether the database refuses ``operation`` as a broken reference (on PostgreSQL
+    SQLSTATE 23503, foreign_key_violation, as a foreign key would)."""
     try:
         with transaction.atomic():
             operation()
-    except IntegrityError:
+    except IntegrityError as error:
+        if connection.vendor == "postgresql":
+            assert error.__cause__.sqlstate == "23503", error
+        else:
+            assert str(error) == "FOREIGN KEY constraint failed", error
         return True
     return False
 
@@ -138,13 +146,10 @@ def test_an_inventory_being_written_holds_its_device_and_products(org):
         pytest.skip("SQLite has one writer at a time")
     device = make_device(org.unit_a)
     product = _matrix_product(org.unit_a)
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
     outcome: dict[str, str] = {}
 
     def delete(table: str, pk: int) -> None:
-        with psycopg.connect(**params, autocommit=True) as other:
+        with other_connection() as other:
             other.execute("SET lock_timeout = '200ms'")
             try:
                 other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
@@ -168,3 +173,75 @@ def test_an_inventory_being_written_holds_its_device_and_products(org):
     race("catalog_product", product.pk)
     assert outcome == {"inventory_device": "refused", "catalog_product": "refused"}
     assert Installation.objects.filter(device=device, product=product).count() == 1
+
+
+def other_connection() -> psycopg.Connection:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_checks_and_locks_only_the_references_it_changes(org):
+    """As a foreign key: setting products (a catalog re-apply job) must not wait for the
+    devices of the rows it touches, which an ingest may hold FOR UPDATE; moving rows to
+    another device locks that device."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    device, other = make_device(org.unit_a), make_device(org.unit_a, "PC-REF-2")
+    product = _matrix_product(org.unit_a)
+    services._insert_installations([row(device.pk, None)])
+    with other_connection() as holder:
+        holder.execute("BEGIN")
+        holder.execute(
+            "SELECT id FROM inventory_device WHERE id IN (%s, %s) FOR UPDATE", [device.pk, other.pk]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        Installation.objects.filter(device=device).update(product=product)
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            Installation.objects.filter(device=device).update(device=other)
+        holder.execute("ROLLBACK")
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = 0")
+    assert list(Installation.objects.values_list("device_id", "product_id")) == [
+        (device.pk, product.pk)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deletes_outside_read_committed_are_refused(org):
+    """At REPEATABLE READ the delete's check would not see rows committed after its
+    snapshot, which a foreign key's check would."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's triggers only")
+    device = make_device(org.unit_a)
+    with other_connection() as other:
+        other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="READ COMMITTED"):
+            other.execute("DELETE FROM inventory_device WHERE id = %s", [device.pk])
+        other.execute("ROLLBACK")
+        other.execute("DELETE FROM inventory_device WHERE id = %s", [device.pk])
+    assert not Device.objects.filter(pk=device.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_leaves_the_triggers_in_place(org):
+    """SQLite's are dropped before and created after every migrate (inventory.triggers)."""
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                " AND tgname LIKE 'inventory_installation%%'"
+            )
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                " AND name LIKE 'inventory_installation%'"
+            )
+        names = sorted(name for (name,) in cursor.fetchall())
+    assert names == sorted(SQLITE_TRIGGERS)
+    device = make_device(org.unit_a)
+    assert refused(lambda: services._insert_installations([row(device.pk, MISSING)]))
