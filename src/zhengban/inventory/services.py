@@ -173,7 +173,7 @@ def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[R
     from zhengban.catalog.models import Product
     from zhengban.catalog.services import get_recogniser
 
-    keys = list(dict.fromkeys(keys))
+    keys = keys if isinstance(keys, list) else list(keys)
     if not keys:
         return {}
     recogniser = get_recogniser(unit_id)
@@ -181,7 +181,9 @@ def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[R
     # own recogniser (rebuilt with the revision like the shared one) keys the memo then.
     owner = getattr(recogniser, "own", recogniser)
     memo, ids = _memos.get(owner) or _memos.setdefault(owner, ({}, {}))
-    # Read once: another thread may clear the memo meanwhile (threaded servers).
+    # Read once: another thread may clear the memo meanwhile (threaded servers). Keys are
+    # not made distinct first: a repeated key is only looked up again, and only the few
+    # missing ones need to be distinct.
     result: dict[RawKey, int | None] = {}
     missing = []
     for key in keys:
@@ -191,6 +193,7 @@ def recognise_products(*, unit_id: int | None, keys: Iterable[RawKey]) -> dict[R
         else:
             result[key] = value
     if missing:
+        missing = list(dict.fromkeys(missing))
         found = {key: recogniser.recognise(*key).product for key in missing}
         unknown = {p for p in found.values() if p and p not in ids}
         if unknown:
