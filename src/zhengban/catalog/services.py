@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -108,8 +108,16 @@ def current_revision() -> int:
 
 
 def _revision_token() -> tuple[int, str]:
-    row = CatalogState.objects.order_by("pk").values_list("revision", "token").first()
-    return row or (0, "")
+    # Read by every recognition call, so by every inventory: a plain statement costs a
+    # third of the ORM's compiled one.
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {qn('revision')}, {qn('token')} FROM {qn(CatalogState._meta.db_table)} "
+            f"ORDER BY {qn('id')} LIMIT 1"
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, "")
 
 
 def current_revision_token() -> tuple[int, str]:
