@@ -138,48 +138,56 @@ def test_deleting_what_rows_name(org):
     assert Installation.objects.count() == 0
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_inventory_being_written_holds_its_device_and_products(org):
-    """The rows' check locks what they name (FOR KEY SHARE) until the transaction ends, so a
-    concurrent delete waits, and then finds the rows and is refused."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
-    device = make_device(org.unit_a)
-    product = _matrix_product(org.unit_a)
-    outcome: dict[str, str] = {}
-
-    def delete(table: str, pk: int) -> None:
-        with other_connection() as other:
-            other.execute("SET lock_timeout = '200ms'")
-            try:
-                other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
-                outcome[table] = "deleted"
-            except psycopg.errors.LockNotAvailable:
-                outcome[table] = "waited"
-            except psycopg.errors.ForeignKeyViolation:
-                outcome[table] = "refused"
-
-    def race(table: str, pk: int) -> None:
-        thread = threading.Thread(target=delete, args=(table, pk))
-        thread.start()
-        thread.join()
-
-    with transaction.atomic():
-        services._insert_installations([row(device.pk, product.pk)])
-        race("inventory_device", device.pk)
-        race("catalog_product", product.pk)
-    assert outcome == {"inventory_device": "waited", "catalog_product": "waited"}
-    race("inventory_device", device.pk)
-    race("catalog_product", product.pk)
-    assert outcome == {"inventory_device": "refused", "catalog_product": "refused"}
-    assert Installation.objects.filter(device=device, product=product).count() == 1
-
-
 def other_connection() -> psycopg.Connection:
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     return psycopg.connect(**params, autocommit=True)
+
+
+def delete_elsewhere(table: str, pk: int) -> str:
+    """Delete a row from another connection, waiting at most 200 ms for locks."""
+    outcome: list[str] = []
+
+    def delete() -> None:
+        with other_connection() as other:
+            other.execute("SET lock_timeout = '200ms'")
+            try:
+                other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
+                outcome.append("deleted")
+            except psycopg.errors.LockNotAvailable:
+                outcome.append("waited")
+            except psycopg.errors.ForeignKeyViolation:
+                outcome.append("refused")
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inventory_being_written_holds_its_device_and_products(org):
+    """The rows' check locks what they name (FOR KEY SHARE) until the transaction ends, so a
+    concurrent delete waits, and then finds the rows and is refused. An update that moves
+    rows to another product (a catalog re-apply) holds that product the same way."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    device = make_device(org.unit_a)
+    product, later = _matrix_product(org.unit_a), _matrix_product(org.unit_a)
+    with transaction.atomic():
+        services._insert_installations([row(device.pk, product.pk)])
+        assert delete_elsewhere("inventory_device", device.pk) == "waited"
+        assert delete_elsewhere("catalog_product", product.pk) == "waited"
+        Installation.objects.filter(device=device).update(product=later)
+        assert delete_elsewhere("catalog_product", later.pk) == "waited"
+    assert delete_elsewhere("inventory_device", device.pk) == "refused"
+    assert delete_elsewhere("catalog_product", later.pk) == "refused"
+    # No row names the first product any more.
+    assert delete_elsewhere("catalog_product", product.pk) == "deleted"
+    assert list(Installation.objects.values_list("device_id", "product_id")) == [
+        (device.pk, later.pk)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
