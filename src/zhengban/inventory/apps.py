@@ -23,6 +23,7 @@ class InventoryConfig(AppConfig):
         # SQLite's reference triggers (see triggers.py) around every migrate.
         from django.db.models.signals import post_migrate, pre_migrate
 
+        # (Importing triggers also registers its system check.)
         from zhengban.inventory.triggers import create_sqlite_triggers, drop_sqlite_triggers
 
         pre_migrate.connect(drop_sqlite_triggers, sender=self)

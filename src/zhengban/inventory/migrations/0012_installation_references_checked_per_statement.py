@@ -9,7 +9,8 @@ products the new rows name are locked FOR KEY SHARE (as a foreign key locks them
 transaction ends) and counted; a missing one is refused with SQLSTATE 23503, which Django
 raises as IntegrityError like a foreign key's. Deleting a device or product that installed
 rows still name is refused too (the foreign keys' NO ACTION; Django's collector deletes the
-rows or clears the product first, as before), and so is changing such a row's id.
+rows or clears the product first, as before), and so are changing such a row's id and
+truncating the table alone.
 
 SQLite has no statement-level triggers; its row triggers do the same checks. They are not
 created here but after every `migrate` (zhengban.inventory.triggers): SQLite rebuilds a
@@ -127,6 +128,30 @@ POSTGRES = [
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_kept('product_id');
     """,
+    # TRUNCATE, as a foreign key: refused unless the rows naming the table go in the same
+    # statement (Django's flush truncates every table at once). AFTER, so that such a
+    # statement has already emptied inventory_installation when this looks.
+    """
+    CREATE FUNCTION inventory_installation_refs_truncated() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM inventory_installation
+                   WHERE TG_ARGV[0] = 'device_id' OR product_id IS NOT NULL) THEN
+            RAISE feature_not_supported USING MESSAGE = format(
+                'cannot truncate %s: inventory_installation.%s names its rows',
+                TG_TABLE_NAME, TG_ARGV[0]);
+        END IF;
+        RETURN NULL;
+    END $$;
+    """,
+    """
+    CREATE TRIGGER inventory_installation_device_truncated AFTER TRUNCATE ON inventory_device
+    FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_truncated('device_id');
+    """,
+    """
+    CREATE TRIGGER inventory_installation_product_truncated AFTER TRUNCATE ON catalog_product
+    FOR EACH STATEMENT EXECUTE FUNCTION inventory_installation_refs_truncated('product_id');
+    """,
     # Nothing changes an id, but a foreign key would refuse it while rows name the old one.
     """
     CREATE FUNCTION inventory_installation_id_kept() RETURNS trigger
@@ -164,6 +189,9 @@ POSTGRES_REVERSE = [
     "DROP TRIGGER IF EXISTS inventory_installation_product_kept ON catalog_product;",
     "DROP TRIGGER IF EXISTS inventory_installation_device_id_kept ON inventory_device;",
     "DROP TRIGGER IF EXISTS inventory_installation_product_id_kept ON catalog_product;",
+    "DROP TRIGGER IF EXISTS inventory_installation_device_truncated ON inventory_device;",
+    "DROP TRIGGER IF EXISTS inventory_installation_product_truncated ON catalog_product;",
+    "DROP FUNCTION IF EXISTS inventory_installation_refs_truncated();",
     "DROP FUNCTION IF EXISTS inventory_installation_refs_inserted();",
     "DROP FUNCTION IF EXISTS inventory_installation_refs_updated();",
     "DROP FUNCTION IF EXISTS inventory_installation_check_refs(bigint[], bigint[]);",

@@ -4,19 +4,23 @@ deletes, including a delete racing an inventory that is being written."""
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import (
+    IntegrityError,
+    NotSupportedError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from zhengban.catalog.testing import _matrix_product
 from zhengban.inventory import services
 from zhengban.inventory.choices import InstallationKind, InventorySource
 from zhengban.inventory.models import Device, Installation
-from zhengban.inventory.triggers import SQLITE_TRIGGERS
+from zhengban.inventory.triggers import SQLITE_TRIGGERS, check_sqlite_triggers
 
 MISSING = 987_654_321
 
@@ -147,23 +151,15 @@ def other_connection() -> psycopg.Connection:
 
 def delete_elsewhere(table: str, pk: int) -> str:
     """Delete a row from another connection, waiting at most 200 ms for locks."""
-    outcome: list[str] = []
-
-    def delete() -> None:
-        with other_connection() as other:
-            other.execute("SET lock_timeout = '200ms'")
-            try:
-                other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
-                outcome.append("deleted")
-            except psycopg.errors.LockNotAvailable:
-                outcome.append("waited")
-            except psycopg.errors.ForeignKeyViolation:
-                outcome.append("refused")
-
-    thread = threading.Thread(target=delete)
-    thread.start()
-    thread.join()
-    return outcome[0]
+    with other_connection() as other:
+        other.execute("SET lock_timeout = '200ms'")
+        try:
+            other.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
+        except psycopg.errors.LockNotAvailable:
+            return "waited"
+        except psycopg.errors.ForeignKeyViolation:
+            return "refused"
+        return "deleted"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,12 +203,14 @@ def test_an_update_checks_and_locks_only_the_references_it_changes(org):
         )
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
-        Installation.objects.filter(device=device).update(product=product)
-        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
-            Installation.objects.filter(device=device).update(device=other)
+        try:
+            Installation.objects.filter(device=device).update(product=product)
+            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+                Installation.objects.filter(device=device).update(device=other)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
         holder.execute("ROLLBACK")
-    with connection.cursor() as cursor:
-        cursor.execute("SET lock_timeout = 0")
     assert list(Installation.objects.values_list("device_id", "product_id")) == [
         (device.pk, product.pk)
     ]
@@ -234,22 +232,91 @@ def test_deletes_outside_read_committed_are_refused(org):
     assert not Device.objects.filter(pk=device.pk).exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_migrate_leaves_the_triggers_in_place(org):
-    """SQLite's are dropped before and created after every migrate (inventory.triggers)."""
-    call_command("migrate", verbosity=0)
+def trigger_names() -> list[str]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-                " AND tgname LIKE 'inventory_installation%%'"
+                "SELECT DISTINCT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                " AND tgname LIKE 'inventory_installation%'"
             )
         else:
             cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger'"
                 " AND name LIKE 'inventory_installation%'"
             )
-        names = sorted(name for (name,) in cursor.fetchall())
-    assert names == sorted(SQLITE_TRIGGERS)
+        return sorted(name for (name,) in cursor.fetchall())
+
+
+def installation_foreign_keys() -> int:
+    with connection.cursor() as cursor:
+        return len(
+            [
+                c
+                for c in connection.introspection.get_constraints(
+                    cursor, "inventory_installation"
+                ).values()
+                if c["foreign_key"]
+            ]
+        )
+
+
+POSTGRES_TRIGGERS = sorted(
+    [
+        *SQLITE_TRIGGERS,
+        "inventory_installation_device_truncated",
+        "inventory_installation_product_truncated",
+    ]
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_and_forth(org):
+    """Back before migration 0012 the foreign keys return and the triggers go; forward again
+    the triggers return. On SQLite both directions rebuild tables that the triggers name,
+    which fails unless they are dropped around the migrate (inventory.triggers)."""
+    expected = POSTGRES_TRIGGERS if connection.vendor == "postgresql" else sorted(SQLITE_TRIGGERS)
+    assert trigger_names() == expected
+    assert installation_foreign_keys() == 0
+    try:
+        call_command("migrate", "inventory", "0011", verbosity=0)
+        assert trigger_names() == []
+        assert installation_foreign_keys() == 2
+    finally:
+        call_command("migrate", verbosity=0)
+    assert trigger_names() == expected
+    assert installation_foreign_keys() == 0
     device = make_device(org.unit_a)
     assert refused(lambda: services._insert_installations([row(device.pk, MISSING)]))
+
+
+@pytest.mark.django_db
+def test_sqlite_warns_when_its_triggers_are_missing(org):
+    assert check_sqlite_triggers(databases=["default"]) == []
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER inventory_installation_refs_insert")
+    [warning] = check_sqlite_triggers(databases=["default"])
+    assert (warning.id, warning.msg) == (
+        "inventory.W001",
+        "SQLite 数据库缺少软件安装记录的引用检查触发器：inventory_installation_refs_insert。",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_truncating_what_rows_name_is_refused(org):
+    """As a foreign key: alone, TRUNCATE of devices or products that rows name is refused;
+    with the installed rows in the same statement (Django's flush) it goes through."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    device = make_device(org.unit_a)
+    product = _matrix_product(org.unit_a)
+    services._insert_installations([row(device.pk, product.pk)])
+    for table in ("inventory_device", "catalog_product"):
+        with pytest.raises(NotSupportedError, match=f"cannot truncate {table}"):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert Installation.objects.count() == 1
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE inventory_installation, inventory_device CASCADE")
+    assert Installation.objects.count() == Device.objects.count() == 0
