@@ -51,9 +51,17 @@ SQLITE_TRIGGERS: dict[str, str] = {
 }
 
 
-def drop_sqlite_triggers(*, using: str = "default", **kwargs: Any) -> None:
+def _sqlite(using: str) -> Any:
+    """The connection ``using`` names if it is SQLite and holds inventory's tables."""
     connection = connections[using]
     if connection.vendor != "sqlite" or not router.allow_migrate(using, "inventory"):
+        return None
+    return connection
+
+
+def drop_sqlite_triggers(*, using: str = "default", **kwargs: Any) -> None:
+    connection = _sqlite(using)
+    if connection is None:
         return
     with connection.cursor() as cursor:
         for name in SQLITE_TRIGGERS:
@@ -63,10 +71,8 @@ def drop_sqlite_triggers(*, using: str = "default", **kwargs: Any) -> None:
 def create_sqlite_triggers(*, using: str = "default", apps: Any = None, **kwargs: Any) -> None:
     """After a migrate that leaves migration 0012 applied (the references without foreign
     keys); a database migrated back before it has its foreign keys again."""
-    connection = connections[using]
-    if connection.vendor != "sqlite" or apps is None:
-        return
-    if not router.allow_migrate(using, "inventory"):
+    connection = _sqlite(using)
+    if connection is None or apps is None:
         return
     try:
         installation = apps.get_model("inventory", "Installation")
@@ -84,8 +90,8 @@ def missing_sqlite_triggers(using: str = "default") -> list[str]:
     post_migrate left the references unchecked until the next one succeeds."""
     from django.db.migrations.recorder import MigrationRecorder
 
-    connection = connections[using]
-    if connection.vendor != "sqlite" or not router.allow_migrate(using, "inventory"):
+    connection = _sqlite(using)
+    if connection is None:
         return []
     applied = MigrationRecorder(connection).applied_migrations()
     if ("inventory", "0012_installation_references_checked_per_statement") not in applied:
