@@ -122,7 +122,7 @@ def test_deleting_what_rows_name(org):
         assert refused(lambda: execute(raw_device_delete))
         assert Installation.objects.filter(device=device, product=product).count() == 1
     else:
-        # SQLite applies the models' on_delete itself (see the migration).
+        # SQLite applies the models' on_delete itself (see inventory/triggers.py).
         execute(raw_product_delete)
         assert list(Installation.objects.values_list("product_id", flat=True)) == [None, None]
         execute(raw_device_delete)
