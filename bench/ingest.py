@@ -19,6 +19,10 @@ agent's next run sends them ("repeat_volatile": free disk space, uptime):
   of other work on the machine does not change: cpu_app_ms (gunicorn master and
   workers), cpu_db_ms (this database's PostgreSQL backends), cpu_client_ms (this
   process: the benchmark's clients), and load1 (the load average after the phase).
+With --fleet M, the enrolment token's unit first gets M other devices (each with an agent
+id, hardware UUID, serial, payload digest and one MAC; no installations), so that every
+device lookup runs in a unit of province size, not in one holding only the benchmark's own.
+
 After every phase the database is checked: N devices with the prefix, each with exactly the
 template's number of installations (plus one for the operating system), and no change
 events (repeats change nothing); a wrong count fails the benchmark.
@@ -147,6 +151,42 @@ def verify(prefix: str, n: int, entries: int) -> dict:
         "events": events,
         "ok": ok,
     }
+
+
+def add_fleet(unit, count: int) -> dict:
+    """``count`` devices in ``unit`` with every identifier an inventory is matched on, as
+    a large unit's earlier inventories would have left them (hostnames "fleet-…", which no
+    phase's prefix matches)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from zhengban.inventory.choices import InventorySource
+    from zhengban.inventory.models import Device, DeviceMAC
+
+    started = time.perf_counter()
+    now = timezone.now()
+    with transaction.atomic():
+        for start in range(0, count, 5000):
+            batch = range(start, min(count, start + 5000))
+            devices = Device.objects.bulk_create(
+                Device(
+                    unit=unit,
+                    hostname=f"fleet-{i:06d}",
+                    agent_device_id=f"fleet-{i:06d}-2025-01-01-00-00-00",
+                    hardware_uuid=hashlib.md5(b"uuid%d" % i).hexdigest(),
+                    serial_number=f"FLEET{i:08d}",
+                    payload_hash=hashlib.sha256(b"fleet%d" % i).hexdigest(),
+                    first_seen=now,
+                    last_seen=now,
+                    last_source=InventorySource.OCS,
+                )
+                for i in batch
+            )
+            DeviceMAC.objects.bulk_create(
+                DeviceMAC(device=device, mac="0a:" + i.to_bytes(5).hex(":"))
+                for device, i in zip(devices, batch, strict=True)
+            )
+    return {"devices": count, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def volatile(xml: bytes) -> bytes:
@@ -453,6 +493,12 @@ def main() -> int:
         help="HTTP: send the byte-identical repeats this many times over (N × rounds)",
     )
     parser.add_argument("--template", default=None)
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        help="first give the unit this many other devices (a large unit's lookups)",
+    )
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument(
         "--ocs",
@@ -499,6 +545,9 @@ def run(args, peer) -> int:
     region = create_region(actor=None, code="370000", name="山东省", level=RegionLevel.PROVINCE)
     unit = make_unit(region, "基准测试单位")
     _row, token = services.create_enrollment_token(actor=None, unit=unit)
+    fleet = add_fleet(unit, args.fleet) if args.fleet else None
+    if fleet:
+        print(f"fleet: {fleet}", flush=True)
     results: list[dict] = []
     checks: list[dict] = []
     http_checks: dict[int, dict] = {}
@@ -607,6 +656,7 @@ def run(args, peer) -> int:
         "worker_class": args.worker_class,
         "threads": args.threads,
         "repeat_rounds": args.repeat_rounds,
+        "fleet": fleet,
         "template": str(template),
         "template_sha256": hashlib.sha256(template.read_bytes()).hexdigest(),
         "seed": SEED,

@@ -187,7 +187,11 @@ AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_LOCKOUT_HOURS", "0.5"))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 # Lockout is per account: whole government buildings sit behind one NAT address, so locking
 # an address would lock out every colleague.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+SILENCED_SYSTEM_CHECKS = [
+    "axes.W006",
+    # SQLite ignores an index's INCLUDE columns, which are there for PostgreSQL alone.
+    "models.W040",
+]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -307,10 +307,17 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
     if document.macs:
         # The outer query keeps the unit: MACs of other units' devices match nothing.
         marks = ", ".join(["%s"] * len(document.macs))
-        conditions.append(
-            f"{qn('id')} IN (SELECT {qn('device_id')} FROM "
-            f"{qn(DeviceMAC._meta.db_table)} WHERE {qn('mac')} IN ({marks}))"
+        macs = (
+            f"SELECT {qn('device_id')} FROM {qn(DeviceMAC._meta.db_table)} "
+            f"WHERE {qn('mac')} IN ({marks})"
         )
+        if connection.vendor == "postgresql":
+            # As an array computed first, the MACs' devices are one more arm of a bitmap OR
+            # over the indexes; "id IN (subquery)" made PostgreSQL read every device of the
+            # unit and test each (34 ms against 0.5 in a unit of 10,000 devices).
+            conditions.append(f"{qn('id')} = ANY(ARRAY({macs}))")
+        else:
+            conditions.append(f"{qn('id')} IN ({macs})")
         params.extend(document.macs)
     sql = (
         f"SELECT * FROM {devices_table} WHERE {qn('unit_id')} = %s "
@@ -571,7 +578,19 @@ def ingest_inventory(
             if attempt == 2:
                 raise
             skip_match = False
+        except OperationalError as exc:
+            # Another writer (a catalog re-apply, a product edit, a re-inventory of the
+            # same device) took the same locks in the other order and PostgreSQL aborted
+            # this transaction: nothing of it was written, and the next attempt, which
+            # reads everything again, goes through once the other has committed.
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) not in RETRY_SQLSTATES:
+                raise
+            skip_match = False
     raise AssertionError("unreachable")
+
+
+# Deadlock detected, serialization failure: the transaction was rolled back whole.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 _DEVICE_FIELDS = (

@@ -74,3 +74,15 @@ def _register_matrix() -> None:
 
 
 _register_matrix()
+
+
+def other_connection():
+    """A second PostgreSQL connection to the test database, in autocommit, for tests of
+    what concurrent transactions see and wait for."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)

@@ -239,3 +239,32 @@ def test_database_constraints(empty_catalog, fixture_doc, org):
         RecognitionRule.objects.create(
             key="r", product=Product.objects.get(key="winrar"), rule_type="glob", pattern="x"
         )
+
+
+def test_a_partial_migrate_of_a_fresh_database_leaves_the_catalog_to_the_full_one(tmp_path):
+    """ "migrate inventory 0012" on an empty database stops before core's audit table
+    exists; the catalog, whose load writes to it, is loaded by the migrate that ends the
+    schema, not attempted half-way (it failed there)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    database = tmp_path / "fresh.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "DEBUG": "1"}
+    command = [sys.executable, "-m", "zhengban", "migrate", "-v0"]
+    partial = subprocess.run(
+        [*command, "inventory", "0012"], env=env, capture_output=True, text=True
+    )
+    assert partial.returncode == 0, partial.stderr
+    assert partial.stderr == ""
+
+    def products() -> int:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT count(*) FROM catalog_product").fetchone()[0]
+
+    assert products() == 0
+    full = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    assert full.stderr == ""
+    assert products() == len(load_catalog()["products"])

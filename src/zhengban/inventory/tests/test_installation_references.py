@@ -20,6 +20,7 @@ from zhengban.catalog.testing import _matrix_product
 from zhengban.inventory import services
 from zhengban.inventory.choices import InstallationKind, InventorySource
 from zhengban.inventory.models import Device, Installation
+from zhengban.inventory.testing import other_connection
 from zhengban.inventory.triggers import SQLITE_TRIGGERS, check_sqlite_triggers
 
 MISSING = 987_654_321
@@ -140,13 +141,6 @@ def test_deleting_what_rows_name(org):
     )
     device.delete()
     assert Installation.objects.count() == 0
-
-
-def other_connection() -> psycopg.Connection:
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    return psycopg.connect(**params, autocommit=True)
 
 
 def delete_elsewhere(table: str, pk: int) -> str:

@@ -1,0 +1,76 @@
+"""An inventory whose transaction the database aborts to break a deadlock is stored on a
+second attempt, not answered with an error: nothing of the first attempt was written."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from zhengban.inventory import services
+from zhengban.inventory.models import Device, Installation, InstallationEvent
+from zhengban.inventory.testing import XML_SAMPLES, other_connection
+
+SAMPLE = (XML_SAMPLES / "1.xml").read_bytes()  # Fedora, 42 rpm entries
+WPS = ("WPS Office", "Kingsoft", "11.1.0", "linux")
+WITH_WPS = SAMPLE.replace(
+    b"<SOFTWARES>",
+    b"<SOFTWARES><FROM>rpm</FROM><NAME>WPS Office</NAME><PUBLISHER>Kingsoft</PUBLISHER>"
+    b"<VERSION>11.1.0</VERSION></SOFTWARES><SOFTWARES>",
+    1,
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inventory_chosen_as_a_deadlock_victim_is_retried(org):
+    """The re-inventory holds its device (FOR UPDATE) and waits for the product a new
+    install names, which another transaction holds while it asks for that device: a
+    deadlock. PostgreSQL aborts the re-inventory, the first to wait (its deadlock_timeout
+    runs out first); the service then tries again and stores it once the other commits."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
+    device = Device.objects.get()
+    wps = services.recognise_products(unit_id=org.unit_a.pk, keys=[WPS])[WPS]
+    assert wps is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        ingest_pid = cursor.fetchone()[0]
+    locked = threading.Event()
+    outcome: list[str] = []
+
+    def other() -> None:
+        with other_connection() as other:
+            # Never the victim: the ingest's check (1 s, the default) runs long before.
+            other.execute("SET deadlock_timeout = '60s'")
+            other.execute("BEGIN")
+            other.execute("SELECT id FROM catalog_product WHERE id = %s FOR UPDATE", [wps])
+            locked.set()
+            for _ in range(3000):  # until the ingest waits for the product (at most 30 s)
+                waiting = other.execute(
+                    "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [ingest_pid]
+                ).fetchone()[0]
+                if waiting:
+                    break
+                time.sleep(0.01)
+            else:
+                outcome.append("the ingest never waited")
+            other.execute("SELECT id FROM inventory_device WHERE id = %s FOR UPDATE", [device.pk])
+            other.execute("COMMIT")
+            outcome.append("committed")
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert locked.wait(30)
+    try:
+        result = services.ingest_xml(unit=org.unit_a, payload=WITH_WPS)
+    finally:
+        thread.join(60)
+    assert outcome == ["committed"]
+    assert result.document is not None
+    assert Installation.objects.filter(device=device).count() == 42 + 1 + 1
+    assert Installation.objects.filter(device=device, product_id=wps).count() == 1
+    assert list(InstallationEvent.objects.values_list("event_type", flat=True)) == ["installed"]
+    assert device.reports.count() == 2
