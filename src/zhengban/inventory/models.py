@@ -90,10 +90,7 @@ class Device(models.Model):
     )
 
     first_seen = models.DateTimeField(_("首次发现"))
-    # Not indexed: an unchanged repeat only moves last_seen, and with no index on it
-    # PostgreSQL updates the row in place (HOT) instead of adding an entry to each of the
-    # table's indexes. Stale-device counts read the unit's devices anyway.
-    last_seen = models.DateTimeField(_("最近上报"))
+    last_seen = models.DateTimeField(_("最近上报"), db_index=True)
     last_source = models.CharField(_("最近来源"), max_length=20, choices=InventorySource.choices)
     last_agent = models.CharField(_("客户端版本"), max_length=100, blank=True)
     # sha256 of the last normalised inventory (its software list and the device facts we
@@ -155,8 +152,17 @@ class Device(models.Model):
 class DeviceMAC(models.Model):
     """A MAC address a device reported (normalised "aa:bb:cc:dd:ee:ff")."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="macs")
-    mac = models.CharField(_("MAC地址"), max_length=17, db_index=True)
+    # No index of its own: the unique (device, mac) index leads with it.
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="macs", db_index=False
+    )
+    # The device's unit, kept with it (``services.move_device``): inventories are matched
+    # within a unit, and some MACs are the same on thousands of machines (VPN and
+    # host-only virtual adapters), so the lookup is by (unit, MAC), not by MAC alone.
+    unit = models.ForeignKey(
+        "orgs.Unit", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mac = models.CharField(_("MAC地址"), max_length=17)
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
@@ -164,6 +170,7 @@ class DeviceMAC(models.Model):
     class Meta:
         verbose_name = _("MAC地址")
         verbose_name_plural = _("MAC地址")
+        indexes = [models.Index(fields=["unit", "mac"], name="devicemac_unit_mac")]
         constraints = [
             models.UniqueConstraint(fields=["device", "mac"], name="device_mac_unique"),
         ]

@@ -305,11 +305,10 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
             conditions.append(f"{qn(column)} = %s")
             params.append(value)
     if document.macs:
-        # The outer query keeps the unit: MACs of other units' devices match nothing.
         marks = ", ".join(["%s"] * len(document.macs))
         macs = (
             f"SELECT {qn('device_id')} FROM {qn(DeviceMAC._meta.db_table)} "
-            f"WHERE {qn('mac')} IN ({marks})"
+            f"WHERE {qn('unit_id')} = %s AND {qn('mac')} IN ({marks})"
         )
         if connection.vendor == "postgresql":
             # As an array computed first, the MACs' devices are one more arm of a bitmap OR
@@ -318,6 +317,7 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
             conditions.append(f"{qn('id')} = ANY(ARRAY({macs}))")
         else:
             conditions.append(f"{qn('id')} IN ({macs})")
+        params.append(params[0])
         params.extend(document.macs)
     sql = (
         f"SELECT * FROM {devices_table} WHERE {qn('unit_id')} = %s "
@@ -339,9 +339,7 @@ def _candidate_devices_orm(unit: Unit, document: d.InventoryDocument, lock: bool
         q |= Q(serial_number=document.serial_number)
     if document.macs:
         q |= Q(
-            pk__in=DeviceMAC.objects.filter(device__unit=unit, mac__in=document.macs).values(
-                "device_id"
-            )
+            pk__in=DeviceMAC.objects.filter(unit=unit, mac__in=document.macs).values("device_id")
         )
     if document.hostname and not _has_identity(document):
         # Only imports without any hardware id fall back on the name (RANK_HOSTNAME_ONLY);
@@ -582,8 +580,14 @@ def ingest_inventory(
             # Another writer (a catalog re-apply, a product edit, a re-inventory of the
             # same device) took the same locks in the other order and PostgreSQL aborted
             # this transaction: nothing of it was written, and the next attempt, which
-            # reads everything again, goes through once the other has committed.
-            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) not in RETRY_SQLSTATES:
+            # reads everything again, goes through once the other has committed. Not
+            # within a caller's transaction (an import): its earlier locks would be part
+            # of the same cycle again.
+            if (
+                attempt == 2
+                or connection.in_atomic_block
+                or getattr(exc.__cause__, "sqlstate", None) not in RETRY_SQLSTATES
+            ):
                 raise
             skip_match = False
     raise AssertionError("unreachable")
@@ -805,7 +809,10 @@ def _sync_macs(device: Device, macs: list[str], *, new_device: bool = False) -> 
     gone = [pk for mac, pk in have.items() if mac not in want]
     if gone:
         DeviceMAC.objects.filter(pk__in=gone).delete()
-    new = [DeviceMAC(device=device, mac=mac) for mac in sorted(want - set(have))]
+    new = [
+        DeviceMAC(device=device, unit_id=device.unit_id, mac=mac)
+        for mac in sorted(want - set(have))
+    ]
     if new:
         DeviceMAC.objects.bulk_create(new)
 
@@ -1279,6 +1286,8 @@ def move_device(
         row.assigned_user = None
         row.assigned_name = ""
     row.save(update_fields=["unit", "department", "assigned_user", "assigned_name"])
+    # Its MACs are looked up by unit (DeviceMAC.unit).
+    DeviceMAC.objects.filter(device=row).update(unit=unit)
     now = timezone.now()
     DeviceMove.objects.create(
         device=row, from_unit=old_unit, to_unit=unit, moved=now, actor=actor, reason=reason

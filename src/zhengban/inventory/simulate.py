@@ -479,7 +479,7 @@ def simulate_inventory(ctx: SimulationContext) -> None:
             Device.objects.bulk_create(devices)
             DeviceMAC.objects.bulk_create(
                 [
-                    DeviceMAC(device=dev, mac=mac)
+                    DeviceMAC(device=dev, unit_id=dev.unit_id, mac=mac)
                     for dev, (doc, _f) in zip(devices, docs)
                     for mac in doc.macs
                 ]

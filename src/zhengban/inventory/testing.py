@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
 
 from zhengban.inventory import parsers, services
 from zhengban.inventory.services import IngestResult
@@ -16,6 +20,22 @@ FORMATS_DIR = SHARED_DIR / "formats"
 GLPI_EXAMPLES = FORMATS_DIR / "glpi-inventory" / "examples"
 XML_SAMPLES = FORMATS_DIR / "glpi-inventory" / "xml-samples"
 REGISTRY_SAMPLES = FORMATS_DIR / "windows-registry"
+
+
+def make_device(
+    unit: Unit, hostname: str = "PC", *, seen: datetime.datetime | None = None, **fields: Any
+):
+    """A device as an inventory would have left it, without installations; ``fields`` set
+    any other column."""
+    from zhengban.inventory.choices import DeviceType, InventorySource
+    from zhengban.inventory.models import Device
+
+    seen = seen or timezone.now()
+    fields.setdefault("device_type", DeviceType.DESKTOP)
+    fields.setdefault("last_source", InventorySource.ZHENGBAN_AGENT)
+    return Device.objects.create(
+        unit=unit, hostname=hostname, first_seen=seen, last_seen=seen, **fields
+    )
 
 
 def ingest_file(path: Path | str, *, unit: Unit, **kwargs) -> IngestResult:

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from zhengban.catalog.models import Product
 from zhengban.inventory.models import Device, Installation
+from zhengban.inventory.testing import make_device
+
+__all__ = ["install", "make_device", "product"]
 
 _products: dict[str, Product] = {}
 
@@ -19,19 +22,6 @@ def product(key: str) -> Product:
     if cached is None or not Product.objects.filter(pk=cached.pk, key=key).exists():
         cached = _products[key] = Product.objects.get(key=key)
     return cached
-
-
-def make_device(unit: Any, hostname: str, **fields: Any) -> Device:
-    now = timezone.now()
-    fields.setdefault("device_type", "desktop")
-    return Device.objects.create(
-        unit=unit,
-        hostname=hostname,
-        first_seen=now,
-        last_seen=now,
-        last_source="zhengban_agent",
-        **fields,
-    )
 
 
 def install(

@@ -9,22 +9,16 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from zhengban.core import home
-from zhengban.inventory.choices import InventorySource
 from zhengban.inventory.home import devices_panel
 from zhengban.inventory.models import Device
+from zhengban.inventory.testing import make_device
 from zhengban.settings import cache_from_url
 
 NOW = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.UTC)
 
 
 def add_device(unit, hostname: str) -> Device:
-    return Device.objects.create(
-        unit=unit,
-        hostname=hostname,
-        first_seen=NOW,
-        last_seen=NOW,
-        last_source=InventorySource.GLPI_JSON,
-    )
+    return make_device(unit, hostname, seen=NOW)
 
 
 def device_total(client) -> int:

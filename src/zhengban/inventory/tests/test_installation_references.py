@@ -18,23 +18,12 @@ from django.utils import timezone
 
 from zhengban.catalog.testing import _matrix_product
 from zhengban.inventory import services
-from zhengban.inventory.choices import InstallationKind, InventorySource
+from zhengban.inventory.choices import InstallationKind
 from zhengban.inventory.models import Device, Installation
-from zhengban.inventory.testing import other_connection
+from zhengban.inventory.testing import make_device, other_connection
 from zhengban.inventory.triggers import SQLITE_TRIGGERS, check_sqlite_triggers
 
 MISSING = 987_654_321
-
-
-def make_device(unit, name="PC-REF"):
-    now = timezone.now()
-    return Device.objects.create(
-        unit=unit,
-        hostname=name,
-        first_seen=now,
-        last_seen=now,
-        last_source=InventorySource.ZHENGBAN_AGENT,
-    )
 
 
 def row(device_id, product_id, name="WPS Office"):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from zhengban.core import hooks
 from zhengban.core.models import AuditLogEntry
 from zhengban.inventory import services
-from zhengban.inventory.models import Device, DeviceMove
+from zhengban.inventory.models import Device, DeviceMAC, DeviceMove
 from zhengban.inventory.testing import GLPI_EXAMPLES
 from zhengban.orgs.models import Department
 
@@ -258,9 +258,15 @@ def test_the_move_form_outside_scope(world, client):
 def test_agents_follow_the_new_units_token_and_the_old_one_is_refused(world, client):
     _row, old_token = services.create_enrollment_token(actor=None, unit=world.unit_a)
     _row, new_token = services.create_enrollment_token(actor=None, unit=world.unit_b)
+    macs = sorted(world.device.macs.values_list("mac", flat=True))
+    assert len(macs) == 2
     services.move_device(
         actor=world.sysadmin, device=world.device, unit=world.unit_b, reason="调剂"
     )
+    # Its MACs are looked up within its unit, which they follow.
+    assert list(DeviceMAC.objects.order_by("mac").values_list("mac", "unit_id")) == [
+        (mac, world.unit_b.pk) for mac in macs
+    ]
 
     def post(token, name):
         return client.generic(
