@@ -275,10 +275,14 @@ def _candidates(
         devices = _candidate_devices_orm(unit, document, lock)
     macs_by_device: dict[int, set[str]] = defaultdict(set)
     if document.macs and devices:
-        for device_id, mac in DeviceMAC.objects.filter(
-            device_id__in=[x.pk for x in devices]
-        ).values_list("device_id", "mac"):
-            macs_by_device[device_id].add(mac)
+        if hasattr(devices[0], "mac_list"):  # read with the devices (_candidate_devices)
+            for device in devices:
+                macs_by_device[device.pk] = _mac_set(device.mac_list)
+        else:
+            for device_id, mac in DeviceMAC.objects.filter(
+                device_id__in=[x.pk for x in devices]
+            ).values_list("device_id", "mac"):
+                macs_by_device[device_id].add(mac)
     ranked = []
     for position, device in enumerate(devices):
         rank = _rank(device, macs_by_device[device.pk], document)
@@ -302,8 +306,16 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
         ("serial_number", document.serial_number),
     ):
         if value:
-            conditions.append(f"{qn(column)} = %s")
+            condition = f"{qn(column)} = %s"
+            if column == "agent_device_id":
+                # Always true here; SQLite uses the partial unique index (the only one on
+                # the agent id) only when the query repeats the index's condition.
+                condition = f"({condition} AND NOT ({qn(column)} = ''))"
+            conditions.append(condition)
             params.append(value)
+    # Devices sharing an id rather than only a MAC come first: a MAC that many machines
+    # of the unit share (a VPN's virtual adapter) must not push the device out of the limit.
+    strong, strong_params = " OR ".join(conditions), params[1:]
     if document.macs:
         marks = ", ".join(["%s"] * len(document.macs))
         macs = (
@@ -319,14 +331,36 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
             conditions.append(f"{qn('id')} IN ({macs})")
         params.append(params[0])
         params.extend(document.macs)
+    order = f"{qn('last_seen')} DESC, {qn('id')} ASC"
+    if strong and document.macs:
+        order = f"({strong}) DESC, {order}"
+        params.extend(strong_params)
+    columns = "*"
+    if document.macs:
+        # Each candidate's MACs, for ranking, in the same statement rather than another.
+        own = (
+            f"FROM {qn(DeviceMAC._meta.db_table)} m "
+            f"WHERE m.{qn('device_id')} = {devices_table}.{qn('id')}"
+        )
+        if connection.vendor == "postgresql":
+            columns = f"*, ARRAY(SELECT m.{qn('mac')} {own}) AS mac_list"
+        else:
+            columns = f"*, (SELECT group_concat(m.{qn('mac')}, ' ') {own}) AS mac_list"
     sql = (
-        f"SELECT * FROM {devices_table} WHERE {qn('unit_id')} = %s "
-        f"AND ({' OR '.join(conditions)}) "
-        f"ORDER BY {qn('last_seen')} DESC, {qn('id')} ASC LIMIT {CANDIDATE_LIMIT}"
+        f"SELECT {columns} FROM {devices_table} WHERE {qn('unit_id')} = %s "
+        f"AND ({' OR '.join(conditions)}) ORDER BY {order} LIMIT {CANDIDATE_LIMIT}"
     )
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     return list(Device.objects.raw(sql, params))
+
+
+def _mac_set(value: list[str] | str | None) -> set[str]:
+    """The MACs ``_candidate_devices`` read with a device: an array on PostgreSQL, a
+    space-separated string (or NULL for none) on SQLite."""
+    if not value:
+        return set()
+    return set(value.split(" ") if isinstance(value, str) else value)
 
 
 def _candidate_devices_orm(unit: Unit, document: d.InventoryDocument, lock: bool) -> list[Device]:
@@ -684,7 +718,13 @@ def _ingest(
     device.save()
 
     if doc.macs is not None:
-        _sync_macs(device, doc.macs, new_device=created)
+        known = getattr(device, "mac_list", None)
+        _sync_macs(
+            device,
+            doc.macs,
+            new_device=created,
+            known=None if known is None else _mac_set(known),
+        )
 
     result = IngestResult(device=device, created=created, match_rank=rank)
     report = InventoryReport(
@@ -801,14 +841,27 @@ def _rekey_installations(device: Device) -> None:
     Installation.objects.bulk_update(updates, ["raw_key", "product_id"], batch_size=500)
 
 
-def _sync_macs(device: Device, macs: list[str], *, new_device: bool = False) -> None:
-    have = (
-        {} if new_device else dict(DeviceMAC.objects.filter(device=device).values_list("mac", "pk"))
+def _sync_macs(
+    device: Device, macs: list[str], *, new_device: bool = False, known: set[str] | None = None
+) -> None:
+    """Store the device's MACs as ``macs``. ``known``: the MACs read with the device under
+    its lock; when they are the same, nothing is read or written."""
+    if known is not None and known == set(macs):
+        return
+    rows = (
+        []
+        if new_device
+        else DeviceMAC.objects.filter(device=device).values_list("mac", "pk", "unit_id")
     )
+    have = {mac: pk for mac, pk, _unit in rows}
     want = set(macs)
     gone = [pk for mac, pk in have.items() if mac not in want]
     if gone:
         DeviceMAC.objects.filter(pk__in=gone).delete()
+    # A unit out of step (a move written around move_device) is put right here.
+    astray = [pk for mac, pk, unit_id in rows if mac in want and unit_id != device.unit_id]
+    if astray:
+        DeviceMAC.objects.filter(pk__in=astray).update(unit_id=device.unit_id)
     new = [
         DeviceMAC(device=device, unit_id=device.unit_id, mac=mac)
         for mac in sorted(want - set(have))

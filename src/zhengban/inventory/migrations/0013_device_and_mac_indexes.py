@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(
                 db_index=False,
                 null=True,
-                on_delete=django.db.models.deletion.CASCADE,
+                on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
                 to="orgs.unit",
             ),
@@ -83,7 +83,7 @@ class Migration(migrations.Migration):
             name="unit",
             field=models.ForeignKey(
                 db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
+                on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
                 to="orgs.unit",
             ),

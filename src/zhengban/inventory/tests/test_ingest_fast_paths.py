@@ -108,7 +108,9 @@ def test_byte_identical_repeat_outside_a_transaction_is_one_statement(org, token
 def _device_reads(queries) -> int:
     table = Device._meta.db_table
     return sum(
-        1 for q in queries.captured_queries if q["sql"].startswith(f'SELECT * FROM "{table}"')
+        1
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT *") and f'FROM "{table}" WHERE "unit_id"' in q["sql"]
     )
 
 
@@ -268,7 +270,130 @@ def test_device_candidates_are_found_through_indexes_alone(org):
     if document.hardware_uuid:
         expected.add("device_unit_uuid")
     assert device_indexes == expected
+
     # The 3,000 devices of the other unit holding the MAC were not read.
-    (mac_scan,) = [n for n in found if n.get("Relation Name") == "inventory_devicemac"]
-    assert mac_scan["Actual Rows"] == 0
-    assert "unit_id" in mac_scan.get("Index Cond", mac_scan.get("Recheck Cond", ""))
+    def condition(node: dict) -> str:
+        return node.get("Index Cond", node.get("Recheck Cond", ""))
+
+    mac_scans = [n for n in found if n.get("Relation Name") == "inventory_devicemac"]
+    # The MAC arm, and the candidates' own MACs read with them (none here).
+    (arm,) = [n for n in mac_scans if "unit_id" in condition(n)]
+    assert "mac" in condition(arm)
+    assert arm["Actual Rows"] == 0
+    assert arm.get("Rows Removed by Filter", 0) == 0
+    assert [condition(n) for n in mac_scans if n is not arm] == [
+        "(device_id = inventory_device.id)"
+    ]
+
+
+def test_a_mac_shared_across_the_unit_does_not_hide_the_agents_device(org):
+    """150 machines of the unit seen since, all with one of the document's MACs (a VPN's
+    virtual adapter has the same MAC everywhere): the device holding the agent id is still
+    the first candidate, though the query keeps only 100, and its next inventory updates it."""
+    from zhengban.inventory import parsers
+    from zhengban.inventory.models import DeviceMAC
+
+    document = parsers.parse_xml(SAMPLE).document
+    device = services.ingest_inventory(unit=org.unit_a, document=document).device
+    later = device.last_seen + datetime.timedelta(days=1)
+    others = Device.objects.bulk_create(
+        Device(
+            unit=org.unit_a,
+            hostname=f"pc-{i}",
+            first_seen=later,
+            last_seen=later,
+            last_source="ocs",
+        )
+        for i in range(150)
+    )
+    DeviceMAC.objects.bulk_create(
+        DeviceMAC(device=other, unit=org.unit_a, mac=document.macs[0]) for other in others
+    )
+    ranked, fetched = services._candidates(org.unit_a, document, False)
+    assert ranked[0] == (services.RANK_AGENT_ID, device)
+    assert len(fetched) == services.CANDIDATE_LIMIT
+    changed = SAMPLE.replace(b"<VERSION>2.11.0-24.fc24<", b"<VERSION>2.11.0-25.fc24<")
+    assert changed != SAMPLE
+    services.ingest_xml(unit=org.unit_a, payload=changed)
+    assert Device.objects.filter(agent_device_id=document.agent_device_id).count() == 1
+    assert device.reports.count() == 2
+
+
+def test_sqlite_finds_the_agents_device_through_its_index(org):
+    """SQLite uses a partial index only for a query that repeats its condition: the agent id
+    is looked up through the unit's unique index, not by reading the unit's devices."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner")
+    from django.utils import timezone
+
+    from zhengban.inventory import parsers
+    from zhengban.inventory.models import DeviceMAC
+
+    document = parsers.parse_xml(SAMPLE).document
+    now = timezone.now()
+    fleet = Device.objects.bulk_create(
+        Device(
+            unit=org.unit_a,
+            hostname=f"pc-{i}",
+            agent_device_id=f"agent-{i}",
+            hardware_uuid=f"uuid-{i}",
+            serial_number=f"SN{i}",
+            first_seen=now,
+            last_seen=now,
+            last_source="ocs",
+        )
+        for i in range(3000)
+    )
+    DeviceMAC.objects.bulk_create(
+        DeviceMAC(device=device, unit=org.unit_a, mac=f"0a:00:00:00:{i // 256:02x}:{i % 256:02x}")
+        for i, device in enumerate(fleet)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        services.find_candidates(unit=org.unit_a, document=document)
+    (sql,) = [q["sql"] for q in queries.captured_queries if "inventory_devicemac" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert "MULTI-INDEX OR" in plan
+    assert any("device_agent_id_unique_per_unit" in step for step in plan), plan
+
+
+def test_a_reinventory_reads_the_devices_macs_with_the_device(org):
+    """The candidates' query brings each device's MACs along: an inventory with the same
+    MACs spends no statement on them; one with another MAC replaces it."""
+    from zhengban.inventory import parsers
+    from zhengban.inventory.models import DeviceMAC
+
+    services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
+    device = Device.objects.get()
+    macs = sorted(device.macs.values_list("mac", flat=True))
+    assert macs == sorted(parsers.parse_xml(SAMPLE).document.macs)
+    changed = SAMPLE.replace(b"<VERSION>2.11.0-24.fc24<", b"<VERSION>2.11.0-25.fc24<")
+
+    def mac_statements(payload: bytes) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            services.ingest_xml(unit=org.unit_a, payload=payload)
+        assert device.reports.count() == reports + 1
+        return [
+            q["sql"].split(" ", 1)[0]
+            for q in queries.captured_queries
+            if q["sql"].startswith(
+                (
+                    'SELECT "inventory_devicemac"',
+                    'INSERT INTO "inventory_devicemac"',
+                    'DELETE FROM "inventory_devicemac"',
+                    'UPDATE "inventory_devicemac"',
+                )
+            )
+        ]
+
+    reports = 1
+    assert mac_statements(changed) == []
+    moved = changed.replace(macs[0].encode(), b"02:00:00:00:00:99")
+    assert moved != changed
+    reports = 2
+    assert mac_statements(moved) == ["SELECT", "DELETE", "INSERT"]
+    assert sorted(DeviceMAC.objects.values_list("mac", "unit_id")) == sorted(
+        [("02:00:00:00:00:99", org.unit_a.pk)] + [(m, org.unit_a.pk) for m in macs[1:]]
+    )

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
 from zhengban.inventory import services
 from zhengban.inventory.models import Device, Installation, InstallationEvent
@@ -23,14 +23,9 @@ WITH_WPS = SAMPLE.replace(
 )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_inventory_chosen_as_a_deadlock_victim_is_retried(org):
-    """The re-inventory holds its device (FOR UPDATE) and waits for the product a new
-    install names, which another transaction holds while it asks for that device: a
-    deadlock. PostgreSQL aborts the re-inventory, the first to wait (its deadlock_timeout
-    runs out first); the service then tries again and stores it once the other commits."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
+def deadlock_with(org, ingest) -> list[str]:
+    """Ingest WITH_WPS through ``ingest`` while another transaction holds the product of its
+    new install and then asks for its device; returns what the other transaction did."""
     services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
     device = Device.objects.get()
     wps = services.recognise_products(unit_id=org.unit_a.pk, keys=[WPS])[WPS]
@@ -65,12 +60,47 @@ def test_an_inventory_chosen_as_a_deadlock_victim_is_retried(org):
     thread.start()
     assert locked.wait(30)
     try:
-        result = services.ingest_xml(unit=org.unit_a, payload=WITH_WPS)
+        ingest()
     finally:
         thread.join(60)
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inventory_chosen_as_a_deadlock_victim_is_retried(org):
+    """The re-inventory holds its device (FOR UPDATE) and waits for the product a new
+    install names, which another transaction holds while it asks for that device: a
+    deadlock. PostgreSQL aborts the re-inventory, the first to wait (its deadlock_timeout
+    runs out first); the service then tries again and stores it once the other commits."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    results = []
+    outcome = deadlock_with(
+        org, lambda: results.append(services.ingest_xml(unit=org.unit_a, payload=WITH_WPS))
+    )
     assert outcome == ["committed"]
-    assert result.document is not None
+    assert results[0].document is not None
+    device = Device.objects.get()
+    wps = services.recognise_products(unit_id=org.unit_a.pk, keys=[WPS])[WPS]
     assert Installation.objects.filter(device=device).count() == 42 + 1 + 1
     assert Installation.objects.filter(device=device, product_id=wps).count() == 1
     assert list(InstallationEvent.objects.values_list("event_type", flat=True)) == ["installed"]
     assert device.reports.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_within_a_callers_transaction_a_deadlock_is_not_retried(org):
+    """An import's transaction may hold locks of its own that are part of the cycle: a
+    retry would deadlock again, so the error goes to the caller, whose work is undone."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+
+    def ingest() -> None:
+        with pytest.raises(OperationalError, match="deadlock detected"), transaction.atomic():
+            services.ingest_xml(unit=org.unit_a, payload=WITH_WPS)
+
+    assert deadlock_with(org, ingest) == ["committed"]
+    device = Device.objects.get()
+    assert Installation.objects.filter(device=device).count() == 42 + 1
+    assert InstallationEvent.objects.count() == 0
+    assert device.reports.count() == 1
