@@ -275,14 +275,17 @@ def _candidates(
         devices = _candidate_devices_orm(unit, document, lock)
     macs_by_device: dict[int, set[str]] = defaultdict(set)
     if document.macs and devices:
-        if hasattr(devices[0], "mac_list"):  # read with the devices (_candidate_devices)
-            for device in devices:
-                macs_by_device[device.pk] = _mac_set(device.mac_list)
-        else:
-            for device_id, mac in DeviceMAC.objects.filter(
-                device_id__in=[x.pk for x in devices]
-            ).values_list("device_id", "mac"):
-                macs_by_device[device_id].add(mac)
+        # A statement of its own, after the one that locked the devices: at READ COMMITTED
+        # it sees what a transaction that held a device before us wrote, which a subquery
+        # of the locking statement would not. ``_sync_macs`` reuses the rows.
+        rows: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+        for device_id, mac, pk, unit_id in DeviceMAC.objects.filter(
+            device_id__in=[x.pk for x in devices]
+        ).values_list("device_id", "mac", "pk", "unit_id"):
+            macs_by_device[device_id].add(mac)
+            rows[device_id].append((mac, pk, unit_id))
+        for device in devices:
+            device._mac_rows = rows[device.pk]
     ranked = []
     for position, device in enumerate(devices):
         rank = _rank(device, macs_by_device[device.pk], document)
@@ -293,8 +296,9 @@ def _candidates(
 
 
 def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) -> list[Device]:
-    """The devices of ``unit`` sharing a hardware identifier with the document, newest
-    report first: the query ``_candidate_devices_orm`` builds, written out, because
+    """The devices of ``unit`` sharing a hardware identifier with the document, those
+    sharing an id before those sharing only a MAC, newest report first: the query
+    ``_candidate_devices_orm`` builds (for documents without ids) written out, because
     compiling it cost the ORM about a millisecond, twice per inventory."""
     qn = connection.ops.quote_name
     devices_table = qn(Device._meta.db_table)
@@ -313,9 +317,10 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
                 condition = f"({condition} AND NOT ({qn(column)} = ''))"
             conditions.append(condition)
             params.append(value)
-    # Devices sharing an id rather than only a MAC come first: a MAC that many machines
-    # of the unit share (a VPN's virtual adapter) must not push the device out of the limit.
-    strong, strong_params = " OR ".join(conditions), params[1:]
+    # Devices sharing an id rather than only a MAC come first, the agent id's first of all,
+    # as _rank orders them: a MAC that many machines of the unit share (a VPN's virtual
+    # adapter) must not push the device out of the limit.
+    strong, strong_params = [f"({c}) DESC" for c in conditions], params[1:]
     if document.macs:
         marks = ", ".join(["%s"] * len(document.macs))
         macs = (
@@ -333,34 +338,15 @@ def _candidate_devices(unit: Unit, document: d.InventoryDocument, lock: bool) ->
         params.extend(document.macs)
     order = f"{qn('last_seen')} DESC, {qn('id')} ASC"
     if strong and document.macs:
-        order = f"({strong}) DESC, {order}"
+        order = f"{', '.join(strong)}, {order}"
         params.extend(strong_params)
-    columns = "*"
-    if document.macs:
-        # Each candidate's MACs, for ranking, in the same statement rather than another.
-        own = (
-            f"FROM {qn(DeviceMAC._meta.db_table)} m "
-            f"WHERE m.{qn('device_id')} = {devices_table}.{qn('id')}"
-        )
-        if connection.vendor == "postgresql":
-            columns = f"*, ARRAY(SELECT m.{qn('mac')} {own}) AS mac_list"
-        else:
-            columns = f"*, (SELECT group_concat(m.{qn('mac')}, ' ') {own}) AS mac_list"
     sql = (
-        f"SELECT {columns} FROM {devices_table} WHERE {qn('unit_id')} = %s "
+        f"SELECT * FROM {devices_table} WHERE {qn('unit_id')} = %s "
         f"AND ({' OR '.join(conditions)}) ORDER BY {order} LIMIT {CANDIDATE_LIMIT}"
     )
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     return list(Device.objects.raw(sql, params))
-
-
-def _mac_set(value: list[str] | str | None) -> set[str]:
-    """The MACs ``_candidate_devices`` read with a device: an array on PostgreSQL, a
-    space-separated string (or NULL for none) on SQLite."""
-    if not value:
-        return set()
-    return set(value.split(" ") if isinstance(value, str) else value)
 
 
 def _candidate_devices_orm(unit: Unit, document: d.InventoryDocument, lock: bool) -> list[Device]:
@@ -718,13 +704,7 @@ def _ingest(
     device.save()
 
     if doc.macs is not None:
-        known = getattr(device, "mac_list", None)
-        _sync_macs(
-            device,
-            doc.macs,
-            new_device=created,
-            known=None if known is None else _mac_set(known),
-        )
+        _sync_macs(device, doc.macs, new_device=created, rows=getattr(device, "_mac_rows", None))
 
     result = IngestResult(device=device, created=created, match_rank=rank)
     report = InventoryReport(
@@ -842,17 +822,18 @@ def _rekey_installations(device: Device) -> None:
 
 
 def _sync_macs(
-    device: Device, macs: list[str], *, new_device: bool = False, known: set[str] | None = None
+    device: Device,
+    macs: list[str],
+    *,
+    new_device: bool = False,
+    rows: list[tuple[str, int, int]] | None = None,
 ) -> None:
-    """Store the device's MACs as ``macs``. ``known``: the MACs read with the device under
-    its lock; when they are the same, nothing is read or written."""
-    if known is not None and known == set(macs):
-        return
-    rows = (
-        []
-        if new_device
-        else DeviceMAC.objects.filter(device=device).values_list("mac", "pk", "unit_id")
-    )
+    """Store the device's MACs as ``macs``. ``rows``: its (mac, pk, unit id) rows as
+    ``_candidates`` read them, after locking the device; unchanged, nothing is written."""
+    if new_device:
+        rows = []
+    elif rows is None:
+        rows = list(DeviceMAC.objects.filter(device=device).values_list("mac", "pk", "unit_id"))
     have = {mac: pk for mac, pk, _unit in rows}
     want = set(macs)
     gone = [pk for mac, pk in have.items() if mac not in want]
