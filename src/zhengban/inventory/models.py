@@ -160,7 +160,11 @@ class DeviceMAC(models.Model):
     # within a unit, and some MACs are the same on thousands of machines (VPN and
     # host-only virtual adapters), so the lookup is by (unit, MAC), not by MAC alone.
     unit = models.ForeignKey(
-        "orgs.Unit", on_delete=models.PROTECT, related_name="+", db_index=False
+        "orgs.Unit",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("单位"),
+        db_index=False,
     )
     mac = models.CharField(_("MAC地址"), max_length=17)
 

@@ -75,6 +75,7 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
                 to="orgs.unit",
+                verbose_name="单位",
             ),
         ),
         migrations.RunSQL(FILL_UNITS, migrations.RunSQL.noop),
@@ -86,6 +87,7 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="+",
                 to="orgs.unit",
+                verbose_name="单位",
             ),
         ),
         migrations.AlterField(
