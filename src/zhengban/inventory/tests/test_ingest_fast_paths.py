@@ -209,6 +209,37 @@ def test_recognised_products_survive_another_thread_clearing_the_memo(org, monke
     assert answers == [{warm: expected, ("slow program", "", "1", ""): None}]
 
 
+def add_fleet(unit, count: int, *, mac=None, seen=None) -> None:
+    """``count`` devices of ``unit``, each with its own agent id, UUID, serial and one MAC,
+    ``mac(i)`` or its own."""
+    from django.utils import timezone
+
+    from zhengban.inventory.models import DeviceMAC
+
+    seen = seen or timezone.now()
+    devices = Device.objects.bulk_create(
+        Device(
+            unit=unit,
+            hostname=f"pc-{unit.pk}-{i}",
+            agent_device_id=f"agent-{unit.pk}-{i}",
+            hardware_uuid=f"uuid-{unit.pk}-{i}",
+            serial_number=f"SN{unit.pk}-{i}",
+            first_seen=seen,
+            last_seen=seen,
+            last_source="ocs",
+        )
+        for i in range(count)
+    )
+    DeviceMAC.objects.bulk_create(
+        DeviceMAC(
+            device=device,
+            unit=unit,
+            mac=mac(i) if mac else f"0a:00:00:00:{i // 256:02x}:{i % 256:02x}",
+        )
+        for i, device in enumerate(devices)
+    )
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
 def test_device_candidates_are_found_through_indexes_alone(org):
     """In a large unit, the candidate query's arms (agent id, UUID, serial, MACs) are each
@@ -216,35 +247,13 @@ def test_device_candidates_are_found_through_indexes_alone(org):
     read every device of the unit and tested each: 34 ms against 0.5 among 10,000. A MAC
     that thousands of machines elsewhere share (a VPN's virtual adapter) costs nothing:
     MACs are looked up within the unit."""
-    from django.utils import timezone
 
     from zhengban.inventory import parsers
-    from zhengban.inventory.models import DeviceMAC
 
     document = parsers.parse_xml(SAMPLE).document
     assert document.agent_device_id and document.serial_number and document.macs
-    now = timezone.now()
-
-    def fleet(unit, count: int, macs) -> None:
-        devices = Device.objects.bulk_create(
-            Device(
-                unit=unit,
-                hostname=f"pc-{unit.pk}-{i}",
-                agent_device_id=f"agent-{unit.pk}-{i}",
-                hardware_uuid=f"uuid-{unit.pk}-{i}",
-                serial_number=f"SN{unit.pk}-{i}",
-                first_seen=now,
-                last_seen=now,
-                last_source="ocs",
-            )
-            for i in range(count)
-        )
-        DeviceMAC.objects.bulk_create(
-            DeviceMAC(device=device, unit=unit, mac=macs(i)) for i, device in enumerate(devices)
-        )
-
-    fleet(org.unit_a, 3000, lambda i: f"0a:00:00:00:{i // 256:02x}:{i % 256:02x}")
-    fleet(org.unit_b, 3000, lambda i: document.macs[0])  # elsewhere, the document's MAC
+    add_fleet(org.unit_a, 3000)
+    add_fleet(org.unit_b, 3000, mac=lambda i: document.macs[0])  # elsewhere, the document's MAC
     with CaptureQueriesContext(connection) as queries:
         assert services.find_candidates(unit=org.unit_a, document=document) == []
     (sql,) = [q["sql"] for q in queries.captured_queries if "inventory_devicemac" in q["sql"]]
@@ -286,24 +295,11 @@ def test_a_mac_shared_across_the_unit_does_not_hide_the_agents_device(org):
     virtual adapter has the same MAC everywhere): the device holding the agent id is still
     the first candidate, though the query keeps only 100, and its next inventory updates it."""
     from zhengban.inventory import parsers
-    from zhengban.inventory.models import DeviceMAC
 
     document = parsers.parse_xml(SAMPLE).document
     device = services.ingest_inventory(unit=org.unit_a, document=document).device
     later = device.last_seen + datetime.timedelta(days=1)
-    others = Device.objects.bulk_create(
-        Device(
-            unit=org.unit_a,
-            hostname=f"pc-{i}",
-            first_seen=later,
-            last_seen=later,
-            last_source="ocs",
-        )
-        for i in range(150)
-    )
-    DeviceMAC.objects.bulk_create(
-        DeviceMAC(device=other, unit=org.unit_a, mac=document.macs[0]) for other in others
-    )
+    add_fleet(org.unit_a, 150, mac=lambda i: document.macs[0], seen=later)
     ranked, fetched = services._candidates(org.unit_a, document, False)
     assert ranked[0] == (services.RANK_AGENT_ID, device)
     assert len(fetched) == services.CANDIDATE_LIMIT
@@ -319,30 +315,11 @@ def test_sqlite_finds_the_agents_device_through_its_index(org):
     is looked up through the unit's unique index, not by reading the unit's devices."""
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's planner")
-    from django.utils import timezone
 
     from zhengban.inventory import parsers
-    from zhengban.inventory.models import DeviceMAC
 
     document = parsers.parse_xml(SAMPLE).document
-    now = timezone.now()
-    fleet = Device.objects.bulk_create(
-        Device(
-            unit=org.unit_a,
-            hostname=f"pc-{i}",
-            agent_device_id=f"agent-{i}",
-            hardware_uuid=f"uuid-{i}",
-            serial_number=f"SN{i}",
-            first_seen=now,
-            last_seen=now,
-            last_source="ocs",
-        )
-        for i in range(3000)
-    )
-    DeviceMAC.objects.bulk_create(
-        DeviceMAC(device=device, unit=org.unit_a, mac=f"0a:00:00:00:{i // 256:02x}:{i % 256:02x}")
-        for i, device in enumerate(fleet)
-    )
+    add_fleet(org.unit_a, 3000)
     with CaptureQueriesContext(connection) as queries:
         services.find_candidates(unit=org.unit_a, document=document)
     (sql,) = [q["sql"] for q in queries.captured_queries if "inventory_devicemac" in q["sql"]]
