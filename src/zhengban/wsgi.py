@@ -35,16 +35,18 @@ def _security_headers() -> list[tuple[str, str]]:
 
 
 class AgentApplication:
-    """Django's WSGI application, with a lean entry for the one request agents send most:
-    a byte-identical repeat of an inventory (the machine did not change) to
-    ``/ingest/<token>/``. That request is answered here with the very service call the
-    ingest view makes (``inventory.ingest.unchanged_repeat``: the token must be live and
-    a device of its unit must have sent exactly this body), without building a Django
-    request or running the middleware; a daily fleet sends mostly these.
+    """Django's WSGI application, with a lean entry for the request agents send most: an
+    unchanged repeat of an inventory (the machine did not change: the very same body, or
+    one whose volatile fields alone differ) to ``/ingest/<token>/``. That request is
+    answered here with the very service call the ingest view makes
+    (``inventory.ingest.unchanged_repeat``: the token must be live and a device of its unit
+    must have stored exactly this), without building a Django request or running the
+    middleware; a daily fleet sends mostly these.
 
     Everything else, and any repeat that is not one (first inventories, unknown, expired or
     revoked tokens, oversized or chunked bodies, errors), goes to Django unchanged, with the
-    body already read handed on (and the digest, so the statement is not run twice)."""
+    body already read handed on (and what was learnt of it, so no statement runs twice and
+    the body is not inflated again)."""
 
     def __init__(self, django_app) -> None:
         self.django_app = django_app
@@ -92,14 +94,19 @@ class AgentApplication:
         # As Django's handler does: connections past their age are closed around requests.
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
-            digest, reply = ingest.unchanged_repeat(match[1], body, environ.get("CONTENT_TYPE", ""))
+            carried, reply = ingest.unchanged_repeat(
+                match[1],
+                body,
+                environ.get("CONTENT_TYPE", ""),
+                environ.get("HTTP_USER_AGENT", ""),
+            )
         except Exception:
             # Django answers (and logs) it as it would any request.
             return None
         finally:
             signals.request_finished.send(sender=self.__class__)
         if reply is None:
-            environ[ingest.CHECKED_DIGEST_KEY] = digest
+            environ[ingest.CARRIED_KEY] = carried
         return reply
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -56,22 +57,61 @@ def _reply(data: bytes, *, request_type: str, json_body: bool, status: int = 200
 OK_JSON = json.dumps({"status": "ok", "expiration": PROLOG_FREQ_HOURS}).encode("utf-8")
 
 
-def unchanged_repeat(token: str, body: bytes, request_type: str) -> tuple[str, tuple | None]:
-    """The byte-identical repeat, before anything else: (the body's digest, and the reply
-    as (body, Content-Type) if the token is live and a device of its unit last sent exactly
-    this body, which then only moved its last_seen; else None, with nothing written). Both
-    the view and the lean WSGI entry for agents (``zhengban.wsgi``) answer with this."""
-    digest = services.payload_hash(body, request_type)
-    if not services.touch_unchanged_for_token(token=token, digest=digest):
-        return digest, None
-    if parsers.sniff_body(body, request_type) == "json":
-        return digest, _reply_body(OK_JSON, request_type=request_type, json_body=True)
-    return digest, _reply_body(INVENTORY_REPLY, request_type=request_type, json_body=False)
+@dataclass
+class Carried:
+    """What ``unchanged_repeat`` learnt of a body that was no repeat, for the view to go on
+    from: the body's digest, and the body inflated and read without its software entries
+    (``parsers.parse_xml_quick``), when it got that far."""
+
+    digest: str
+    payload: bytes | None = None
+    quick: tuple[parsers.XmlRequest, str] | None = None
 
 
-# Set by the lean WSGI entry when it already tried the byte-identical repeat of this body
-# (and found none): the digest, so the view does not run the same statement again.
-CHECKED_DIGEST_KEY = "zhengban.ingest.digest"
+def unchanged_repeat(
+    token: str, body: bytes, request_type: str, user_agent: str = ""
+) -> tuple[Carried, tuple[bytes, str] | None]:
+    """An unchanged repeat, before anything else: (what was learnt of the body, and the
+    reply as (body, Content-Type) if the token is live and a device of its unit was found
+    unchanged, which then only moved its last_seen; else None, with nothing written). Both
+    the view and the lean WSGI entry for agents (``zhengban.wsgi``) answer with this.
+
+    Two kinds are found here. A byte-identical body costs one statement, before inflating
+    it. An XML inventory of an agent whose machine did not change, though volatile fields
+    of the body did (uptime, free disk space: every OCS or FusionInventory agent's daily
+    inventory), costs inflating the body, reading it without its software entries, and
+    one statement (``services.touch_unchanged_agent_for_token``)."""
+    carried = Carried(services.payload_hash(body, request_type))
+    if services.touch_unchanged_for_token(token=token, digest=carried.digest):
+        kind = parsers.sniff_body(body, request_type)
+        return carried, _ok_reply(kind, request_type)
+    try:
+        if not token or parsers.sniff_body(body, request_type) != "xml":
+            return carried, None
+        carried.payload = parsers.decode_body(body, request_type)
+    except parsers.InventoryError:
+        return carried, None  # the view answers it (after checking the token)
+    carried.quick = parsers.parse_xml_quick(carried.payload, user_agent=user_agent)
+    if carried.quick is None:
+        return carried, None
+    head, software_digest = carried.quick
+    if head.document is not None and services.touch_unchanged_agent_for_token(
+        token=token, document=head.document, software_digest=software_digest, digest=carried.digest
+    ):
+        return carried, _ok_reply("xml", request_type)
+    return carried, None
+
+
+def _ok_reply(kind: str, request_type: str) -> tuple[bytes, str]:
+    if kind == "json":
+        return _reply_body(OK_JSON, request_type=request_type, json_body=True)
+    return _reply_body(INVENTORY_REPLY, request_type=request_type, json_body=False)
+
+
+# Set by the lean WSGI entry when it already tried the unchanged repeat of this body (and
+# found none): its Carried, so the view neither runs the same statements nor reads the body
+# again.
+CARRIED_KEY = "zhengban.ingest.carried"
 
 
 def _json(payload: dict, *, request_type: str, status: int = 200) -> HttpResponse:
@@ -103,13 +143,14 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
     except ValueError:
         declared = 0
     too_large = declared > parsers.limit("INVENTORY_MAX_BODY_BYTES")
-    digest = ""
+    user_agent = request.headers.get("User-Agent", "")
+    carried = Carried("")
     if not too_large:
-        digest = request.META.get(CHECKED_DIGEST_KEY, "")
-        if not digest:
-            # A byte-identical repeat (an agent whose machine did not change) costs one
-            # statement: no token lookup of its own, no inflating, no parsing.
-            digest, reply = unchanged_repeat(token, request.body, request_type)
+        carried = request.META.get(CARRIED_KEY)
+        if carried is None:
+            # An unchanged repeat (an agent whose machine did not change) costs one or two
+            # statements: no token lookup of its own, no parsing of the software.
+            carried, reply = unchanged_repeat(token, request.body, request_type, user_agent)
             if reply is not None:
                 return HttpResponse(reply[0], content_type=reply[1])
     try:
@@ -119,7 +160,9 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
     if too_large:
         return _error(413, _("请求体过大。"), as_json=as_json, request_type=request_type)
     try:
-        payload = parsers.decode_body(request.body, request_type)
+        payload = carried.payload
+        if payload is None:
+            payload = parsers.decode_body(request.body, request_type)
         kind = parsers.sniff(payload)
         if kind == "json":
             doc = parsers.parse_json(payload)
@@ -135,7 +178,9 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
                     request_type=request_type,
                 )
             document = parsers.document_from_json(doc)
-            services.ingest_inventory(unit=enrollment.unit, document=document, digest=digest)
+            services.ingest_inventory(
+                unit=enrollment.unit, document=document, digest=carried.digest
+            )
             services.touch_token(enrollment)
             return _json(
                 {"status": "ok", "expiration": PROLOG_FREQ_HOURS}, request_type=request_type
@@ -144,8 +189,9 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
         parsed = services.ingest_xml(
             unit=enrollment.unit,
             payload=payload,
-            user_agent=request.headers.get("User-Agent", ""),
-            digest=digest,
+            user_agent=user_agent,
+            digest=carried.digest,
+            quick=carried.quick,
         )
         services.touch_token(enrollment)
         if parsed.query == "PROLOG":

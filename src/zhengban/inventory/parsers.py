@@ -718,6 +718,10 @@ def _software_from_block_bounded(block: bytes) -> d.Software | None:
     return _software_from_block(block)
 
 
+# "Not read yet", where None is parse_xml_quick's answer for a body it declines.
+UNREAD = object()
+
+
 def parse_xml_quick(payload: bytes, *, user_agent: str = "") -> tuple[XmlRequest, str] | None:
     """An INVENTORY request read without its software entries: the document has every
     other fact and an empty software list; returned with the software section's digest,

@@ -406,7 +406,53 @@ def touch_unchanged_for_token(
     On PostgreSQL this is one statement, committed without waiting for the WAL flush (see
     ``_heartbeat_commit``); elsewhere the same steps through the ORM.
     """
-    if not token or len(token) > 128 or not digest:
+    if not digest:
+        return False
+    return _touch_for_token(token, {"payload_hash": digest}, {}, received)
+
+
+def touch_unchanged_agent_for_token(
+    *,
+    token: str,
+    document: d.InventoryDocument,
+    software_digest: str,
+    digest: str,
+    received: datetime.datetime | None = None,
+) -> bool:
+    """An agent's unchanged inventory whose body differs in volatile fields only (uptime,
+    free disk space: what the OCS and FusionInventory agents send every day), found with
+    one statement: ``document`` is the body read without its software entries
+    (``parsers.parse_xml_quick``), ``software_digest`` its software section's digest. If
+    ``token`` is live and the device of its unit holding the document's agent id last
+    stored exactly these facts and this software section (its quick key), move that
+    device's last_seen, remember the body's ``digest`` (the same body sent again is then a
+    byte-identical repeat) and the token's use: True. False otherwise, with nothing written.
+
+    This is ``touch_unchanged_software`` without ranking candidates, and touches the very
+    device it would: an agent id ranks first and is unique in its unit, and an equal key
+    means the device's hardware ids are the document's, so it cannot conflict with them.
+    """
+    key = document.quick_key(software_digest)
+    if not key or not document.agent_device_id:
+        return False
+    return _touch_for_token(
+        token,
+        {"agent_device_id": document.agent_device_id, "quick_key": key},
+        {"payload_hash": digest},
+        received,
+    )
+
+
+def _touch_for_token(
+    token: str,
+    where: dict[str, str],
+    also: dict[str, str],
+    received: datetime.datetime | None,
+) -> bool:
+    """If ``token`` is live, move last_seen of the devices of its unit whose columns equal
+    ``where``, set ``also`` on them, and record the token's use (at most once a minute).
+    True if a device was touched; nothing is written otherwise."""
+    if not token or len(token) > 128:
         return False
     now = received or timezone.now()
     if connection.vendor != "postgresql":
@@ -414,20 +460,28 @@ def touch_unchanged_for_token(
             row = resolve_token(token, now=now)
         except TokenRejected:
             return False
-        if not touch_unchanged(unit=row.unit_id, digest=digest, received=now):
+        devices = Device.objects.filter(unit_id=row.unit_id, **where)
+        if where.get("agent_device_id") is not None:
+            devices = devices.exclude(agent_device_id="")  # SQLite's partial unique index
+        if not devices.update(last_seen=Greatest(F("last_seen"), Value(now)), **also):
             return False
         touch_token(row, now=now)
         return True
     qn = connection.ops.quote_name
     tokens = qn(EnrollmentToken._meta.db_table)
     devices = qn(Device._meta.db_table)
+    # Column names from this module's own literals, values as parameters.
+    conditions = "".join(f" AND {qn(column)} = %s" for column in where)
+    if "agent_device_id" in where:
+        conditions += f" AND NOT ({qn('agent_device_id')} = '')"  # the partial unique index
+    assignments = "".join(f", {qn(column)} = %s" for column in also)
     sql = f"""
         WITH t AS (
             SELECT id, unit_id FROM {tokens}
             WHERE token_hash = %s AND revoked IS NULL AND expires > %s
         ), d AS (
-            UPDATE {devices} SET last_seen = GREATEST(last_seen, %s)
-            WHERE unit_id = (SELECT unit_id FROM t) AND payload_hash = %s
+            UPDATE {devices} SET last_seen = GREATEST(last_seen, %s){assignments}
+            WHERE unit_id = (SELECT unit_id FROM t){conditions}
             RETURNING 1
         ), u AS (
             UPDATE {tokens} SET last_used = %s
@@ -437,7 +491,15 @@ def touch_unchanged_for_token(
         )
         SELECT count(*), set_config('synchronous_commit', 'off', true) FROM d
     """
-    params = [hash_token(token), now, now, digest, now, now - datetime.timedelta(minutes=1)]
+    params = [
+        hash_token(token),
+        now,
+        now,
+        *also.values(),
+        *where.values(),
+        now,
+        now - datetime.timedelta(minutes=1),
+    ]
     if connection.in_atomic_block:
         # Inside a caller's transaction: its commit must stay synchronous.
         sql = sql.replace(", set_config('synchronous_commit', 'off', true)", ", ''")
@@ -447,22 +509,6 @@ def touch_unchanged_for_token(
         cursor.execute(sql, params)
         touched = cursor.fetchone()[0]
     return touched > 0
-
-
-def touch_unchanged(
-    *, unit: Unit | int, digest: str, received: datetime.datetime | None = None
-) -> bool:
-    """If a device of ``unit`` last reported exactly this body, move its last_seen and say
-    so: an unchanged daily inventory then costs one UPDATE and no parsing at all."""
-    if not digest:
-        return False
-    unit_id = unit if isinstance(unit, int) else unit.pk
-    devices = Device.objects.filter(unit_id=unit_id, payload_hash=digest)
-    if connection.vendor != "postgresql":
-        return devices.update(last_seen=received or timezone.now()) > 0
-    with transaction.atomic():
-        _heartbeat_commit()
-        return devices.update(last_seen=received or timezone.now()) > 0
 
 
 def touch_unchanged_software(
@@ -505,12 +551,16 @@ def ingest_xml(
     user_agent: str = "",
     digest: str = "",
     received: datetime.datetime | None = None,
+    quick: tuple[parsers.XmlRequest, str] | None | object = parsers.UNREAD,
 ) -> parsers.XmlRequest:
     """A FusionInventory/OCS XML body (inflated): PROLOG requests are only parsed;
     inventories are stored (``ingest_inventory``), unless the device's last inventory had
     the same facts and the same raw software section, which is found without parsing the
-    software entries and only moves last_seen. Raises ``parsers.InventoryError``."""
-    quick = parsers.parse_xml_quick(payload, user_agent=user_agent)
+    software entries and only moves last_seen. ``quick``: ``parsers.parse_xml_quick``'s
+    result for this payload, if the caller has it. Raises ``parsers.InventoryError``."""
+    if quick is parsers.UNREAD:
+        quick = parsers.parse_xml_quick(payload, user_agent=user_agent)
+    assert quick is None or isinstance(quick, tuple)
     seen_new: d.InventoryDocument | None = None  # the head no device matched, if any
     if quick is not None:
         head, software_digest = quick

@@ -14,7 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from zhengban.inventory import parsers, services
-from zhengban.inventory.models import Device, Installation, InstallationEvent, InventoryReport
+from zhengban.inventory.models import (
+    Device,
+    EnrollmentToken,
+    Installation,
+    InstallationEvent,
+    InventoryReport,
+)
 from zhengban.inventory.testing import XML_SAMPLES
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +119,70 @@ def test_changes_outside_or_inside_the_software_go_the_full_way(client, token):
     old = match[1].decode()
     assert events == [("version_changed", old, old + ".1")]
     assert InventoryReport.objects.count() == 3
+
+
+def test_a_volatile_repeat_costs_two_statements_on_postgresql(client, token):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert _post(client, token, SAMPLE) == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, token, _volatile(SAMPLE)) == 200
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        # The byte-identical check, then the agent's device by its id and quick key.
+        assert statements == ["WITH", "WITH"]
+    else:
+        # The token, the devices holding the body's digest, the token again, the agent's
+        # device: no candidates ranked, the token's use recorded by the first inventory.
+        assert statements == ["SELECT", "UPDATE", "SELECT", "UPDATE"]
+    assert InventoryReport.objects.count() == 1
+
+
+def _head(xml: bytes):
+    quick = parsers.parse_xml_quick(xml)
+    assert quick is not None and quick[0].document is not None
+    return quick[0].document, quick[1]
+
+
+def test_the_agent_shortcut_touches_only_the_agents_unchanged_device(org, token):
+    first = services.ingest_xml(unit=org.unit_a, payload=SAMPLE).document
+    device = Device.objects.get()
+    day_ago = timezone.now() - datetime.timedelta(days=1)
+    Device.objects.update(first_seen=day_ago, last_seen=day_ago)
+    head, software_digest = _head(_volatile(SAMPLE))
+    assert head.agent_device_id == first.agent_device_id == "LF014-2016-06-13-14-03-53"
+
+    def touch(tok: str = token, doc=head, digest: str = software_digest) -> bool:
+        return services.touch_unchanged_agent_for_token(
+            token=tok, document=doc, software_digest=digest, digest="body-digest"
+        )
+
+    # Another software section, another agent id, no agent id, another unit's or a dead
+    # token: nothing is touched.
+    assert touch(digest="0" * 64) is False
+    assert touch(doc=dataclasses.replace(head, agent_device_id="other")) is False
+    assert touch(doc=dataclasses.replace(head, agent_device_id="")) is False
+    other_unit = services.create_enrollment_token(actor=None, unit=org.unit_b)[1]
+    assert touch(tok=other_unit) is False
+    assert touch(tok="x" + token) is False
+    # A clone holding the same facts under no agent id is not the agent's device.
+    Device.objects.update(agent_device_id="")
+    assert touch() is False
+    device.refresh_from_db()
+    assert (device.last_seen, device.payload_hash) == (day_ago, "")
+    Device.objects.update(agent_device_id=head.agent_device_id)
+    token_row = EnrollmentToken.objects.get(unit=org.unit_a)
+    EnrollmentToken.objects.filter(pk=token_row.pk).update(last_used=None)
+    assert touch() is True
+    device.refresh_from_db()
+    assert device.payload_hash == "body-digest"
+    assert timezone.now() - device.last_seen < datetime.timedelta(minutes=5)
+    token_row.refresh_from_db()
+    assert token_row.last_used is not None
+    services.revoke_enrollment_token(actor=None, token=token_row)
+    seen = device.last_seen
+    assert touch() is False
+    device.refresh_from_db()
+    assert device.last_seen == seen
+    assert InventoryReport.objects.count() == 1

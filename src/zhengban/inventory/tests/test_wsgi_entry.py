@@ -13,12 +13,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from zhengban.inventory import ingest, services
-from zhengban.inventory.models import Device, EnrollmentToken
+from zhengban.inventory.models import Device, EnrollmentToken, InventoryReport
 from zhengban.inventory.testing import GLPI_EXAMPLES, XML_SAMPLES
 from zhengban.wsgi import AgentApplication, django_application
 
-XML = zlib.compress((XML_SAMPLES / "1.xml").read_bytes())
+SAMPLE = (XML_SAMPLES / "1.xml").read_bytes()
+XML = zlib.compress(SAMPLE)
 COMPRESSED = "application/x-compress"
+DEVICEID = "LF014-2016-06-13-14-03-53"
 
 
 class Entry:
@@ -90,8 +92,12 @@ def test_a_byte_identical_repeat_is_answered_without_django(entry, token):
     path = f"/ingest/{token}/"
     status, _headers, data = entry(path, XML, COMPRESSED)
     assert (status, entry.django_calls) == (200, 1)
-    # The first inventory went to Django with the digest already checked.
-    assert entry.environ[ingest.CHECKED_DIGEST_KEY] == services.payload_hash(XML, COMPRESSED)
+    # The first inventory went to Django with what the entry learnt of it: the digest it
+    # checked, the body inflated and read without its software entries.
+    carried = entry.environ[ingest.CARRIED_KEY]
+    assert carried.digest == services.payload_hash(XML, COMPRESSED)
+    assert carried.payload == zlib.decompress(XML)
+    assert carried.quick is not None and carried.quick[0].document.agent_device_id == DEVICEID
     assert zlib.decompress(data) == ingest.INVENTORY_REPLY
     device = Device.objects.get()
 
@@ -104,6 +110,29 @@ def test_a_byte_identical_repeat_is_answered_without_django(entry, token):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert Device.objects.get().last_seen > device.last_seen
     assert Device.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_volatile_repeat_is_answered_without_django(entry, token):
+    path = f"/ingest/{token}/"
+    assert entry(path, XML, COMPRESSED)[0] == 200
+    day_ago = timezone.now() - datetime.timedelta(days=1)
+    Device.objects.update(first_seen=day_ago, last_seen=day_ago)
+    # The agent's next run: the same machine, another free disk space.
+    volatile = zlib.compress(SAMPLE.replace(b"<FREE>", b"<FREE>1", 1))
+    status, headers, data = entry(path, volatile, COMPRESSED)
+    assert (status, entry.django_calls) == (200, 1)
+    assert zlib.decompress(data) == ingest.INVENTORY_REPLY
+    assert headers["Content-Type"] == COMPRESSED
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    device = Device.objects.get()
+    assert device.last_seen > day_ago
+    assert device.payload_hash == services.payload_hash(volatile, COMPRESSED)
+    assert InventoryReport.objects.count() == 1
+    # Another version of one program is a change: Django stores it.
+    changed = zlib.compress(SAMPLE.replace(b">2.11.0-24.fc24<", b">2.11.1-1.fc24<"))
+    assert entry(path, changed, COMPRESSED)[0] == 200
+    assert (entry.django_calls, InventoryReport.objects.count()) == (2, 2)
 
 
 @pytest.mark.django_db
