@@ -60,12 +60,14 @@ OK_JSON = json.dumps({"status": "ok", "expiration": PROLOG_FREQ_HOURS}).encode("
 @dataclass
 class Carried:
     """What ``unchanged_repeat`` learnt of a body that was no repeat, for the view to go on
-    from: the body's digest, and the body inflated and read without its software entries
-    (``parsers.parse_xml_quick``), when it got that far."""
+    from: the body's digest; the body inflated, or why it could not be; and the body read
+    without its software entries (``parsers.parse_xml_quick``: None if it declined the
+    body), when it got that far."""
 
     digest: str
     payload: bytes | None = None
-    quick: tuple[parsers.XmlRequest, str] | None = None
+    error: parsers.InventoryError | None = None
+    quick: tuple[parsers.XmlRequest, str] | None | object = parsers.UNREAD
 
 
 def unchanged_repeat(
@@ -77,24 +79,33 @@ def unchanged_repeat(
     the view and the lean WSGI entry for agents (``zhengban.wsgi``) answer with this.
 
     Two kinds are found here. A byte-identical body costs one statement, before inflating
-    it. An XML inventory of an agent whose machine did not change, though volatile fields
-    of the body did (uptime, free disk space: every OCS or FusionInventory agent's daily
-    inventory), costs inflating the body, reading it without its software entries, and
-    one statement (``services.touch_unchanged_agent_for_token``)."""
+    it; that statement also says whether the token is live, and nothing more is done with
+    the body of a dead one. An XML inventory of an agent whose machine did not change,
+    though volatile fields of the body did (uptime, free disk space: every OCS or
+    FusionInventory agent's daily inventory), costs inflating the body, reading it without
+    its software entries, and one more statement
+    (``services.touch_unchanged_agent_for_token``)."""
     carried = Carried(services.payload_hash(body, request_type))
-    if services.touch_unchanged_for_token(token=token, digest=carried.digest):
-        kind = parsers.sniff_body(body, request_type)
-        return carried, _ok_reply(kind, request_type)
+    touched = services.touch_unchanged_for_token(token=token, digest=carried.digest)
+    if touched:
+        return carried, _ok_reply(parsers.sniff_body(body, request_type), request_type)
+    if touched is None:
+        return carried, None  # a dead token: the view refuses it (401/403)
     try:
-        if not token or parsers.sniff_body(body, request_type) != "xml":
-            return carried, None
-        carried.payload = parsers.decode_body(body, request_type)
+        kind = parsers.sniff_body(body, request_type)
     except parsers.InventoryError:
-        return carried, None  # the view answers it (after checking the token)
-    carried.quick = parsers.parse_xml_quick(carried.payload, user_agent=user_agent)
-    if carried.quick is None:
+        return carried, None  # the view reads the body whole, and answers what it finds
+    if kind != "xml":
         return carried, None
-    head, software_digest = carried.quick
+    try:
+        carried.payload = parsers.decode_body(body, request_type)
+    except parsers.InventoryError as exc:
+        carried.error = exc  # the view answers it, after checking the token
+        return carried, None
+    carried.quick = quick = parsers.parse_xml_quick(carried.payload, user_agent=user_agent)
+    if quick is None:
+        return carried, None
+    head, software_digest = quick
     if head.document is not None and services.touch_unchanged_agent_for_token(
         token=token, document=head.document, software_digest=software_digest, digest=carried.digest
     ):
@@ -160,6 +171,8 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
     if too_large:
         return _error(413, _("请求体过大。"), as_json=as_json, request_type=request_type)
     try:
+        if carried.error is not None:
+            raise carried.error
         payload = carried.payload
         if payload is None:
             payload = parsers.decode_body(request.body, request_type)

@@ -397,18 +397,21 @@ def payload_hash(body: bytes, content_type: str = "") -> str:
 
 def touch_unchanged_for_token(
     *, token: str, digest: str, received: datetime.datetime | None = None
-) -> bool:
+) -> bool | None:
     """A byte-identical repeat, before anything else: if ``token`` is live and a device of
     its unit last sent exactly the body of ``digest``, move that device's last_seen (and the
-    token's last_used, at most once a minute) and say so. False otherwise, with nothing
-    written: the caller then checks the token properly (401/403) and reads the body.
+    token's last_used, at most once a minute): True. False if the token is live and no
+    device was touched; None if the token is not live (missing, unknown, revoked, expired).
+    Nothing is written unless True: the caller then checks the token properly (401/403),
+    reading nothing of the body before it is known to be live.
 
     On PostgreSQL this is one statement, committed without waiting for the WAL flush (see
     ``_heartbeat_commit``); elsewhere the same steps through the ORM.
     """
     if not digest:
         return False
-    return _touch_for_token(token, {"payload_hash": digest}, {}, received)
+    touched = _touch_for_token(token, {"payload_hash": digest}, {}, received)
+    return None if touched is None else touched > 0
 
 
 def touch_unchanged_agent_for_token(
@@ -435,12 +438,13 @@ def touch_unchanged_agent_for_token(
     key = document.quick_key(software_digest)
     if not key or not document.agent_device_id:
         return False
-    return _touch_for_token(
+    touched = _touch_for_token(
         token,
         {"agent_device_id": document.agent_device_id, "quick_key": key},
         {"payload_hash": digest},
         received,
     )
+    return bool(touched)
 
 
 def _touch_for_token(
@@ -448,25 +452,29 @@ def _touch_for_token(
     where: dict[str, str],
     also: dict[str, str],
     received: datetime.datetime | None,
-) -> bool:
+) -> int | None:
     """If ``token`` is live, move last_seen of the devices of its unit whose columns equal
     ``where``, set ``also`` on them, and record the token's use (at most once a minute).
-    True if a device was touched; nothing is written otherwise."""
+    The number of devices touched (nothing is written if none), or None if the token is
+    not live."""
+    if not all(where.values()):
+        # An empty value would match every device that never had one (imported devices).
+        raise ValueError(f"empty device condition: {where}")
     if not token or len(token) > 128:
-        return False
+        return None
     now = received or timezone.now()
     if connection.vendor != "postgresql":
         try:
             row = resolve_token(token, now=now)
         except TokenRejected:
-            return False
+            return None
         devices = Device.objects.filter(unit_id=row.unit_id, **where)
         if where.get("agent_device_id") is not None:
             devices = devices.exclude(agent_device_id="")  # SQLite's partial unique index
-        if not devices.update(last_seen=Greatest(F("last_seen"), Value(now)), **also):
-            return False
-        touch_token(row, now=now)
-        return True
+        touched = devices.update(last_seen=Greatest(F("last_seen"), Value(now)), **also)
+        if touched:
+            touch_token(row, now=now)
+        return touched
     qn = connection.ops.quote_name
     tokens = qn(EnrollmentToken._meta.db_table)
     devices = qn(Device._meta.db_table)
@@ -489,7 +497,9 @@ def _touch_for_token(
               AND (last_used IS NULL OR last_used < %s)
             RETURNING 1
         )
-        SELECT count(*), set_config('synchronous_commit', 'off', true) FROM d
+        SELECT count(*), (SELECT count(*) FROM t),
+               set_config('synchronous_commit', 'off', true)
+        FROM d
     """
     params = [
         hash_token(token),
@@ -502,13 +512,13 @@ def _touch_for_token(
     ]
     if connection.in_atomic_block:
         # Inside a caller's transaction: its commit must stay synchronous.
-        sql = sql.replace(", set_config('synchronous_commit', 'off', true)", ", ''")
+        sql = sql.replace("set_config('synchronous_commit', 'off', true)", "''")
     # Outside one, the statement is its own transaction, and set_config() makes its commit
     # skip the WAL flush as _heartbeat_commit() does: one round trip, not four.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        touched = cursor.fetchone()[0]
-    return touched > 0
+        touched, live, _setting = cursor.fetchone()
+    return touched if live else None
 
 
 def touch_unchanged_software(

@@ -190,12 +190,18 @@ def test_bad_bodies_are_refused_naming_the_field(client, token, body, content_ty
 
 
 @pytest.mark.django_db
-def test_zip_bomb_is_refused_with_413(client, token, settings):
+@pytest.mark.parametrize("start", [b"{", b"<"])
+def test_zip_bomb_is_refused_with_413(client, token, settings, start):
     settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_INFLATED_BYTES": 1_000_000}
-    bomb = zlib.compress(b"{" + b" " * 5_000_000 + b"}")
+    bomb = zlib.compress(start + b" " * 5_000_000)
     response = post(client, token, bomb, "application/x-compress-zlib")
     assert response.status_code == 413
+    assert response.content.decode() == "body: 解压后超过 1000000 字节上限。"
     assert Device.objects.count() == 0
+    # Under a dead token the token is refused first, and the body is not inflated.
+    services.revoke_enrollment_token(actor=None, token=EnrollmentToken.objects.get())
+    response = post(client, token, bomb, "application/x-compress-zlib")
+    assert (response.status_code, response.content.decode()) == (403, "注册令牌已被撤销。")
 
 
 @pytest.mark.django_db

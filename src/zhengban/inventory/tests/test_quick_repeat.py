@@ -21,7 +21,7 @@ from zhengban.inventory.models import (
     InstallationEvent,
     InventoryReport,
 )
-from zhengban.inventory.testing import XML_SAMPLES
+from zhengban.inventory.testing import XML_SAMPLES, other_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_changes_outside_or_inside_the_software_go_the_full_way(client, token):
     assert InventoryReport.objects.count() == 3
 
 
-def test_a_volatile_repeat_costs_two_statements_on_postgresql(client, token):
+def test_a_volatile_repeat_costs_two_statements(client, token):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -137,6 +137,42 @@ def test_a_volatile_repeat_costs_two_statements_on_postgresql(client, token):
         # device: no candidates ranked, the token's use recorded by the first inventory.
         assert statements == ["SELECT", "UPDATE", "SELECT", "UPDATE"]
     assert InventoryReport.objects.count() == 1
+    # Under a dead token, nothing is read of the body: the view refuses the token.
+    token_row = EnrollmentToken.objects.get()
+    services.revoke_enrollment_token(actor=None, token=token_row)
+    url = reverse("inventory:ingest", args=[token])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.generic(
+            "POST",
+            url,
+            zlib.compress(_volatile(_volatile(SAMPLE))),
+            content_type="application/x-compress-zlib",
+        )
+    assert (response.status_code, response.content.decode()) == (403, "注册令牌已被撤销。")
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements == ["WITH" if connection.vendor == "postgresql" else "SELECT", "SELECT"]
+
+
+def test_a_clone_without_the_agent_id_is_still_found_by_ranking(client, token):
+    # Machine B runs a copy of machine A's disk image: the same agent id, its own UUID and
+    # serial. B's device is stored without the agent id, which A's device holds.
+    machine_b = SAMPLE.replace(b"0055ADC9-1D3A-E411-8043-B05D95113232", b"B-UUID").replace(
+        b"<SSN>9E113232I</SSN>", b"<SSN>B-SERIAL</SSN>"
+    )
+    assert _post(client, token, SAMPLE) == 200
+    assert _post(client, token, machine_b) == 200
+    a, b = Device.objects.order_by("pk")
+    assert (a.agent_device_id, b.agent_device_id) == ("LF014-2016-06-13-14-03-53", "")
+    day_ago = timezone.now() - datetime.timedelta(days=1)
+    Device.objects.update(first_seen=day_ago, last_seen=day_ago)
+    # B's next run: A's device holds the agent id under another key, so the one-statement
+    # check finds nothing; ranking then finds B by its UUID and serial, unchanged.
+    assert _post(client, token, _volatile(machine_b)) == 200
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.last_seen == day_ago
+    assert timezone.now() - b.last_seen < datetime.timedelta(minutes=5)
+    assert InventoryReport.objects.count() == 2
 
 
 def _head(xml: bytes):
@@ -186,3 +222,23 @@ def test_the_agent_shortcut_touches_only_the_agents_unchanged_device(org, token)
     device.refresh_from_db()
     assert device.last_seen == seen
     assert InventoryReport.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agent_shortcut_commits_on_its_own(org):
+    from django.db import connection
+
+    token = services.create_enrollment_token(actor=None, unit=org.unit_a)[1]
+    services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
+    head, software_digest = _head(_volatile(SAMPLE))
+    assert not connection.in_atomic_block
+    # Outside a transaction the statement is its own (committed without the WAL flush on
+    # PostgreSQL): what it wrote is there for every other connection.
+    assert services.touch_unchanged_agent_for_token(
+        token=token, document=head, software_digest=software_digest, digest="body-digest"
+    )
+    if connection.vendor == "postgresql":
+        with other_connection() as other, other.cursor() as cursor:
+            cursor.execute("SELECT payload_hash FROM inventory_device")
+            assert cursor.fetchall() == [("body-digest",)]
+    assert list(Device.objects.values_list("payload_hash", flat=True)) == ["body-digest"]
