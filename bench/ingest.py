@@ -483,7 +483,13 @@ def main() -> int:
     parser.add_argument("--json", required=True)
     parser.add_argument("--n", type=int, default=200, help="inventories per phase")
     parser.add_argument("--clients", default="1,4,16")
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: 2×cores+1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="gunicorn workers (0: one per core, as README.md recommends for a host that also "
+        "runs its PostgreSQL)",
+    )
     parser.add_argument(
         "--worker-class", default="sync", help="gunicorn worker class (sync, gthread)"
     )
@@ -571,7 +577,7 @@ def run(args, peer) -> int:
         checks.append({"phase": "service", **verify("svc", args.n, entries)})
         print(json.dumps(results[-3:], ensure_ascii=False), flush=True)
 
-    workers = args.workers or (2 * (os.cpu_count() or 1) + 1)
+    workers = args.workers or (os.cpu_count() or 1)
     port = free_port()
     server = subprocess.Popen(
         [
