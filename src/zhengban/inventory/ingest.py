@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from zhengban.inventory import document as d
 from zhengban.inventory import parsers, services
 
 PROLOG_FREQ_HOURS = 24
@@ -67,7 +68,10 @@ class Carried:
     digest: str
     payload: bytes | None = None
     error: parsers.InventoryError | None = None
+    # XML: parse_xml_quick's result. JSON: the parsed body (``json_doc``) and parse_json_quick's.
     quick: tuple[parsers.XmlRequest, str] | None | object = parsers.UNREAD
+    json_doc: dict | None = None
+    json_quick: tuple[d.InventoryDocument, str] | None = None
 
 
 def unchanged_repeat(
@@ -80,11 +84,11 @@ def unchanged_repeat(
 
     Two kinds are found here. A byte-identical body costs one statement, before inflating
     it; that statement also says whether the token is live, and nothing more is done with
-    the body of a dead one. An XML inventory of an agent whose machine did not change,
-    though volatile fields of the body did (uptime, free disk space: every OCS or
-    FusionInventory agent's daily inventory), costs inflating the body, reading it without
-    its software entries, and one more statement
-    (``services.touch_unchanged_agent_for_token``)."""
+    the body of a dead one. An inventory of an agent whose machine did not change, though
+    volatile fields of the body did (uptime, free disk space, boot time: every OCS,
+    FusionInventory or GLPI agent's daily inventory), costs inflating the body, reading it
+    without its software entries (the software's digest stands for them), and one more
+    statement (``services.touch_unchanged_agent_for_token``)."""
     carried = Carried(services.payload_hash(body, request_type))
     touched = services.touch_unchanged_for_token(token=token, digest=carried.digest)
     if touched:
@@ -95,21 +99,30 @@ def unchanged_repeat(
         kind = parsers.sniff_body(body, request_type)
     except parsers.InventoryError:
         return carried, None  # the view reads the body whole, and answers what it finds
-    if kind != "xml":
-        return carried, None
     try:
         carried.payload = parsers.decode_body(body, request_type)
+        if kind == "json":
+            carried.json_doc = parsers.parse_json(carried.payload)
     except parsers.InventoryError as exc:
         carried.error = exc  # the view answers it, after checking the token
         return carried, None
-    carried.quick = quick = parsers.parse_xml_quick(carried.payload, user_agent=user_agent)
-    if quick is None:
-        return carried, None
-    head, software_digest = quick
-    if head.document is not None and services.touch_unchanged_agent_for_token(
-        token=token, document=head.document, software_digest=software_digest, digest=carried.digest
+    if kind == "json":
+        assert carried.json_doc is not None
+        if str(carried.json_doc.get("action", "")).lower() == "contact":
+            return carried, None
+        carried.json_quick = parsers.parse_json_quick(carried.json_doc)
+        if carried.json_quick is None:
+            return carried, None
+        document, software_digest = carried.json_quick
+    else:
+        carried.quick = quick = parsers.parse_xml_quick(carried.payload, user_agent=user_agent)
+        if quick is None or quick[0].document is None:
+            return carried, None
+        document, software_digest = quick[0].document, quick[1]
+    if services.touch_unchanged_agent_for_token(
+        token=token, document=document, software_digest=software_digest, digest=carried.digest
     ):
-        return carried, _ok_reply("xml", request_type)
+        return carried, _ok_reply(kind, request_type)
     return carried, None
 
 
@@ -178,7 +191,7 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
             payload = parsers.decode_body(request.body, request_type)
         kind = parsers.sniff(payload)
         if kind == "json":
-            doc = parsers.parse_json(payload)
+            doc = carried.json_doc if carried.json_doc is not None else parsers.parse_json(payload)
             as_json = True
             if str(doc.get("action", "")).lower() == "contact":
                 services.touch_token(enrollment)
@@ -190,7 +203,9 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
                     },
                     request_type=request_type,
                 )
-            document = parsers.document_from_json(doc)
+            document = parsers.document_from_json(
+                doc, software_digest=carried.json_quick[1] if carried.json_quick else None
+            )
             services.ingest_inventory(
                 unit=enrollment.unit, document=document, digest=carried.digest
             )

@@ -96,8 +96,9 @@ class Device(models.Model):
     # sha256 of the last normalised inventory (its software list and the device facts we
     # store): an unchanged repeat is recognised with one comparison and only moves last_seen.
     inventory_hash = models.CharField(_("清单摘要"), max_length=64, blank=True)
-    # sha256 of the last body received over HTTP, inflated: a byte-identical repeat is found
-    # with one indexed UPDATE, before any parsing (see ingest view).
+    # sha256 of the last body received over HTTP, as received (before inflating) with its
+    # media type: a byte-identical repeat is found with one indexed UPDATE, before any
+    # parsing (services.payload_hash, ingest.unchanged_repeat).
     payload_hash = models.CharField(_("报文摘要"), max_length=64, blank=True)
     # InventoryDocument.quick_key() of the last inventory (its facts but the software list,
     # and the raw software section's digest): a repeat whose body differs only in volatile

@@ -287,8 +287,39 @@ NON_COMPUTER_ITEMTYPES = {"NetworkEquipment", "Printer"}
 INVENTORY_ACTIONS = {"inventory", "injector"}
 
 
-def document_from_json(doc: dict[str, Any]) -> d.InventoryDocument:
-    """Validate a GLPI inventory (action ``inventory``) and normalise it."""
+def json_software_digest(softwares: list[Any]) -> str:
+    """sha256 of a JSON inventory's software array as parsed, written back in one canonical
+    form: equal digests mean equal arrays, whatever the body's spacing or other fields."""
+    data = json.dumps(softwares, separators=(",", ":"))  # ASCII: lone surrogates survive
+    return hashlib.sha256(data.encode("ascii")).hexdigest()
+
+
+def parse_json_quick(doc: dict[str, Any]) -> tuple[d.InventoryDocument, str] | None:
+    """A GLPI inventory read without its software entries: the document has every other
+    fact (validated as ``document_from_json`` validates them) and an empty software list;
+    returned with the software array's digest (``json_software_digest``), for the ingest
+    to recognise an unchanged inventory whose volatile fields (boot time, free memory)
+    changed. None when the document has no full software array, or anything else that
+    ``document_from_json`` would refuse: then it decides."""
+    content = doc.get("content")
+    softwares = content.get("softwares") if isinstance(content, dict) else None
+    if not isinstance(softwares, list) or len(softwares) > limit("INVENTORY_MAX_SOFTWARE"):
+        return None
+    if (
+        doc.get("action", "inventory") not in INVENTORY_ACTIONS
+        or doc.get("itemtype") in NON_COMPUTER_ITEMTYPES
+    ):
+        return None
+    if next(iter(_head_validator().iter_errors(doc)), None) is not None:
+        return None
+    return _document_from_json(doc, []), json_software_digest(softwares)
+
+
+def document_from_json(
+    doc: dict[str, Any], *, software_digest: str | None = None
+) -> d.InventoryDocument:
+    """Validate a GLPI inventory (action ``inventory``) and normalise it.
+    ``software_digest``: ``json_software_digest`` of its software array, if already made."""
     validate_json(doc)
     action = doc.get("action", "inventory")
     if action not in INVENTORY_ACTIONS:
@@ -300,6 +331,23 @@ def document_from_json(doc: dict[str, Any]) -> d.InventoryDocument:
             "itemtype",
             _("不支持的设备类型 %(type)s：只接受计算机清单。") % {"type": doc["itemtype"]},
         )
+    content = doc["content"]
+    partial = bool(doc.get("partial", False))
+    software: list[d.Software] | None
+    if "softwares" in content or not partial:
+        softwares = content.get("softwares") or []
+        software = [s for s in map(_software_from_json, softwares) if s]
+        document = _document_from_json(doc, software)
+        if isinstance(content.get("softwares"), list):
+            document.software_digest = software_digest or json_software_digest(softwares)
+        return document
+    return _document_from_json(doc, None)
+
+
+def _document_from_json(
+    doc: dict[str, Any], software: list[d.Software] | None
+) -> d.InventoryDocument:
+    """The document of a validated GLPI inventory, with ``software`` as its software."""
     content = doc["content"]
     partial = bool(doc.get("partial", False))
     hardware = content.get("hardware") or {}
@@ -328,11 +376,6 @@ def document_from_json(doc: dict[str, Any]) -> d.InventoryDocument:
             )
     cpus = content.get("cpus") or []
     networks = content.get("networks")
-    software: list[d.Software] | None
-    if "softwares" in content or not partial:
-        software = [s for s in map(_software_from_json, content.get("softwares") or []) if s]
-    else:
-        software = None
     return d.InventoryDocument(
         source=source,
         agent_device_id=d.text(doc.get("deviceid"), 255),
@@ -750,15 +793,15 @@ def parse_xml(
     payload: bytes,
     *,
     user_agent: str = "",
-    quick: tuple[XmlRequest, str] | None = None,
+    quick: tuple[XmlRequest, str] | None | object = UNREAD,
 ) -> XmlRequest:
     """A FusionInventory/OCS request. An inventory is read as its head (everything but the
     software entries, ``parse_xml_quick``; pass its result as ``quick`` if already made)
     plus its software section cut into entries by ``software_entries``; any body that path
     declines is read by the streaming parser, which gives the very same document."""
-    if quick is None:
+    if quick is UNREAD:
         quick = parse_xml_quick(payload, user_agent=user_agent)
-    if quick is not None:
+    if isinstance(quick, tuple):
         head, digest = quick
         section = software_section(payload)
         entries = software_entries(payload, section) if section is not None else None

@@ -408,8 +408,6 @@ def touch_unchanged_for_token(
     On PostgreSQL this is one statement, committed without waiting for the WAL flush (see
     ``_heartbeat_commit``); elsewhere the same steps through the ORM.
     """
-    if not digest:
-        return False
     touched = _touch_for_token(token, {"payload_hash": digest}, {}, received)
     return None if touched is None else touched > 0
 
@@ -469,7 +467,7 @@ def _touch_for_token(
         except TokenRejected:
             return None
         devices = Device.objects.filter(unit_id=row.unit_id, **where)
-        if where.get("agent_device_id") is not None:
+        if "agent_device_id" in where:
             devices = devices.exclude(agent_device_id="")  # SQLite's partial unique index
         touched = devices.update(last_seen=Greatest(F("last_seen"), Value(now)), **also)
         if touched:
@@ -570,9 +568,8 @@ def ingest_xml(
     result for this payload, if the caller has it. Raises ``parsers.InventoryError``."""
     if quick is parsers.UNREAD:
         quick = parsers.parse_xml_quick(payload, user_agent=user_agent)
-    assert quick is None or isinstance(quick, tuple)
     seen_new: d.InventoryDocument | None = None  # the head no device matched, if any
-    if quick is not None:
+    if isinstance(quick, tuple):
         head, software_digest = quick
         assert head.document is not None
         touched = touch_unchanged_software(

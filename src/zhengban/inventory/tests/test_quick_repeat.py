@@ -4,8 +4,10 @@ without parsing the software entries; anything that matters still goes the full 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
+import json
 import re
 import zlib
 
@@ -21,7 +23,7 @@ from zhengban.inventory.models import (
     InstallationEvent,
     InventoryReport,
 )
-from zhengban.inventory.testing import XML_SAMPLES, other_connection
+from zhengban.inventory.testing import GLPI_EXAMPLES, XML_SAMPLES, other_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -242,3 +244,80 @@ def test_the_agent_shortcut_commits_on_its_own(org):
             cursor.execute("SELECT payload_hash FROM inventory_device")
             assert cursor.fetchall() == [("body-digest",)]
     assert list(Device.objects.values_list("payload_hash", flat=True)) == ["body-digest"]
+
+
+GLPI = json.loads((GLPI_EXAMPLES / "computer_1.json").read_bytes())  # GLPI agent, 6 programs
+
+
+def _glpi(changes=None, boot: str = "2026-11-27 08:00:00") -> dict:
+    doc = copy.deepcopy(GLPI)
+    doc["content"]["operatingsystem"]["boot_time"] = boot
+    for section, values in (changes or {}).items():
+        doc["content"][section].update(values)
+    return doc
+
+
+def _post_glpi(client, token: str, doc: dict):
+    url = reverse("inventory:ingest", args=[token])
+    return client.generic("POST", url, json.dumps(doc).encode(), content_type="application/json")
+
+
+def test_the_software_digest_of_a_glpi_inventory_is_its_quick_readings():
+    full = parsers.document_from_json(copy.deepcopy(GLPI))
+    quick = parsers.parse_json_quick(copy.deepcopy(GLPI))
+    assert quick is not None
+    head, digest = quick
+    assert digest == full.software_digest != ""
+    assert head == dataclasses.replace(full, software=[], software_digest="")
+    # Other spacing, another boot time: the same digest and key. Another version: another.
+    again = parsers.parse_json_quick(json.loads(json.dumps(_glpi(), indent=4)))
+    assert again is not None and again[1] == digest
+    assert again[0].quick_key(digest) == full.quick_key()
+    upgraded = _glpi()
+    upgraded["content"]["softwares"][0]["version"] = "3.32.2-1.fc31"
+    assert parsers.parse_json_quick(upgraded)[1] != digest
+    # Without a software array (a partial inventory), or a head the schema refuses: none.
+    partial = copy.deepcopy(GLPI)
+    partial["partial"] = True
+    del partial["content"]["softwares"]
+    assert parsers.parse_json_quick(partial) is None
+    assert parsers.document_from_json(partial).software_digest == ""
+    assert parsers.parse_json_quick(_glpi({"hardware": {"memory": "7800 MB"}})) is None
+
+
+def test_a_glpi_agents_volatile_repeat_costs_two_statements(client, token):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert _post_glpi(client, token, GLPI).status_code == 200
+    device = Device.objects.get()
+    assert device.quick_key == parsers.document_from_json(copy.deepcopy(GLPI)).quick_key() != ""
+    day_ago = timezone.now() - datetime.timedelta(days=1)
+    Device.objects.update(first_seen=day_ago, last_seen=day_ago)
+    with CaptureQueriesContext(connection) as queries:
+        response = _post_glpi(client, token, _glpi())
+    assert (response.status_code, response.json()) == (200, {"status": "ok", "expiration": 24})
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        assert statements == ["WITH", "WITH"]
+    else:
+        assert statements == ["SELECT", "UPDATE", "SELECT", "UPDATE"]
+    device.refresh_from_db()
+    assert timezone.now() - device.last_seen < datetime.timedelta(minutes=5)
+    assert device.payload_hash == services.payload_hash(
+        json.dumps(_glpi()).encode(), "application/json"
+    )
+    assert InventoryReport.objects.count() == 1
+    # A head the schema refuses is refused, even with the same facts and software (the
+    # boot time is not stored: its key is the stored one).
+    bad = _post_glpi(client, token, _glpi(boot="yesterday"))
+    assert bad.status_code == 400
+    assert bad.json()["message"].startswith("content.operatingsystem.boot_time: ")
+    # A new program goes the full way, and is stored with an event.
+    more = _glpi(boot="2026-11-28 08:00:00")
+    more["content"]["softwares"].append({"name": "WPS Office", "version": "12.1"})
+    assert _post_glpi(client, token, more).status_code == 200
+    assert InventoryReport.objects.count() == 2
+    assert list(InstallationEvent.objects.values_list("event_type", "name")) == [
+        ("installed", "WPS Office")
+    ]

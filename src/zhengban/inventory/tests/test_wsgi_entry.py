@@ -1,8 +1,10 @@
-"""The lean WSGI entry for agents (zhengban.wsgi.AgentApplication): byte-identical repeats
-answered without Django's request cycle, everything else by Django exactly as before."""
+"""The lean WSGI entry for agents (zhengban.wsgi.AgentApplication): unchanged repeats (the
+same body, or one whose volatile fields alone changed) answered without Django's request
+cycle, everything else by Django exactly as before."""
 
 import datetime
 import io
+import json
 import sys
 import zlib
 
@@ -133,6 +135,20 @@ def test_a_volatile_repeat_is_answered_without_django(entry, token):
     changed = zlib.compress(SAMPLE.replace(b">2.11.0-24.fc24<", b">2.11.1-1.fc24<"))
     assert entry(path, changed, COMPRESSED)[0] == 200
     assert (entry.django_calls, InventoryReport.objects.count()) == (2, 2)
+
+
+@pytest.mark.django_db
+def test_a_glpi_agents_volatile_repeat_is_answered_without_django(entry, token):
+    doc = json.loads((GLPI_EXAMPLES / "computer_1.json").read_bytes())
+    path = f"/ingest/{token}/"
+    assert entry(path, json.dumps(doc).encode(), "application/json")[0] == 200
+    carried = entry.environ[ingest.CARRIED_KEY]
+    assert carried.json_doc == doc and carried.json_quick is not None
+    doc["content"]["operatingsystem"]["boot_time"] = "2026-11-27 08:00:00"
+    status, _headers, data = entry(path, json.dumps(doc).encode(), "application/json")
+    assert (status, entry.django_calls) == (200, 1)
+    assert data == b'{"status": "ok", "expiration": 24}'
+    assert InventoryReport.objects.count() == 1
 
 
 @pytest.mark.django_db
