@@ -276,7 +276,9 @@ def validate_json(doc: Any) -> None:
 def parse_json(payload: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad JSON, bad UTF-8, integers of over 4,300 digits; RecursionError:
+        # nesting deeper than the interpreter's limit.
         raise InventoryError("body", _("JSON 无法解析：%(err)s") % {"err": exc}) from exc
     if not isinstance(doc, dict):
         raise InventoryError("body", _("清单应为 JSON 对象。"))
@@ -305,14 +307,21 @@ def parse_json_quick(doc: dict[str, Any]) -> tuple[d.InventoryDocument, str] | N
     softwares = content.get("softwares") if isinstance(content, dict) else None
     if not isinstance(softwares, list) or len(softwares) > limit("INVENTORY_MAX_SOFTWARE"):
         return None
+    # The schema first: it makes action and itemtype strings before they are looked up.
+    if next(iter(_head_validator().iter_errors(doc)), None) is not None:
+        return None
     if (
         doc.get("action", "inventory") not in INVENTORY_ACTIONS
         or doc.get("itemtype") in NON_COMPUTER_ITEMTYPES
     ):
         return None
-    if next(iter(_head_validator().iter_errors(doc)), None) is not None:
+    try:
+        head = _document_from_json(doc, [])
+    except InventoryError:  # too many network interfaces: refused by the full path
         return None
-    return _document_from_json(doc, []), json_software_digest(softwares)
+    # The entries themselves are not checked here: an equal digest means the very array a
+    # stored inventory had, which passed document_from_json's checks then.
+    return head, json_software_digest(softwares)
 
 
 def document_from_json(

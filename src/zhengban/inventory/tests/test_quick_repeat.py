@@ -321,3 +321,27 @@ def test_a_glpi_agents_volatile_repeat_costs_two_statements(client, token):
     assert list(InstallationEvent.objects.values_list("event_type", "name")) == [
         ("installed", "WPS Office")
     ]
+
+
+def test_what_the_full_path_refuses_is_refused_with_the_shortcut_in_front(client, token, settings):
+    assert _post_glpi(client, token, GLPI).status_code == 200
+    # Not a string where the schema wants one: 400 naming the field, not a server error.
+    bad = _glpi()
+    bad["action"] = ["inventory"]
+    response = _post_glpi(client, token, bad)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("action: 不符合 GLPI 清单格式：")
+    # Over a limit on the head (network interfaces): the full path's 413.
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_NETWORKS": 2}
+    response = _post_glpi(client, token, _glpi())
+    assert (response.status_code, response.json()["message"]) == (
+        413,
+        "networks: 网络接口数量超过上限。",
+    )
+    # JSON that Python refuses to read for its size: 400, not a server error.
+    url = reverse("inventory:ingest", args=[token])
+    huge = b'{"deviceid": "x", "content": {"n": ' + b"9" * 5000 + b"}}"
+    response = client.generic("POST", url, huge, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("body: JSON 无法解析：")
+    assert InventoryReport.objects.count() == 1
