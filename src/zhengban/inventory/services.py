@@ -421,9 +421,10 @@ def touch_unchanged_agent_for_token(
     received: datetime.datetime | None = None,
 ) -> bool:
     """An agent's unchanged inventory whose body differs in volatile fields only (uptime,
-    free disk space: what the OCS and FusionInventory agents send every day), found with
-    one statement: ``document`` is the body read without its software entries
-    (``parsers.parse_xml_quick``), ``software_digest`` its software section's digest. If
+    free disk space, boot time: what the OCS, FusionInventory and GLPI agents send every
+    day), found with one statement: ``document`` is the body read without its software
+    entries (``parsers.parse_xml_quick`` or ``parse_json_quick``), ``software_digest`` its
+    software's digest. If
     ``token`` is live and the device of its unit holding the document's agent id last
     stored exactly these facts and this software section (its quick key), move that
     device's last_seen, remember the body's ``digest`` (the same body sent again is then a
