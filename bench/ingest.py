@@ -19,6 +19,12 @@ agent's next run sends them ("repeat_volatile": free disk space, uptime):
   of other work on the machine does not change: cpu_app_ms (gunicorn master and
   workers), cpu_db_ms (this database's PostgreSQL backends), cpu_client_ms (this
   process: the benchmark's clients), and load1 (the load average after the phase).
+With --format json, the same inventories go as a GLPI agent sends them: each document as
+zhengban's parser reads it, written as a GLPI-agent JSON inventory (deviceid, hardware,
+bios, operating system, networks, every program), zlib-compressed
+(application/x-compress-zlib); its "repeat_volatile" changes the operating system's boot
+time, as the GLPI agent's daily run does. HTTP only (--skip-service), no OCS side: the OCS
+server speaks XML alone.
 With --fleet M, the enrolment token's unit first gets M other devices (each with an agent
 id, hardware UUID, serial, payload digest and one MAC; no installations), so that every
 device lookup runs in a unit of province size, not in one holding only the benchmark's own.
@@ -213,6 +219,57 @@ def volatile(xml: bytes) -> bytes:
     return changed
 
 
+BOOT_TIME = "2026-11-27 08:00:00"
+
+
+def glpi_json(xml: bytes) -> bytes:
+    """The inventory ``xml`` as a GLPI agent would send it (JSON), with every fact zhengban
+    stores; the entries keep their order."""
+    from zhengban.inventory import parsers
+
+    doc = parsers.parse_xml(xml).document
+    assert doc is not None and doc.os is not None and doc.software is not None
+    content: dict = {
+        "versionclient": "GLPI-Agent_v1.7",
+        "hardware": {"name": doc.hostname, "uuid": doc.hardware_uuid, "memory": doc.memory_mb},
+        "bios": {"ssn": doc.serial_number, "smanufacturer": doc.manufacturer},
+        "operatingsystem": {
+            "full_name": doc.os.name,
+            "version": doc.os.version,
+            "arch": doc.os.arch,
+            "boot_time": BOOT_TIME,
+        },
+        "networks": [{"description": f"eth{i}", "mac": mac} for i, mac in enumerate(doc.macs)],
+        "cpus": [{"name": doc.cpu}] if doc.cpu else [],
+        "softwares": [
+            {
+                key: value
+                for key, value in (
+                    ("name", s.name),
+                    ("version", s.version),
+                    ("publisher", s.publisher),
+                    ("arch", s.arch),
+                    ("install_date", s.install_date.isoformat() if s.install_date else ""),
+                    ("guid", s.guid),
+                )
+                if value
+            }
+            for s in doc.software
+        ],
+    }
+    for section in ("hardware", "bios"):
+        content[section] = {k: v for k, v in content[section].items() if v not in (None, "")}
+    body = {"action": "inventory", "deviceid": doc.agent_device_id, "content": content}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def volatile_json(body: bytes) -> bytes:
+    """The GLPI agent's next run of an unchanged machine: another boot time."""
+    return body.replace(
+        f'"boot_time": "{BOOT_TIME}"'.encode(), b'"boot_time": "2026-11-28 08:00:00"'
+    )
+
+
 def service_phase(xmls: list[bytes], unit, entries: int) -> list[dict]:
     """Inflate + parse + store, in this process, as the ingest view does but without its
     byte-identical shortcut: every repeat is parsed (all but the software entries, whose
@@ -357,24 +414,26 @@ def http_phase(
     entries: int,
     meter: CpuMeter | None = None,
     rounds: int = 1,
+    as_json: bool = False,
 ) -> list:
     local = threading.local()
+    content_type = "application/x-compress-zlib" if as_json else "application/x-compress"
+    agent = "GLPI-Agent_v1.7" if as_json else "OCS-NG_unified_unix_agent_v2.10.0"
+    answer = b'"status": "ok"' if as_json else b"no_account_update"
+    change = volatile_json if as_json else volatile
 
     def post(body: bytes) -> tuple[float, bool]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        headers = {
-            "Content-Type": "application/x-compress",
-            "User-Agent": "OCS-NG_unified_unix_agent_v2.10.0",
-        }
+        headers = {"Content-Type": content_type, "User-Agent": agent}
         for attempt in (0, 1):
             t0 = time.perf_counter()
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                ok = resp.status == 200 and b"no_account_update" in zlib.decompress(data)
+                ok = resp.status == 200 and answer in zlib.decompress(data)
                 return time.perf_counter() - t0, ok
             except (OSError, http.client.HTTPException):
                 conn.close()
@@ -389,7 +448,7 @@ def http_phase(
         # Byte-identical, `rounds` times over: each takes a millisecond or two, and a
         # phase of N alone is too short to time (or to read CPU ticks of) reliably.
         ("repeat", [zlib.compress(x) for x in xmls] * rounds),
-        ("repeat_volatile", [zlib.compress(volatile(x)) for x in xmls]),
+        ("repeat_volatile", [zlib.compress(change(x)) for x in xmls]),
     )
     for phase, bodies in phases:
         before = meter.sample() if meter else None
@@ -515,6 +574,12 @@ def main() -> int:
     )
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument(
+        "--format",
+        choices=["xml", "json"],
+        default="xml",
+        help="what the agents send: OCS XML, or the same inventories as GLPI-agent JSON",
+    )
+    parser.add_argument(
         "--ocs",
         action="store_true",
         help="also measure the real OCS Inventory server with the same inventories",
@@ -523,6 +588,8 @@ def main() -> int:
         "--ocs-clients", default=None, help="concurrencies for the OCS side (default: --clients)"
     )
     args = parser.parse_args()
+    if args.format == "json" and (args.ocs or not args.skip_service):
+        parser.error("--format json is HTTP only (--skip-service) and has no OCS side")
     peer = None
     if args.ocs:
         from _ocs_peer import OcsPeer
@@ -611,6 +678,8 @@ def run(args, peer) -> int:
             prefix = f"c{clients}"
             xmls, entries = bodies_for(prefix)
             sent[prefix] = digests(xmls)
+            if args.format == "json":
+                xmls = [glpi_json(x) for x in xmls]
             rows = http_phase(
                 port,
                 f"/ingest/{token}/",
@@ -619,6 +688,7 @@ def run(args, peer) -> int:
                 entries,
                 CpuMeter(server.pid),
                 args.repeat_rounds,
+                as_json=args.format == "json",
             )
             del xmls
             results += rows
@@ -664,6 +734,7 @@ def run(args, peer) -> int:
 
     data = {
         "benchmark": "ingest",
+        "format": args.format,
         "n": args.n,
         "entries_per_inventory": entries,
         "workers": workers,
