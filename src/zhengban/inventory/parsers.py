@@ -342,7 +342,6 @@ def document_from_json(
         )
     content = doc["content"]
     partial = bool(doc.get("partial", False))
-    software: list[d.Software] | None
     if "softwares" in content or not partial:
         softwares = content.get("softwares") or []
         software = [s for s in map(_software_from_json, softwares) if s]

@@ -12,6 +12,8 @@ import re
 import zlib
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -124,9 +126,6 @@ def test_changes_outside_or_inside_the_software_go_the_full_way(client, token):
 
 
 def test_a_volatile_repeat_costs_two_statements(client, token):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     assert _post(client, token, SAMPLE) == 200
     with CaptureQueriesContext(connection) as queries:
         assert _post(client, token, _volatile(SAMPLE)) == 200
@@ -228,8 +227,6 @@ def test_the_agent_shortcut_touches_only_the_agents_unchanged_device(org, token)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_agent_shortcut_commits_on_its_own(org):
-    from django.db import connection
-
     token = services.create_enrollment_token(actor=None, unit=org.unit_a)[1]
     services.ingest_xml(unit=org.unit_a, payload=SAMPLE)
     head, software_digest = _head(_volatile(SAMPLE))
@@ -286,9 +283,6 @@ def test_the_software_digest_of_a_glpi_inventory_is_its_quick_readings():
 
 
 def test_a_glpi_agents_volatile_repeat_costs_two_statements(client, token):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     assert _post_glpi(client, token, GLPI).status_code == 200
     device = Device.objects.get()
     assert device.quick_key == parsers.document_from_json(copy.deepcopy(GLPI)).quick_key() != ""
