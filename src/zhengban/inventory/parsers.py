@@ -139,6 +139,20 @@ def sniff(payload: bytes) -> str:
 # ------------------------------------------------------------------------------- schema
 
 
+# The software digests (and so every device's quick key, ``InventoryDocument.quick_key``)
+# begin with this: a device whose stored key matches skips the checks of its software
+# entries, trusting that they passed when it was stored. Change it whenever those checks
+# or the conversion of entries change, so that no key stored under older rules matches.
+# The JSON digest also begins with the shipped schema's own digest, so a new schema needs
+# no change here.
+SOFTWARE_RULES_REVISION = b"software-rules-1\x1e"
+
+
+@lru_cache(maxsize=1)
+def _json_rules_revision() -> bytes:
+    return SOFTWARE_RULES_REVISION + hashlib.sha256(SCHEMA_PATH.read_bytes()).digest()
+
+
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
     with SCHEMA_PATH.open(encoding="utf-8") as fh:
@@ -291,9 +305,13 @@ INVENTORY_ACTIONS = {"inventory", "injector"}
 
 def json_software_digest(softwares: list[Any]) -> str:
     """sha256 of a JSON inventory's software array as parsed, written back in one canonical
-    form: equal digests mean equal arrays, whatever the body's spacing or other fields."""
+    form: equal digests mean equal arrays, whatever the body's spacing or other fields.
+    Keys keep the sender's order: sorting them costs a third more, and a sender that
+    changes its key order only misses the shortcut."""
     data = json.dumps(softwares, separators=(",", ":"))  # ASCII: lone surrogates survive
-    return hashlib.sha256(data.encode("ascii")).hexdigest()
+    h = hashlib.sha256(_json_rules_revision())
+    h.update(data.encode("ascii"))
+    return h.hexdigest()
 
 
 def parse_json_quick(doc: dict[str, Any]) -> tuple[d.InventoryDocument, str] | None:
@@ -649,7 +667,9 @@ def software_section(payload: bytes) -> tuple[int, int, int] | None:
 
 
 def _section_digest(payload: bytes, start: int, end: int) -> str:
-    return hashlib.sha256(memoryview(payload)[start:end]).hexdigest()
+    h = hashlib.sha256(SOFTWARE_RULES_REVISION)
+    h.update(memoryview(payload)[start:end])
+    return h.hexdigest()
 
 
 # The software section's fast path (``software_entries``): the section as plain SOFTWARES

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import hashlib
 import json
 import re
 import zlib
@@ -339,3 +340,47 @@ def test_what_the_full_path_refuses_is_refused_with_the_shortcut_in_front(client
     assert response.status_code == 400
     assert response.json()["message"].startswith("body: JSON 无法解析：")
     assert InventoryReport.objects.count() == 1
+
+
+def test_keys_stored_under_other_software_rules_match_nothing(client, token, monkeypatch):
+    # The digests begin with the rules' revision (and the JSON one with the schema's digest).
+    schema = hashlib.sha256(parsers.SCHEMA_PATH.read_bytes()).digest()
+    array = json.dumps(GLPI["content"]["softwares"], separators=(",", ":")).encode("ascii")
+    assert (
+        parsers.parse_json_quick(copy.deepcopy(GLPI))[1]
+        == hashlib.sha256(b"software-rules-1\x1e" + schema + array).hexdigest()
+    )
+    start, _close, end = parsers.software_section(SAMPLE)
+    assert (
+        parsers.parse_xml_quick(SAMPLE)[1]
+        == hashlib.sha256(b"software-rules-1\x1e" + SAMPLE[start:end]).hexdigest()
+    )
+    assert _post(client, token, SAMPLE) == 200
+    assert _post_glpi(client, token, GLPI).status_code == 200
+    old_keys = set(Device.objects.values_list("quick_key", flat=True))
+    # Rules changed (a deploy with stricter checks): the volatile repeats are read whole
+    # (the software entries checked again) and store keys under the new rules.
+    monkeypatch.setattr(parsers, "SOFTWARE_RULES_REVISION", b"software-rules-2\x1e")
+    parsers._json_rules_revision.cache_clear()
+    try:
+        new_keys = {
+            parsers.parse_xml(SAMPLE).document.quick_key(),
+            parsers.document_from_json(copy.deepcopy(GLPI)).quick_key(),
+        }
+        assert len(new_keys) == 2 and not new_keys & old_keys
+        for send in (
+            lambda: _post(client, token, _volatile(SAMPLE)),
+            lambda: _post_glpi(client, token, _glpi()),
+        ):
+            with CaptureQueriesContext(connection) as queries:
+                send()
+            assert len(queries.captured_queries) > 4
+        assert set(Device.objects.values_list("quick_key", flat=True)) == new_keys
+        # The next repeats under the new rules take the shortcut.
+        with CaptureQueriesContext(connection) as queries:
+            assert _post(client, token, _volatile(_volatile(SAMPLE))) == 200
+            assert _post_glpi(client, token, _glpi(boot="2026-11-29 08:00:00")).status_code == 200
+        statements = 4 if connection.vendor == "postgresql" else 8
+        assert len(queries.captured_queries) == statements
+    finally:
+        parsers._json_rules_revision.cache_clear()
