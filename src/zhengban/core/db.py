@@ -1,0 +1,73 @@
+"""Statements the server runs thousands of times a second, prepared on PostgreSQL.
+
+Django leaves psycopg's prepared statements off (``prepare_threshold`` None), for poolers
+that cannot keep them. An agent's unchanged inventory is one small statement whose parse
+and plan cost about as much as running it; prepared once per connection, its PostgreSQL
+CPU halves (BENCHMARKS.md, session 8). Only statements run through ``prepared_cursor`` are
+prepared; every other query runs as before. ``DB_PREPARED_STATEMENTS=0`` turns this off
+for a pooler in transaction mode that does not keep prepared statements (PgBouncer before
+1.21, or without ``max_prepared_statements``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+# psycopg prepares a statement once it ran this many times, unless told to at once; this is
+# never reached, so only the statements asked for are prepared.
+_ONLY_WHEN_ASKED = 1 << 62
+
+
+def prepared_statements_enabled() -> bool:
+    return connection.vendor == "postgresql" and getattr(settings, "ZHENGBAN", {}).get(
+        "PREPARED_STATEMENTS", True
+    )
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Logs the statement with its values, as Django logs its own (its way of reading them
+    back from the cursor does not work for server-side parameters)."""
+
+    @contextmanager
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        if sql is not None and params is not None and not many:
+            sql = self.db.ops.compose_sql(sql, params)
+        with super().debug_sql(sql, params, False, many):
+            yield
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[Any]:
+    """A cursor whose ``execute`` prepares its statement on the connection the first time
+    (server-side parameters, ``%s`` placeholders as usual) and runs the prepared one after.
+    Errors come as Django's, and the queries show where Django's cursors show them
+    (``connection.queries``, ``CaptureQueriesContext``). Elsewhere, or when turned off: a
+    plain cursor."""
+    if not prepared_statements_enabled():
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    connection.ensure_connection()
+    raw = connection.connection
+    connection.validate_thread_sharing()
+    # Set only while this cursor runs: Django's own cursors bind on the client and are
+    # never prepared, and then do not even go through psycopg's count of statements.
+    saved = raw.prepare_threshold
+    raw.prepare_threshold = _ONLY_WHEN_ASKED if saved is None else saved
+    wrapper = _PreparedDebugWrapper if connection.queries_logged else CursorWrapper
+    try:
+        with wrapper(PreparingCursor(raw), connection) as cursor:
+            yield cursor
+    finally:
+        raw.prepare_threshold = saved
