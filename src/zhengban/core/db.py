@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
@@ -27,6 +28,11 @@ def prepared_statements_enabled() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "ZHENGBAN", {}).get(
         "PREPARED_STATEMENTS", True
     )
+
+
+class _PreparingCursor(psycopg.Cursor):
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
 
 
 class _PreparedDebugWrapper(CursorDebugWrapper):
@@ -52,12 +58,6 @@ def prepared_cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
-    import psycopg
-
-    class PreparingCursor(psycopg.Cursor):
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
     connection.ensure_connection()
     raw = connection.connection
     connection.validate_thread_sharing()
@@ -67,7 +67,7 @@ def prepared_cursor() -> Iterator[Any]:
     raw.prepare_threshold = _ONLY_WHEN_ASKED if saved is None else saved
     wrapper = _PreparedDebugWrapper if connection.queries_logged else CursorWrapper
     try:
-        with wrapper(PreparingCursor(raw), connection) as cursor:
+        with wrapper(_PreparingCursor(raw), connection) as cursor:
             yield cursor
     finally:
         raw.prepare_threshold = saved
