@@ -6,7 +6,7 @@ and plan cost about as much as running it; prepared once per connection, its Pos
 CPU halves (BENCHMARKS.md, session 8). Only statements run through ``prepared_cursor`` are
 prepared; every other query runs as before. ``DB_PREPARED_STATEMENTS=0`` turns this off
 for a pooler in transaction mode that does not keep prepared statements (PgBouncer before
-1.21, or without ``max_prepared_statements``)."""
+1.22, or without ``max_prepared_statements``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,20 @@ def prepared_statements_enabled() -> bool:
 
 class _PreparingCursor(psycopg.Cursor):
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
+        try:
+            return super().execute(query, params, prepare=True, binary=binary)
+        except psycopg.errors.InvalidSqlStatementName:
+            # The server no longer has a statement psycopg prepared (a DISCARD ALL or
+            # DEALLOCATE through Django's cursors, which psycopg does not watch; a pooler
+            # handing over another session). psycopg would ask for it again on every call:
+            # forget them all (no public API for that), and run this one afresh unless the
+            # failure aborted a transaction. psycopg then owes the server a DEALLOCATE ALL,
+            # sent after the next statement: that must not be the new one's preparation.
+            self.connection._prepared.clear()
+            if self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raise
+            super().execute("DEALLOCATE ALL", prepare=False)
+            return super().execute(query, params, prepare=True, binary=binary)
 
 
 class _PreparedDebugWrapper(CursorDebugWrapper):
@@ -42,7 +55,10 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
     @contextmanager
     def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
         if sql is not None and params is not None and not many:
-            sql = self.db.ops.compose_sql(sql, params)
+            try:
+                sql = self.db.ops.compose_sql(sql, params)
+            except psycopg.Error:  # a value it cannot write as a literal: log the text alone
+                pass
         with super().debug_sql(sql, params, False, many):
             yield
 

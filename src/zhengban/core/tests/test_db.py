@@ -4,7 +4,7 @@ connection and run prepared after; Django's own cursors are left as they were.""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from zhengban.core.db import prepared_cursor
@@ -60,3 +60,24 @@ def test_turned_off_nothing_is_prepared(settings):
     assert [run(n, sql) for n in range(7)] == [1, 2, 3, 4, 5, 6, 7]
     if connection.vendor == "postgresql":
         assert prepared("prepared-cursor-off") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_the_server_lost_are_prepared_again():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    assert run(1) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler or a DISCARD ALL would
+    assert prepared() == []
+    # Outside a transaction the statement runs afresh, prepared again, and stays so.
+    assert [run(2), run(3)] == [3, 4]
+    assert prepared() == [("SELECT CAST($1 AS integer) + 1, 'prepared-cursor-test'", 2)]
+    # Inside one the failure aborted it: raised, as Django's; the next transaction runs.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        run(4)
+    assert [run(5), run(6)] == [6, 7]
+    assert prepared() == [("SELECT CAST($1 AS integer) + 1, 'prepared-cursor-test'", 2)]
+    assert connection.connection.prepare_threshold is None

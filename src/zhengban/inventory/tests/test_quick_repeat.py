@@ -358,8 +358,8 @@ def test_keys_stored_under_other_software_rules_match_nothing(client, token, mon
     assert _post(client, token, SAMPLE) == 200
     assert _post_glpi(client, token, GLPI).status_code == 200
     old_keys = set(Device.objects.values_list("quick_key", flat=True))
-    # Rules changed (a deploy with stricter checks): the volatile repeats are read whole
-    # (the software entries checked again) and store keys under the new rules.
+    # Rules changed (a deploy with stricter checks): the volatile repeats take the full
+    # path, as a changed inventory would, and store keys under the new rules.
     monkeypatch.setattr(parsers, "SOFTWARE_RULES_REVISION", b"software-rules-2\x1e")
     parsers._json_rules_revision.cache_clear()
     try:
