@@ -44,7 +44,7 @@ class _PreparingCursor(psycopg.Cursor):
             self.connection._prepared.clear()
             if self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 raise
-            super().execute("DEALLOCATE ALL", prepare=False)
+            super().execute("DEALLOCATE ALL", prepare=False)  # after it, psycopg flushes
             return super().execute(query, params, prepare=True, binary=binary)
 
 
@@ -80,9 +80,9 @@ def prepared_cursor() -> Iterator[Any]:
     # Set only while this cursor runs: Django's own cursors bind on the client and are
     # never prepared, and then do not even go through psycopg's count of statements.
     saved = raw.prepare_threshold
-    raw.prepare_threshold = _ONLY_WHEN_ASKED if saved is None else saved
     wrapper = _PreparedDebugWrapper if connection.queries_logged else CursorWrapper
     try:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED if saved is None else saved
         with wrapper(_PreparingCursor(raw), connection) as cursor:
             yield cursor
     finally:
