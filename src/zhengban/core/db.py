@@ -1,4 +1,4 @@
-"""Statements the server runs thousands of times a second, prepared on PostgreSQL.
+"""Statements the server runs for nearly every agent request, prepared on PostgreSQL.
 
 Django leaves psycopg's prepared statements off (``prepare_threshold`` None), for poolers
 that cannot keep them. An agent's unchanged inventory is one small statement whose parse

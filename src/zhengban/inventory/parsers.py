@@ -306,7 +306,7 @@ INVENTORY_ACTIONS = {"inventory", "injector"}
 def json_software_digest(softwares: list[Any]) -> str:
     """sha256 of a JSON inventory's software array as parsed, written back in one canonical
     form: equal digests mean equal arrays, whatever the body's spacing or other fields.
-    Keys keep the sender's order: sorting them costs a third more, and a sender that
+    Keys keep the sender's order: sorting them costs 40 % more, and a sender that
     changes its key order only misses the shortcut."""
     data = json.dumps(softwares, separators=(",", ":"))  # ASCII: lone surrogates survive
     h = hashlib.sha256(_json_rules_revision())
