@@ -5,9 +5,10 @@ After its first five calls in a session, PL/pgSQL may keep one generic plan of t
 with the array as a parameter. For that plan ``id = ANY($1)`` can neither use a hash of
 the array nor count its elements, so PostgreSQL read every product and compared it with
 each of the array's, more with every product a catalog gains. The join probes the primary
-key once per element of the array (or hashes it), whatever the catalog's size. One check of an inventory naming 53 of 1,236 products
-took 0.76 ms; now 0.33 ms (about 2 % of a first inventory's PostgreSQL CPU). Devices are
-checked the same way; an insert names one device (an import, a few).
+key once per element of the array (or hashes it), whatever the catalog's size. One check
+of an inventory naming 53 of 1,236 products took 0.76 ms; now 0.33 ms (about 2 % of a
+first inventory's PostgreSQL CPU). Devices are checked the same way; an insert names one
+device (an import, a few).
 """
 
 from django.db import migrations
