@@ -11,6 +11,8 @@ first inventory's PostgreSQL CPU). Devices are checked the same way; an insert n
 device (an import, a few).
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 CHECK = """
@@ -42,33 +44,13 @@ BEGIN
 END $$;
 """
 
-# Migration 0012's text of the function.
-CHECK_0012 = """
-CREATE OR REPLACE FUNCTION inventory_installation_check_refs(devices bigint[], products bigint[])
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    missing bigint;
-BEGIN
-    IF cardinality(devices) > 0 AND (
-        SELECT count(*) FROM (
-            SELECT 1 FROM inventory_device WHERE id = ANY(devices) FOR KEY SHARE) AS locked
-    ) <> cardinality(devices) THEN
-        SELECT n INTO missing FROM unnest(devices) AS n
-        WHERE NOT EXISTS (SELECT 1 FROM inventory_device d WHERE d.id = n) LIMIT 1;
-        RAISE foreign_key_violation USING MESSAGE = format(
-            'inventory_installation.device_id %s: no such inventory_device', missing);
-    END IF;
-    IF cardinality(products) > 0 AND (
-        SELECT count(*) FROM (
-            SELECT 1 FROM catalog_product WHERE id = ANY(products) FOR KEY SHARE) AS locked
-    ) <> cardinality(products) THEN
-        SELECT n INTO missing FROM unnest(products) AS n
-        WHERE NOT EXISTS (SELECT 1 FROM catalog_product p WHERE p.id = n) LIMIT 1;
-        RAISE foreign_key_violation USING MESSAGE = format(
-            'inventory_installation.product_id %s: no such catalog_product', missing);
-    END IF;
-END $$;
-"""
+
+def _check_0012() -> str:
+    """Migration 0012's text of the function, for going back: its first statement."""
+    module = import_module(
+        "zhengban.inventory.migrations.0012_installation_references_checked_per_statement"
+    )
+    return module.POSTGRES[0].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
 def forwards(apps, schema_editor):
@@ -78,7 +60,7 @@ def forwards(apps, schema_editor):
 
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CHECK_0012, None)
+        schema_editor.execute(_check_0012(), None)
 
 
 class Migration(migrations.Migration):
