@@ -6,6 +6,8 @@ import http.server
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -219,3 +221,186 @@ def test_unwritable_spool_exits_5(tmp_path) -> None:
     blocker.write_text("not a directory")
     assert main(["--server", "http://127.0.0.1:9/", "--spool", str(blocker / "spool")]) == 5
     assert os.path.isfile(blocker)
+
+
+def test_log_file_folder_is_made_on_a_fresh_machine(receiver, tmp_path) -> None:
+    # As the README's scheduled task: the log beside a spool that does not exist yet.
+    base = tmp_path / "ProgramData" / "zhengban-agent"
+    args = ["--server", receiver.url, "--spool", str(base / "spool")]
+    assert main([*args, "--log-file", str(base / "agent.log"), "-v"]) == 0
+    assert "sent q-0000000001-" in (base / "agent.log").read_text(encoding="utf-8")
+    assert len(receiver.requests) == 1
+
+
+def test_a_run_leaves_the_spool_to_the_run_sending_it(receiver, tmp_path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool = transport.Spool(str(spool_dir))
+    spool.add(b'{"n": 1}', now=1000.0)
+    with spool.lock():  # another run is sending
+        assert main(["--server", receiver.url, "--spool", str(spool_dir)]) == 3
+        report = transport.flush(spool, receiver.url)
+        assert report.busy and len(report.pending) == 2
+    assert receiver.requests == []
+    # Once it is done, the next run sends both, each once, in arrival order.
+    assert main(["--server", receiver.url, "--spool", str(spool_dir)]) == 0
+    docs = receiver.documents()
+    assert len(docs) == 3 and docs[0] == {"n": 1}
+    assert docs[1]["deviceid"] == docs[2]["deviceid"]
+
+
+def _run_with_file_size_limit(args: list, limit: int) -> int:
+    """The agent in a child process whose files cannot grow past ``limit`` bytes: writing
+    the spool fails with a real EFBIG, as on a full disk."""
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from zhengban_agent.__main__ import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], timeout=120).returncode
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX resource limits")
+def test_a_full_disk_still_delivers(receiver, tmp_path) -> None:
+    spool_dir = tmp_path / "spool"
+    transport.Spool(str(spool_dir)).add(b'{"n": 1}', now=1000.0)
+    args = ["--server", receiver.url, "--spool", str(spool_dir)]
+    assert _run_with_file_size_limit(args, 4096) == 0
+    docs = receiver.documents()
+    assert docs[0] == {"n": 1}
+    assert docs[1]["action"] == "inventory"
+    assert sorted(os.listdir(spool_dir)) == [transport.LOCK_FILE]  # no .tmp left behind
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX resource limits")
+def test_a_full_disk_and_no_server_exits_5_and_leaves_no_tmp(tmp_path) -> None:
+    spool_dir = tmp_path / "spool"
+    args = ["--server", free_port_url(), "--spool", str(spool_dir), "--timeout", "5"]
+    assert _run_with_file_size_limit(args, 4096) == 5
+    assert not [n for n in os.listdir(spool_dir) if n.endswith(".tmp")]
+
+
+def test_retry_after_is_capped_at_backoff_max(receiver, tmp_path) -> None:
+    spool = transport.Spool(str(tmp_path))
+    spool.add(b"{}", now=0.0)
+    receiver.status = 503
+    receiver.headers = {"Retry-After": "315360000"}  # ten years
+    transport.flush(spool, receiver.url, now=0.0, backoff_max=86400.0)
+    assert spool.load_state()["next_attempt"] == 86400.0
+
+
+def test_a_back_off_recorded_by_a_clock_far_ahead_is_ignored(receiver, tmp_path) -> None:
+    spool = transport.Spool(str(tmp_path))
+    spool.add(b"{}", now=1000.0)
+    spool.save_state({"failures": 1, "next_attempt": 1000.0 + 10 * 365 * 86400})
+    report = transport.flush(spool, receiver.url, now=2000.0, backoff_max=86400.0)
+    assert (report.deferred, len(report.sent), len(receiver.requests)) == (False, 1, 1)
+    # Within the longest back-off it is still honoured.
+    spool.add(b"{}", now=2000.0)
+    spool.save_state({"failures": 9, "next_attempt": 2000.0 + 86400})
+    assert transport.flush(spool, receiver.url, now=2000.0, backoff_max=86400.0).deferred
+
+
+def test_a_clock_set_back_neither_reorders_nor_drops(tmp_path) -> None:
+    spool = transport.Spool(str(tmp_path), max_items=2)
+    for n, now in enumerate((5000.0, 1000.0, 100.0)):
+        spool.add(json.dumps({"n": n}).encode(), now=now)
+    kept = [json.loads(Path(p).read_bytes())["n"] for p in spool.pending()]
+    assert kept == [1, 2]  # the oldest arrival was dropped, not the newest
+
+
+def test_spooled_files_of_an_older_agent_go_first(tmp_path) -> None:
+    (tmp_path / "inventory-20261101T000000-000000-1.json").write_bytes(b'{"n": 0}')
+    spool = transport.Spool(str(tmp_path))
+    spool.add(b'{"n": 1}', now=0.0)
+    assert [json.loads(Path(p).read_bytes())["n"] for p in spool.pending()] == [0, 1]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_enrolment_url_keeps_inventories_spooled(receiver, tmp_path, status) -> None:
+    spool = tmp_path / "spool"
+    receiver.status = status
+    assert main(["--server", receiver.url, "--spool", str(spool)]) == 3
+    assert len(spooled(spool)) == 1 and not (spool / "failed").exists()
+    assert "ask the unit's officer for a new one" in state(spool)["last_error"]
+
+
+def test_failed_keeps_only_the_newest(receiver, tmp_path) -> None:
+    spool = transport.Spool(str(tmp_path))
+    receiver.status = 400
+    for n in range(transport.FAILED_MAX + 3):
+        spool.add(json.dumps({"n": n}).encode(), now=float(n))
+        transport.flush(spool, receiver.url, now=float(n))
+    failed = sorted((tmp_path / transport.FAILED_DIR).iterdir())
+    assert [json.loads(p.read_bytes())["n"] for p in failed] == list(
+        range(3, transport.FAILED_MAX + 3)
+    )
+
+
+class RawServer:
+    """A TCP server that answers every connection with fixed bytes (not always HTTP)."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/inventory"
+        self.answer = answer
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.connections += 1
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(self.answer)
+
+
+def test_an_answer_that_is_not_http_keeps_the_inventory(tmp_path) -> None:
+    server = RawServer(b"garbage\r\n")
+    try:
+        spool = transport.Spool(str(tmp_path))
+        spool.add(b"{}", now=0.0)
+        report = transport.flush(spool, server.url, now=0.0, timeout=5)
+    finally:
+        server.sock.close()
+    assert len(report.pending) == 1 and server.connections == 1
+    assert report.error.startswith(f"broken answer from {server.url}: BadStatusLine")
+    assert spool.load_state()["failures"] == 1
+
+
+def test_a_2xx_whose_body_is_cut_off_counts_as_sent(tmp_path) -> None:
+    server = RawServer(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"st')
+    try:
+        spool = transport.Spool(str(tmp_path))
+        spool.add(b"{}", now=0.0)
+        report = transport.flush(spool, server.url, now=0.0, timeout=5)
+    finally:
+        server.sock.close()
+    assert (len(report.sent), report.pending) == (1, [])
+
+
+def test_an_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--server", "https://127.0.0.1:9/", "--spool", str(tmp_path), "--ca-cert", "/nope"])
+    assert exc.value.code == 2
+    assert os.listdir(tmp_path) == []  # nothing collected or spooled

@@ -6,8 +6,10 @@ Runs once per call; schedule it with Task Scheduler, cron or a systemd timer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import ssl
 import sys
 
 from . import AGENT_NAME, __version__, transport
@@ -25,10 +27,13 @@ exit codes:
   0  inventory delivered (and every spooled inventory sent), or written with --local/--stdout
   1  unexpected internal error
   2  bad command line
-  3  server unavailable (connection refused, timeout, redirect, 408/429, 5xx) or still inside
-     the back-off window: the inventory is kept in the spool and sent by a later run
-  4  the server rejected an inventory (4xx): it was moved to <spool>/failed/ and not retried
-  5  the inventory could not be written (--local directory or spool not writable)
+  3  server unavailable (connection refused, timeout, a broken answer, redirect, 401/403 for
+     a refused enrolment URL, 408/429, 5xx), still inside the back-off window, or another run
+     is sending: the inventory is kept in the spool and sent by a later run
+  4  the server rejected an inventory (other 4xx): it was moved to <spool>/failed/ and not
+     retried
+  5  the inventory could not be written (--local directory or spool not writable, disk
+     full) and could not be sent either
 
 Each run collects a fresh inventory, adds it to the spool, then sends the spool oldest first.
 After a failure the next attempt waits --backoff-base seconds, doubling after each further
@@ -147,19 +152,31 @@ def _setup_logging(verbose: bool, log_file: str | None) -> None:
     handler.setFormatter(fmt)
     logger.addHandler(handler)
     if log_file:
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setFormatter(fmt)
-        logger.addHandler(file_handler)
+        try:
+            # The folder may not exist yet on a fresh machine (the spool beside it is made
+            # later): make it, or the scheduled task would fail before doing anything.
+            os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+            file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            logger.warning("cannot log to %s (%s): logging to stderr only", log_file, exc)
+        else:
+            file_handler.setFormatter(fmt)
+            logger.addHandler(file_handler)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ssl_context: ssl.SSLContext | None = None) -> int:
     log = logging.getLogger("zhengban_agent")
     inventory = collect_inventory(args.root)
     for error in inventory.errors:
@@ -183,23 +200,43 @@ def run(args: argparse.Namespace) -> int:
     if not args.server:
         return EXIT_OK
 
+    spool_dir = args.spool or default_spool_dir()
     try:
-        spool = transport.Spool(args.spool or default_spool_dir(), max_items=args.spool_max)
-        spool.add(payload)
+        spool = transport.Spool(spool_dir, max_items=args.spool_max)
     except OSError as exc:
-        log.error("cannot write to spool %s: %s", args.spool or default_spool_dir(), exc)
+        log.error("cannot write to spool %s: %s", spool_dir, exc)
         return EXIT_IO
+    try:
+        spool.add(payload)
+        unspooled = None
+    except OSError as exc:
+        # A full disk must not stop delivery: send what is spooled (which frees space),
+        # then this inventory straight from memory.
+        log.error("cannot write to spool %s: %s", spool_dir, exc)
+        unspooled = payload
+    send = {
+        "compress": not args.no_compress,
+        "timeout": args.timeout,
+        "device_id": doc["deviceid"],
+        "ssl_context": ssl_context,
+    }
     report = transport.flush(
         spool,
         args.server,
-        compress=not args.no_compress,
-        timeout=args.timeout,
-        device_id=doc["deviceid"],
-        ssl_context=transport.make_ssl_context(args.ca_cert, args.insecure),
         force=args.force,
         backoff_base=args.backoff_base,
         backoff_max=args.backoff_max,
+        **send,
     )
+    if unspooled is not None:
+        if report.pending or report.deferred or report.busy:
+            return EXIT_IO
+        result = transport.post(args.server, unspooled, **send)
+        if result.outcome == transport.SENT:
+            log.info("sent the inventory without spooling it (%s)", result.message)
+        else:
+            log.error("the inventory was neither spooled nor sent: %s", result.message)
+            return EXIT_IO
     if report.pending:
         return EXIT_SPOOLED
     if report.rejected:
@@ -214,9 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("nothing to do: give --server URL, --local DIR or --stdout")
     if args.spool_max < 1:
         parser.error("--spool-max must be at least 1")
+    try:
+        ssl_context = transport.make_ssl_context(args.ca_cert, args.insecure)
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"--ca-cert {args.ca_cert}: {exc}")
     _setup_logging(args.verbose, args.log_file)
     try:
-        return run(args)
+        return run(args, ssl_context)
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception:  # noqa: BLE001 - last resort: log the traceback, exit non-zero

@@ -4,19 +4,28 @@ Every inventory is first written to the spool directory, then the spool is flush
 first. Outcomes per inventory:
 
 * 2xx: sent, removed from the spool, back-off reset;
-* 4xx (except 408 and 429): the server will never accept this document; it is moved to
-  ``failed/`` (kept for diagnosis) and the next one is tried;
-* connection refused, timeout, 3xx, 408, 429, 5xx: the server is unavailable; the document stays
-  spooled, flushing stops, and the next attempt is not made before an exponentially growing
-  back-off (recorded in ``state.json``) has passed.
+* 4xx (except 401, 403, 408 and 429): the server will never accept this document; it is
+  moved to ``failed/`` (the newest ``FAILED_MAX`` kept, for diagnosis) and the next one is
+  tried;
+* connection refused, timeout, a broken answer, 3xx, 401/403 (the enrolment URL was revoked
+  or expired: nothing the document can change), 408, 429, 5xx: the server is unavailable;
+  the document stays spooled, flushing stops, and the next attempt is not made before an
+  exponentially growing back-off (recorded in ``state.json``) has passed.
+
+Only one run flushes a spool at a time (a lock file), so runs that overlap (a slow server,
+a manual run beside the scheduled one) never send an inventory twice. Spooled files are
+numbered in arrival order, so a clock set back does not reorder or drop them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import os
 import random
+import re
 import socket
 import ssl
 import time
@@ -24,7 +33,7 @@ import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from . import AGENT_NAME, __version__
 
@@ -38,6 +47,10 @@ CONTENT_TYPE_JSON = "application/json"
 DEFAULT_BACKOFF_BASE = 300.0  # seconds before the first retry
 DEFAULT_BACKOFF_MAX = 24 * 3600.0  # never wait longer than a day
 DEFAULT_SPOOL_MAX = 50  # inventories kept while the server is away (oldest dropped first)
+FAILED_MAX = 20  # rejected inventories kept for diagnosis (oldest dropped first)
+LOCK_FILE = "lock"
+SPOOL_PREFIX = "q-"  # q-<arrival number>-<UTC time>-<pid>.json; sorts after older names
+STALE_TMP_SECONDS = 3600.0  # a .tmp this old is a write that failed or was cut off
 
 SENT = "sent"
 REJECTED = "rejected"
@@ -58,6 +71,7 @@ class FlushReport:
     rejected: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     deferred: bool = False  # nothing attempted: still inside the back-off window
+    busy: bool = False  # nothing attempted: another run holds the spool
     error: str = ""
 
 
@@ -99,11 +113,24 @@ def post(
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
-            response.read()
-            return SendResult(SENT, response.status, f"HTTP {response.status}")
+            status = response.status
+            try:
+                response.read()
+            except (http.client.HTTPException, OSError):
+                # The status line said the server took it; only its short answer was cut
+                # off. Sending it again would store the same inventory twice.
+                pass
+            return SendResult(SENT, status, f"HTTP {status}")
     except urllib.error.HTTPError as exc:
         status = exc.code
         detail = _error_body(exc)
+        if status in (401, 403):
+            return SendResult(
+                UNAVAILABLE,
+                status,
+                f"HTTP {status}: {detail}; the enrolment URL was refused, ask the unit's "
+                "officer for a new one (inventories stay spooled)",
+            )
         if 400 <= status < 500 and status not in (408, 429):
             return SendResult(REJECTED, status, f"HTTP {status}: {detail}")
         retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
@@ -114,6 +141,12 @@ def post(
     except (urllib.error.URLError, OSError, socket.timeout) as exc:
         reason = getattr(exc, "reason", exc)
         return SendResult(UNAVAILABLE, None, f"cannot reach {url}: {reason}")
+    except http.client.HTTPException as exc:
+        # Not an HTTP answer (a proxy's or another service's), or one cut off before its
+        # status: the inventory may not have arrived, so it stays spooled.
+        return SendResult(
+            UNAVAILABLE, None, f"broken answer from {url}: {type(exc).__name__}: {exc}"
+        )
 
 
 def _error_body(exc: urllib.error.HTTPError) -> str:
@@ -129,6 +162,13 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
+class SpoolBusy(Exception):
+    """Another run holds the spool's lock (it is sending)."""
+
+
+_SEQ_RE = re.compile(r"^q-(\d+)-")
+
+
 class Spool:
     """A directory of inventories waiting to be sent, plus the back-off state."""
 
@@ -136,25 +176,38 @@ class Spool:
         self.directory = directory
         self.max_items = max_items
         os.makedirs(directory, exist_ok=True)
+        self._remove_stale_tmp()
 
     # -- files ----------------------------------------------------------------------------
 
     def add(self, payload: bytes, now: float | None = None) -> str:
-        """Store a document atomically; return its path. Names sort in arrival order."""
+        """Store a document atomically; return its path. Names sort in arrival order: they
+        carry a number one above the highest spooled, not the clock's time alone."""
         now = time.time() if now is None else now
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-        base = f"inventory-{stamp}-{int((now % 1) * 1e6):06d}-{os.getpid()}"
-        path = os.path.join(self.directory, base + SPOOL_SUFFIX)
-        n = 1
+        seq = self._last_seq() + 1
+        # The process id keeps names apart when two runs add at the same moment (the same
+        # number then: either may go first).
+        path = os.path.join(
+            self.directory, f"{SPOOL_PREFIX}{seq:010d}-{stamp}-{os.getpid()}{SPOOL_SUFFIX}"
+        )
         while os.path.exists(path):
-            path = os.path.join(self.directory, f"{base}-{n}{SPOOL_SUFFIX}")
-            n += 1
+            seq += 1
+            path = os.path.join(
+                self.directory, f"{SPOOL_PREFIX}{seq:010d}-{stamp}-{os.getpid()}{SPOOL_SUFFIX}"
+            )
         tmp = path + ".tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            # A full disk: leave no half-written file behind.
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
         self._trim()
         return path
 
@@ -164,17 +217,67 @@ class Spool:
         )
         return [os.path.join(self.directory, n) for n in names]
 
+    def _last_seq(self) -> int:
+        last = 0
+        for name in os.listdir(self.directory):
+            match = _SEQ_RE.match(name)
+            if match:
+                last = max(last, int(match.group(1)))
+        return last
+
     def _trim(self) -> None:
         items = self.pending()
         for path in items[: max(0, len(items) - self.max_items)]:
             log.warning("spool holds more than %d inventories: dropping %s", self.max_items, path)
-            os.remove(path)
+            with contextlib.suppress(FileNotFoundError):  # sent meanwhile by another run
+                os.remove(path)
+
+    def _remove_stale_tmp(self) -> None:
+        now = time.time()
+        for folder in (self.directory, os.path.join(self.directory, FAILED_DIR)):
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in names:
+                if not name.endswith(".tmp"):
+                    continue
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    if now - os.stat(path).st_mtime > STALE_TMP_SECONDS:
+                        os.remove(path)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the spool for one run's flush; SpoolBusy if another run holds it. The
+        operating system drops the lock when its holder ends, even killed."""
+        fh = open(os.path.join(self.directory, LOCK_FILE), "a+b")
+        try:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+
+                    fh.seek(0)
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise SpoolBusy(self.directory) from None
+            yield
+        finally:
+            fh.close()  # closing releases the lock on both systems
 
     def move_to_failed(self, path: str) -> str:
         failed = os.path.join(self.directory, FAILED_DIR)
         os.makedirs(failed, exist_ok=True)
         target = os.path.join(failed, os.path.basename(path))
         os.replace(path, target)
+        kept = sorted(n for n in os.listdir(failed) if n.endswith(SPOOL_SUFFIX))
+        for name in kept[: max(0, len(kept) - FAILED_MAX)]:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(failed, name))
         return target
 
     # -- back-off state -------------------------------------------------------------------
@@ -227,11 +330,52 @@ def flush(
     backoff_base: float = DEFAULT_BACKOFF_BASE,
     backoff_max: float = DEFAULT_BACKOFF_MAX,
 ) -> FlushReport:
-    """Send the spooled inventories oldest first, honouring the back-off state."""
+    """Send the spooled inventories oldest first, honouring the back-off state. One run at
+    a time: while another holds the spool, this one sends nothing (``report.busy``)."""
     now = time.time() if now is None else now
+    try:
+        with spool.lock():
+            return _flush_locked(
+                spool,
+                url,
+                compress=compress,
+                timeout=timeout,
+                device_id=device_id,
+                ssl_context=ssl_context,
+                now=now,
+                force=force,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
+            )
+    except SpoolBusy:
+        log.warning("another run is sending the spool %s; this one leaves it", spool.directory)
+        return FlushReport(pending=spool.pending(), busy=True, error="spool busy")
+
+
+def _flush_locked(
+    spool: Spool,
+    url: str,
+    *,
+    compress: bool,
+    timeout: float,
+    device_id: str | None,
+    ssl_context: ssl.SSLContext | None,
+    now: float,
+    force: bool,
+    backoff_base: float,
+    backoff_max: float,
+) -> FlushReport:
     report = FlushReport()
     state = spool.load_state()
-    next_attempt = float(state.get("next_attempt", 0) or 0)
+    try:
+        next_attempt = float(state.get("next_attempt", 0) or 0)
+    except (TypeError, ValueError):
+        next_attempt = 0.0
+    if next_attempt > now + backoff_max * 1.1 + 1:
+        # Further away than any back-off this agent sets: the clock was ahead when it was
+        # recorded (and has been set right since). Waiting for it could take years.
+        log.warning("back-off recorded beyond --backoff-max (the clock moved back): ignored")
+        next_attempt = 0.0
     items = spool.pending()
     if not force and now < next_attempt:
         report.deferred = True
@@ -244,8 +388,11 @@ def flush(
         )
         return report
     for index, path in enumerate(items):
-        with open(path, "rb") as fh:
-            payload = fh.read()
+        try:
+            with open(path, "rb") as fh:
+                payload = fh.read()
+        except FileNotFoundError:
+            continue  # trimmed by a run adding meanwhile
         result = post(
             url,
             payload,
@@ -255,7 +402,8 @@ def flush(
             ssl_context=ssl_context,
         )
         if result.outcome == SENT:
-            os.remove(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
             report.sent.append(path)
             log.info("sent %s (%s)", os.path.basename(path), result.message)
             continue
@@ -270,7 +418,9 @@ def flush(
         failures = int(state.get("failures", 0) or 0) + 1
         delay = backoff_delay(failures, backoff_base, backoff_max)
         if result.retry_after is not None:
-            delay = max(delay, result.retry_after)
+            # Honoured, but never past --backoff-max: a wrong header must not silence the
+            # agent for years.
+            delay = max(delay, min(result.retry_after, backoff_max))
         spool.save_state(
             {
                 "failures": failures,
