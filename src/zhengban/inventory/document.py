@@ -19,6 +19,7 @@ from zhengban.inventory.choices import DeviceType, InstallationKind, OSActivatio
 # Column sizes of Installation / Device (kept in one place for the cleaners).
 NAME_MAX = 512
 VERSION_MAX = 128
+MEMORY_MB_MAX = 2_147_483_647  # Device.memory_mb: a positive 32-bit integer column
 PUBLISHER_MAX = 255
 SHORT_MAX = 32
 
@@ -156,18 +157,22 @@ _JUNK_IDS = {
 _UUID_JUNK_RE = re.compile(r"^[0f-]+$|^03000200-0400-0500-0006-000700080009$", re.IGNORECASE)
 
 
+# Upper-casing can lengthen a string ("ß" → "SS"): identifiers are cut to their column
+# again after it.
+
+
 def hardware_serial(value: object) -> str:
     s = text(value, 100)
     if s.lower() in _JUNK_IDS or len(set(s.replace(" ", ""))) <= 1:
         return ""
-    return s.upper()
+    return s.upper()[:100]
 
 
 def hardware_uuid(value: object) -> str:
     s = text(value, 64)
     if s.lower() in _JUNK_IDS or _UUID_JUNK_RE.match(s):
         return ""
-    return s.upper()
+    return s.upper()[:64]
 
 
 _LAPTOP_CHASSIS = {
@@ -236,7 +241,7 @@ def activation_state(value: object) -> str:
 def partial_key(value: object) -> str:
     """Only the last five characters of a product key are kept, whatever was sent."""
     s = text(value, 64).replace("-", "")
-    return s[-5:].upper() if len(s) >= 5 and not set(s) <= {"X", "x"} else ""
+    return s[-5:].upper()[-5:] if len(s) >= 5 and not set(s) <= {"X", "x"} else ""
 
 
 # Windows "system_category" values our agent and GLPI agents send for Uninstall entries.

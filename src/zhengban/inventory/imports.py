@@ -127,9 +127,24 @@ class _Machine:
     software: list[d.Software] = field(default_factory=list)
 
 
+def _max_rows() -> int:
+    return limit("INVENTORY_MAX_SOFTWARE") * 10
+
+
 def _rows_from_file(filename: str, data: bytes) -> list[list[Any]]:
+    """The first sheet's (or the CSV's) rows, header included, each cut to the template's
+    width. Read row by row and stopped past the row limit, so that a small file declaring
+    a huge sheet costs nothing."""
     if len(data) > MAX_IMPORT_BYTES:
         raise InventoryError("file", _("文件过大。"), status=413)
+    width = len(TEMPLATE_COLUMNS)
+    rows: list[list[Any]] = []
+
+    def take(row: Any) -> None:
+        if len(rows) > _max_rows():
+            raise InventoryError("file", _("行数超过上限。"), status=413)
+        rows.append(list(row)[: width + 20])
+
     if filename.lower().endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -139,15 +154,29 @@ def _rows_from_file(filename: str, data: bytes) -> list[list[Any]]:
                 continue
         else:  # pragma: no cover - gb18030 decodes any byte string
             raise InventoryError("file", _("无法识别的文件编码。"))
-        return [list(row) for row in csv.reader(io.StringIO(text))]
+        reader = csv.reader(io.StringIO(text))
+        try:
+            for row in reader:
+                take(row)
+        except csv.Error as exc:
+            raise InventoryError(
+                f"第{reader.line_num}行", _("CSV 格式错误：%(e)s") % {"e": exc}
+            ) from exc
+        return rows
     from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
+        # max_col: a read-only sheet pads every row to the width its <dimension> declares
+        # (16,384 columns in a hand-made file); the template's columns come first.
+        for row in sheet.iter_rows(values_only=True, max_col=width + 20):
+            take(row)
+    except InventoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
         raise InventoryError("file", _("不是有效的 XLSX 文件。")) from exc
-    sheet = workbook.worksheets[0]
-    return [list(row) for row in sheet.iter_rows(values_only=True)]
+    return rows
 
 
 def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument]:
@@ -159,8 +188,6 @@ def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument
     for required in ("hostname", "name"):
         if required not in columns:
             raise InventoryError("file", _("缺少必填列“%(col)s”。") % {"col": _col_title(required)})
-    if len(rows) - 1 > limit("INVENTORY_MAX_SOFTWARE") * 10:
-        raise InventoryError("file", _("行数超过上限。"), status=413)
     machines: dict[str, _Machine] = {}
     current: _Machine | None = None
     for number, row in enumerate(rows[1:], start=2):

@@ -19,6 +19,7 @@ write nothing. The view stays thin: parsing is ``parsers``, storing is ``service
 
 from __future__ import annotations
 
+import gzip
 import json
 import zlib
 from dataclasses import dataclass
@@ -46,7 +47,11 @@ def _reply_body(data: bytes, *, request_type: str, json_body: bool) -> tuple[byt
     """Compress the reply exactly when the request was compressed, as the agents expect:
     (body, Content-Type)."""
     if parsers.is_compressed(request_type):
-        return zlib.compress(data), parsers.media_type(request_type)
+        media = parsers.media_type(request_type)
+        if media in parsers.GZIP_CONTENT_TYPES:
+            # Labelled gzip, so gzip: the agent inflates by the label.
+            return gzip.compress(data, mtime=0), media
+        return zlib.compress(data), media
     return data, "application/json" if json_body else "application/xml; charset=utf-8"
 
 

@@ -419,11 +419,24 @@ def _document_from_json(
         hardware_uuid=d.hardware_uuid(hardware.get("uuid")) or None,
         macs=_macs(n.get("mac") for n in networks) if networks is not None else None,
         cpu=d.text(cpus[0].get("name"), 255) or None if cpus else None,
-        memory_mb=hardware.get("memory") if isinstance(hardware.get("memory"), int) else None,
+        memory_mb=_json_memory(hardware.get("memory")),
         last_user=d.text(hardware.get("lastloggeduser"), 150) or None,
         os=os_info,
         software=software,
     )
+
+
+def _json_memory(value: Any) -> int | None:
+    """Megabytes, as the schema's integer; a value no machine has is refused, not stored
+    (the column is a positive 32-bit integer)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not 0 <= value <= d.MEMORY_MB_MAX:
+        raise InventoryError(
+            "content.hardware.memory",
+            _("内存容量超出范围（0–%(max)d MB）：%(v)d") % {"max": d.MEMORY_MB_MAX, "v": value},
+        )
+    return value
 
 
 def _software_from_json(item: dict[str, Any]) -> d.Software | None:
@@ -936,7 +949,10 @@ def _document_from_xml(device_id: str, reader: _XmlReader, user_agent: str) -> d
         hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
         macs=_macs(reader.macs),
         cpu=cpu or None,
-        memory_mb=int(memory) if memory.isdigit() and len(memory) < 10 else None,
+        # isdecimal alone takes any script's digits, which int() reads; ASCII only here.
+        memory_mb=int(memory)
+        if memory.isascii() and memory.isdigit() and int(memory) <= d.MEMORY_MB_MAX
+        else None,
         last_user=d.text(hardware.get("LASTLOGGEDUSER"), 150) or None,
         os=os_info,
         software=reader.software,

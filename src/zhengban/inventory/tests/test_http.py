@@ -173,6 +173,20 @@ def test_tokens_missing_unknown_expired_revoked_write_nothing(client, org):
             400,
             "body",
         ),
+        # A negative or impossibly large memory is a type the column cannot hold.
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", "hardware": {"memory": -5}}}',
+            "application/json",
+            400,
+            "content.hardware.memory",
+        ),
+        (
+            b'{"deviceid": "x", "content": {"versionclient": "t", '
+            b'"hardware": {"memory": 1099511627776}}}',
+            "application/json",
+            400,
+            "content.hardware.memory",
+        ),
         (b"<HELLO/>", "application/xml", 400, "REQUEST"),
         (b"plain words", "text/plain", 400, "body"),
         (b"<REQUEST/>", "image/png", 415, "Content-Type"),
@@ -463,3 +477,44 @@ def test_api_device_count_is_capped(client, org, monkeypatch):
     assert (page["count"], page["count_exact"]) == (7, True)
     assert [d["hostname"] for d in page["results"]] == ["pc-6"]
     assert page["next"] is None
+
+
+@pytest.mark.django_db
+def test_gzip_requests_get_gzip_replies(client, token):
+    import gzip
+
+    contact = json.dumps({"action": "contact", "deviceid": "pc-1"}).encode()
+    response = post(client, token, gzip.compress(contact), "application/x-compress-gzip")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-compress-gzip"
+    assert json.loads(gzip.decompress(response.content))["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_identifiers_that_grow_when_upper_cased_fit_their_columns(client, token):
+    body = {
+        "deviceid": "pc-ss",
+        "content": {
+            "versionclient": "t",
+            "hardware": {"uuid": "ß" * 64, "name": "PC-SS", "winprodkey": "XXXXX-ABCDE-ßßßßß"},
+            "bios": {"ssn": "Aß" * 50},
+            "operatingsystem": {"full_name": "Windows 10"},
+        },
+    }
+    response = post(client, token, json.dumps(body), "application/json")
+    assert response.status_code == 200, response.content
+    device = Device.objects.get()
+    assert (device.hardware_uuid, device.serial_number) == ("SS" * 32, "ASS" * 33 + "A")
+    assert device.os_partial_key == "SSSSS"
+
+
+@pytest.mark.django_db
+def test_an_xml_memory_in_other_digits_is_left_out(client, token):
+    xml = (
+        "<?xml version='1.0'?><REQUEST><DEVICEID>pc-2</DEVICEID><QUERY>INVENTORY</QUERY>"
+        "<CONTENT><HARDWARE><NAME>PC-2</NAME><MEMORY>²</MEMORY></HARDWARE>"
+        "<SOFTWARES><NAME>7-Zip</NAME></SOFTWARES></CONTENT></REQUEST>"
+    ).encode()
+    response = post(client, token, xml, "application/xml")
+    assert response.status_code == 200, response.content
+    assert Device.objects.get().memory_mb is None

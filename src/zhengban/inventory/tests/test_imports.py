@@ -162,3 +162,96 @@ def test_import_page_and_template(client, org):
     )
     assert bad.status_code == 400
     assert "file: " in bad.content.decode()
+
+
+def _xlsx_with_sheet(sheet_xml_edit) -> bytes:
+    """The template-shaped workbook with its sheet's XML changed by ``sheet_xml_edit``."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(_xlsx([HEADER, ["PC-1", "", "", "", "WPS", "1", "", ""]])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = sheet_xml_edit(data.decode()).encode()
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_damaged_sheet_is_a_clear_error_not_a_crash(org):
+    # The workbook opens; its sheet's XML is cut in half, or a number cell holds text.
+    for edit in (
+        lambda xml: xml[: len(xml) // 2],
+        lambda xml: xml.replace(
+            "</row></sheetData>", '<c r="I2" t="n"><v>abc</v></c></row></sheetData>'
+        ),
+    ):
+        with pytest.raises(InventoryError) as err:
+            imports.import_table(
+                actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=_xlsx_with_sheet(edit)
+            )
+        assert (err.value.field, err.value.status) == ("file", 400)
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_sheet_declaring_every_column_is_read_at_the_templates_width(org):
+    # A 6 KB file whose <dimension> declares 16,384 columns: read-only openpyxl would pad
+    # each row to all of them (about 125 KB of memory per row).
+    def edit(xml: str) -> str:
+        import re
+
+        return re.sub(r'<dimension ref="[^"]*" ?/>', '<dimension ref="A1:XFD3"/>', xml)
+
+    data = _xlsx_with_sheet(edit)
+    assert 'ref="A1:XFD3"' in imports_sheet_xml(data)
+    rows = imports._rows_from_file("x.xlsx", data)
+    assert [len(r) for r in rows] == [len(imports.TEMPLATE_COLUMNS) + 20] * 2
+    (result,) = imports.import_table(
+        actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=data
+    )
+    assert result.device.hostname == "PC-1"
+
+
+def imports_sheet_xml(data: bytes) -> str:
+    import zipfile
+
+    return zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+
+
+@pytest.mark.django_db
+def test_rows_past_the_limit_stop_the_read(org, settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_SOFTWARE": 1}
+    rows = [HEADER] + [["PC-1", "", "", "", f"App {i}", "1", "", ""] for i in range(11)]
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(
+            actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=_xlsx(rows)
+        )
+    assert (err.value.field, err.value.status) == ("file", 413)
+    # Ten data rows (ten times the software limit) are still taken.
+    assert (
+        len(
+            imports.import_table(
+                actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=_xlsx(rows[:11])
+            )[0].device.installations.all()
+        )
+        == 10
+    )
+
+
+@pytest.mark.django_db
+def test_a_csv_field_over_the_csv_modules_limit_names_its_line(org):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerow(["PC-1", "", "", "", "WPS", "1", "", ""])
+    writer.writerow(["PC-1", "", "", "", "N" * 200_000, "1", "", ""])
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(
+            actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=out.getvalue().encode()
+        )
+    assert err.value.field == "第3行"
+    assert err.value.message.startswith("CSV 格式错误：field larger than field limit")
+    assert Device.objects.count() == 0
