@@ -1,4 +1,6 @@
-"""Statements the server runs for nearly every agent request, prepared on PostgreSQL.
+"""Database helpers: the cache key of a query, and statements prepared on PostgreSQL.
+
+Statements the server runs for nearly every agent request are prepared on PostgreSQL.
 
 Django leaves psycopg's prepared statements off (``prepare_threshold`` None), for poolers
 that cannot keep them. An agent's unchanged inventory is one small statement whose parse
@@ -10,12 +12,14 @@ for a pooler in transaction mode that does not keep prepared statements (PgBounc
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
@@ -87,3 +91,14 @@ def prepared_cursor() -> Iterator[Any]:
             yield cursor
     finally:
         raw.prepare_threshold = saved
+
+
+def query_cache_key(prefix: str, queryset: Any) -> str | None:
+    """A cache key naming ``queryset``'s SQL and parameters (so a scope and its filters are
+    part of it), or None when the query can match nothing: Django then has no SQL for it
+    (``EmptyResultSet``, e.g. ``pk__in=[]`` or ``.none()``), and there is nothing to cache."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return prefix + hashlib.sha256(repr((sql, params)).encode()).hexdigest()

@@ -1,4 +1,3 @@
-import hashlib
 from typing import Any
 
 import django_filters
@@ -8,6 +7,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.choices import AuditAction
+from zhengban.core.db import query_cache_key
 from zhengban.core.models import AuditLogEntry
 from zhengban.core.scoping import scope_queryset
 
@@ -64,8 +64,9 @@ def _has_many_choices(queryset) -> bool:
         return counted.count() >= LARGE_CHOICES
     # Only the kind of input depends on it, and a scope's units and departments seldom cross
     # the limit: the answer is kept a while per query (the scope is in its SQL).
-    sql, params = counted.query.sql_with_params()
-    key = "manychoices:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
+    key = query_cache_key("manychoices:", counted)
+    if key is None:
+        return False  # no choices at all (an account with an empty scope)
     many = cache.get(key)
     if many is None:
         many = counted.count() >= LARGE_CHOICES

@@ -3,7 +3,6 @@ and XLSX export."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from django_tables2.rows import BoundRows
 
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
+from zhengban.core.db import query_cache_key
 from zhengban.core.exports import build_workbook, xlsx_response
 from zhengban.core.filtersets import scope_filter_choices
 from zhengban.core.scoping import scope_queryset
@@ -82,8 +82,9 @@ class CappedCountPaginator(Paginator):
         # Past the cap the page only says "more than N": that answer is reused for a short
         # while per query (the scope and filters are in its SQL), sparing a province-wide
         # scan on every page. Exact counts below the cap are never reused.
-        sql, params = counted.query.sql_with_params()
-        key = "listcount:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
+        key = query_cache_key("listcount:", counted)
+        if key is None:
+            return 0  # a filter that can match nothing (Django has no SQL for it)
         hit = cache.get(key)
         if hit is not None:
             return hit
@@ -162,7 +163,11 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
             return qs
         filterset = filterset_class(self.request.GET or None, queryset=qs, request=self.request)
         scope_filter_choices(filterset, self.request.user)
-        return filterset.qs if filterset.is_bound and filterset.is_valid() else qs
+        if not filterset.is_bound or filterset.is_valid():
+            return filterset.qs
+        # As the page (FilterView, strict): a filter it cannot apply shows nothing, so the
+        # export must not widen to the whole scope either.
+        return qs.none()
 
     def export_xlsx(self, request: HttpRequest) -> HttpResponse:
         if self.export_permission is not None and not self.export_permission(request.user):

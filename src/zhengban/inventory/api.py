@@ -2,11 +2,11 @@
 
 import django_filters
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
+from zhengban.core.pagination import BoundedLimitOffsetPagination
 from zhengban.inventory.models import Device, Installation, InstallationEvent
 
 
@@ -105,7 +105,7 @@ class DeviceApiFilterSet(django_filters.FilterSet):
         fields = ["unit", "department", "device_type", "serial_number", "os_name"]
 
 
-class CappedCountPagination(LimitOffsetPagination):
+class CappedCountPagination(BoundedLimitOffsetPagination):
     """LimitOffset pages with one bounded COUNT, like the web list's CappedCountPaginator:
     a province's 100,000 devices are not counted on every page. The count stops at
     ``count_cap`` rows (or at the end of the requested page, if deeper); past that, "count"

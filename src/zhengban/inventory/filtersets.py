@@ -20,7 +20,10 @@ class DeviceFilterSet(django_filters.FilterSet):
     os = django_filters.CharFilter(
         field_name="os_name", lookup_expr="icontains", label=_("操作系统")
     )
-    stale_days = django_filters.NumberFilter(method="stale", label=_("超过N天未上报"))
+    # Bounded: a date further back than datetime can hold is an error, not a crash.
+    stale_days = django_filters.NumberFilter(
+        method="stale", label=_("超过N天未上报"), min_value=0, max_value=36500, decimal_places=0
+    )
     software = django_filters.CharFilter(method="has_software", label=_("装有软件"))
     unrecognised = django_filters.BooleanFilter(method="has_unrecognised", label=_("有未识别软件"))
     hostname = django_filters.CharFilter(lookup_expr="iexact", label=_("计算机名"))

@@ -518,3 +518,23 @@ def test_an_xml_memory_in_other_digits_is_left_out(client, token):
     response = post(client, token, xml, "application/xml")
     assert response.status_code == 200, response.content
     assert Device.objects.get().memory_mb is None
+
+
+@pytest.mark.django_db
+def test_api_pages_are_bounded(client, org, monkeypatch):
+    from zhengban.inventory.api import CappedCountPagination
+
+    now = timezone.now()
+    for n in range(5):
+        Device.objects.create(
+            unit=org.unit_a, hostname=f"pc-{n}", first_seen=now, last_seen=now, last_source="xml"
+        )
+    client.force_login(org.officer_a)
+    monkeypatch.setattr(CappedCountPagination, "max_limit", 3)
+    page = client.get("/api/v1/devices/", {"limit": 10**20}).json()
+    assert [d["hostname"] for d in page["results"]] == ["pc-0", "pc-1", "pc-2"]
+    assert page["next"].endswith("/api/v1/devices/?limit=3&offset=3")
+    # An offset past what the database can hold is past the end: an empty page.
+    response = client.get("/api/v1/devices/", {"limit": 2, "offset": 10**20})
+    assert response.status_code == 200
+    assert (response.json()["results"], response.json()["count"]) == ([], 5)

@@ -260,3 +260,64 @@ def test_a_capped_count_is_reused_for_a_while_and_an_exact_one_never(
     assert "共 2 条" in exact_again.content.decode()
     assert q_exact == q_filtered
     cache.clear()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cached", [0, 60])
+def test_filters_that_match_nothing_give_an_empty_page(client, five, settings, cached):
+    # As in production, where counts and the filters' kinds of input are cached: a filter
+    # Django turns into "no SQL at all" must still answer with an empty list.
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.LIST_COUNT_CACHE_SECONDS = cached
+    settings.FILTER_CHOICES_CACHE_SECONDS = cached * 5
+    client.force_login(five.officer_a)
+    url = reverse("inventory:device_list")
+    for params in (
+        {"software": "no such software"},
+        {"unit": five.unit_b.pk},  # out of scope: refused as an unknown choice
+        {"unit": 99999},
+        {"stale_days": "abc"},
+        {"stale_days": "1000000"},  # further back than a date can go
+        {"stale_days": "1e12"},
+        {"stale_days": "-1"},
+    ):
+        response = client.get(url, params)
+        assert response.status_code == 200, params
+        assert rows(response) == [], params
+    assert client.get(reverse("inventory:token_list"), {"unit": five.unit_b.pk}).status_code == 200
+    cache.clear()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cached", [0, 300])
+def test_an_account_with_an_empty_scope_sees_empty_lists(client, org, settings, cached):
+    from django.core.cache import cache
+
+    from zhengban.orgs.testing import make_person
+
+    cache.clear()
+    settings.FILTER_CHOICES_CACHE_SECONDS = cached
+    settings.LIST_COUNT_CACHE_SECONDS = cached
+    make_device(org.unit_a, "pc-01", 1)
+    client.force_login(make_person("nobody", None))
+    response = client.get(reverse("inventory:device_list"))
+    assert response.status_code == 200
+    assert rows(response) == []
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_an_export_with_a_filter_the_page_refuses_is_empty_as_the_page(client, five):
+    client.force_login(five.officer_a)
+    url = reverse("inventory:device_list")
+    params = {"q": "pc-01", "stale_days": "abc"}
+    assert rows(client.get(url, params)) == []
+    response = client.get(url, {**params, "export": "xlsx"})
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert [row[0].value for row in sheet.iter_rows(min_row=2)] == []
+    # A valid filter still narrows the export.
+    response = client.get(url, {"q": "pc-01", "export": "xlsx"})
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert [row[0].value for row in sheet.iter_rows(min_row=2)] == ["pc-01"]
