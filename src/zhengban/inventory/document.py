@@ -52,6 +52,9 @@ _DATE_PATTERNS = [
     # the day cannot be a month.
     (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?$"), ("d", "m", "y")),
     (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), ("d", "m", "y")),
+    (re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"), ("y", "m", "d")),
+    # Chinese Excel's long date, as it writes it into CSV files.
+    (re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"), ("y", "m", "d")),
 ]
 
 

@@ -6,6 +6,7 @@ record per device, with the importing person as the actor.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,12 +184,13 @@ def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument
     rows = _rows_from_file(filename, data)
     if not rows:
         raise InventoryError("file", _("文件为空。"))
-    header = [d.text(h, 50).rstrip("*") for h in rows[0]]
+    header = [_header(h) for h in rows[0]]
     columns = {attr: header.index(h) for h, attr in _HEADER_TO_ATTR.items() if h in header}
     for required in ("hostname", "name"):
         if required not in columns:
             raise InventoryError("file", _("缺少必填列“%(col)s”。") % {"col": _col_title(required)})
     machines: dict[str, _Machine] = {}
+    serials: dict[str, _Machine] = {}
     current: _Machine | None = None
     for number, row in enumerate(rows[1:], start=2):
 
@@ -196,8 +198,8 @@ def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument
             index = columns.get(attr)
             return row[index] if index is not None and index < len(row) else None
 
-        if all(v in (None, "") for v in row):
-            continue
+        if all(d.text(v, 1) == "" for v in row):
+            continue  # blank, or only spaces
         hostname = d.text(cell("hostname"), 255)
         if hostname:
             current = machines.setdefault(hostname.casefold(), _Machine(hostname=hostname))
@@ -205,14 +207,24 @@ def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument
                 value = d.text(cell(attr), 255)
                 if value:
                     setattr(current, attr, value)
+            serial = d.hardware_serial(current.serial_number)
+            other = serials.setdefault(serial, current) if serial else current
+            if other is not current:
+                # One machine under two names: storing both would merge them into one
+                # device (matched by serial), the second replacing the first's software.
+                raise InventoryError(
+                    f"第{number}行",
+                    _("序列号“%(s)s”已用于计算机“%(h)s”，同一序列号不能对应两个计算机名。")
+                    % {"s": current.serial_number, "h": other.hostname},
+                )
         if current is None:
             raise InventoryError(f"第{number}行", _("计算机名不能为空。"))
         name = d.text(cell("name"), d.NAME_MAX)
         if not name:
             raise InventoryError(f"第{number}行", _("软件名称不能为空。"))
         raw_date = cell("install_date")
-        install_date = raw_date.date() if hasattr(raw_date, "date") else d.parse_date(raw_date)
-        if raw_date not in (None, "") and install_date is None:
+        install_date = _import_date(raw_date)
+        if d.text(raw_date, 1) != "" and install_date is None:
             raise InventoryError(
                 f"第{number}行", _("安装日期无法识别：%(v)s") % {"v": d.text(raw_date, 40)}
             )
@@ -248,6 +260,42 @@ def documents_from_table(filename: str, data: bytes) -> list[d.InventoryDocument
     return docs
 
 
+def _header(value: Any) -> str:
+    """A column title as the template has it, whatever Excel users do to it: spaces, and a
+    full-width or ASCII star for a required column."""
+    return d.text(value, 50).replace("＊", "*").replace(" ", "").replace("\u3000", "").rstrip("*")
+
+
+# Excel's day numbers of 1980-01-01 and 2100-12-31: a date cell formatted as "General"
+# (or written so into CSV) holds one of these.
+_EXCEL_DAYS = (29221, 73415)
+_EXCEL_EPOCH = datetime.date(1899, 12, 30)
+
+
+def _import_date(value: Any) -> datetime.date | None:
+    """An install date from a sheet cell: a date, Excel's day number, or text in any form
+    the agents' dates take, held to the same plausible range (1980–2100)."""
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return d.parse_date(value.isoformat())
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        or (
+            isinstance(value, str)
+            and value.strip().isascii()
+            and value.strip().isdigit()
+            and len(value.strip()) == 5
+        )
+    ):
+        days = float(value)
+        if _EXCEL_DAYS[0] <= days <= _EXCEL_DAYS[1]:
+            return _EXCEL_EPOCH + datetime.timedelta(days=int(days))
+        return None
+    return d.parse_date(value)
+
+
 def _col_title(attr: str) -> str:
     return next(h for h, a in TEMPLATE_COLUMNS if a == attr).rstrip("*")
 
@@ -257,7 +305,17 @@ def import_table(*, actor: User, unit: Unit, filename: str, data: bytes) -> list
     """One file, one transaction: every device in it is stored, or none."""
     _require_manager(actor, unit)
     docs = documents_from_table(filename, data)
-    return [
-        ingest_inventory(unit=unit, document=doc, actor=actor, message=_("导入软件清单表格"))
-        for doc in docs
-    ]
+    results = []
+    for doc in docs:
+        try:
+            results.append(
+                ingest_inventory(
+                    unit=unit, document=doc, actor=actor, message=_("导入软件清单表格")
+                )
+            )
+        except InventoryError as exc:
+            # Say which computer of the file it was; the whole file is rolled back.
+            raise InventoryError(
+                _("计算机“%(h)s”") % {"h": doc.hostname}, exc.message, status=exc.status
+            ) from exc
+    return results

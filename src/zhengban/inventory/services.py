@@ -846,8 +846,8 @@ def _refuse_moved_away(unit: Unit, doc: d.InventoryDocument) -> None:
             raise parsers.InventoryError(
                 "token",
                 _(
-                    "该终端已于 %(date)s 移交到“%(unit)s”，本单位的注册令牌不能再上报它；"
-                    "请改用新单位的注册令牌。"
+                    "该终端已于 %(date)s 移交到“%(unit)s”，本单位不能再上报它；"
+                    "请改用新单位的注册令牌，或在新单位导入。"
                 )
                 % {
                     "date": timezone.localtime(move.moved).strftime("%Y-%m-%d"),

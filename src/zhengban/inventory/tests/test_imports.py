@@ -255,3 +255,95 @@ def test_a_csv_field_over_the_csv_modules_limit_names_its_line(org):
     assert err.value.field == "第3行"
     assert err.value.message.startswith("CSV 格式错误：field larger than field limit")
     assert Device.objects.count() == 0
+
+
+def _csv(rows) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+@pytest.mark.django_db
+def test_two_names_with_one_serial_are_refused_naming_the_row(org):
+    data = _csv(
+        [
+            HEADER,
+            ["PC-4", "SNX", "", "", "WPS Office", "12", "", ""],
+            ["PC-5", "snx", "", "", "7-Zip", "23", "", ""],
+        ]
+    )
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=data)
+    assert (err.value.field, err.value.message) == (
+        "第3行",
+        "序列号“snx”已用于计算机“PC-4”，同一序列号不能对应两个计算机名。",
+    )
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_error_while_storing_names_the_computer(org):
+    from zhengban.inventory.services import move_device
+
+    imports.import_table(
+        actor=org.officer_a,
+        unit=org.unit_a,
+        filename="x.csv",
+        data=_csv([HEADER, ["PC-X", "SN-MOVED-1", "", "", "WPS Office", "12", "", ""]]),
+    )
+    move_device(
+        actor=org.officer_a,
+        device=Device.objects.get(),
+        unit=org.unit_a_child,
+        reason="调拨",
+    )
+    rows = [
+        HEADER,
+        ["PC-OK", "", "", "", "7-Zip", "23", "", ""],
+        ["PC-X", "SN-MOVED-1", "", "", "WPS Office", "12", "", ""],
+    ]
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(
+            actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows)
+        )
+    assert (err.value.field, err.value.status) == ("计算机“PC-X”", 403)
+    assert err.value.message.endswith(
+        "本单位不能再上报它；请改用新单位的注册令牌，或在新单位导入。"
+    )
+    assert list(Device.objects.values_list("hostname", flat=True)) == ["PC-X"]  # no PC-OK
+
+
+@pytest.mark.django_db
+def test_dates_headers_and_blank_rows_as_people_write_them(org):
+    import datetime
+
+    header = [
+        "计算机名 *",
+        "序列号",
+        "操作系统",
+        "系统版本",
+        "软件名称＊",
+        "版本",
+        "发行商",
+        "安装日期",
+    ]
+    rows = [
+        header,
+        ["PC-1", "", "", "", "A", "1", "", 45352],  # Excel's day number, "General" cell
+        ["", "", "", "", "B", "1", "", "2024年3月1日"],
+        ["  ", " ", "", "", "  ", "", "", ""],  # spaces only: skipped like an empty row
+        ["", "", "", "", "C", "1", "", "2024.3.1"],
+        ["", "", "", "", "D", "1", "", "45352"],
+        ["", "", "", "", "E", "1", "", datetime.datetime(2024, 3, 1, 0, 0)],
+    ]
+    (doc,) = imports.documents_from_table("x.xlsx", _xlsx(rows))
+    assert [(s.name, s.install_date) for s in doc.software] == [
+        (name, datetime.date(2024, 3, 1)) for name in "ABCDE"
+    ]
+    # A date cell outside what an install date can be is refused as a text one is.
+    for bad in (datetime.datetime(1900, 1, 1), 100, "1900-01-01"):
+        with pytest.raises(InventoryError) as err:
+            imports.documents_from_table(
+                "x.xlsx", _xlsx([header, ["PC-1", "", "", "", "A", "1", "", bad]])
+            )
+        assert err.value.field == "第2行"

@@ -290,7 +290,7 @@ def test_agents_follow_the_new_units_token_and_the_old_one_is_refused(world, cli
         assert response.json() == {
             "status": "error",
             "message": f"token: 该终端已于 {moved_on} 移交到“青岛市教育局”，"
-            "本单位的注册令牌不能再上报它；请改用新单位的注册令牌。",
+            "本单位不能再上报它；请改用新单位的注册令牌，或在新单位导入。",
         }
     assert list(Device.objects.values_list("pk", "unit_id")) == [(world.device.pk, world.unit_b.pk)]
     assert world.device.reports.count() == 2
