@@ -18,6 +18,23 @@ class EnrollmentTokenForm(forms.Form):
         self.fields["unit"].queryset = units if units is not None else Unit.objects.none()
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented pattern): a list of uploads."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)]
+
+
 class ImportForm(forms.Form):
     KIND_CHOICES = [("table", _("XLSX/CSV 表格（按模板）")), ("regfile", _("注册表导出 .reg"))]
 
@@ -25,11 +42,20 @@ class ImportForm(forms.Form):
     kind = forms.ChoiceField(choices=KIND_CHOICES, label=_("文件类型"))
     hostname = forms.CharField(label=_("计算机名（.reg 导入必填）"), max_length=255, required=False)
     serial_number = forms.CharField(label=_("序列号"), max_length=100, required=False)
-    file = forms.FileField(label=_("文件"))
+    file = MultipleFileField(
+        label=_("文件"),
+        help_text=_("表格一次一个文件；.reg 可同时选择同一台计算机的多个导出文件。"),
+    )
 
     def __init__(self, *args, units=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["unit"].queryset = units if units is not None else Unit.objects.none()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "table" and len(data.get("file") or []) > 1:
+            self.add_error("file", _("表格导入一次只能上传一个文件。"))
+        return data
 
 
 class DeviceForm(forms.Form):

@@ -31,24 +31,34 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # ------------------------------------------------------------------------------- .reg
 
 
-def document_from_regfile(data: bytes, *, hostname: str) -> d.InventoryDocument:
-    """The software list of a ``regedit`` export, exactly as our Windows agent would send it
-    (the agent's own parser and classification: what Programs and Features shows is kind
-    "application", hidden system components and updates are kept with their kind)."""
+def document_from_regfile(data: bytes | list[bytes], *, hostname: str) -> d.InventoryDocument:
+    """The software list of ``regedit`` exports of one computer (one file, or several: the
+    64-bit, 32-bit (WOW6432Node) and per-user Uninstall keys are exported separately),
+    exactly as our Windows agent would send it (the agent's own parser and classification:
+    what Programs and Features shows is kind "application", hidden system components and
+    updates are kept with their kind). A key in more than one file is taken once."""
     hostname = d.text(hostname, 255)
     if not hostname:
         raise InventoryError("hostname", _("请填写计算机名。"))
-    if len(data) > MAX_IMPORT_BYTES:
+    files = [data] if isinstance(data, bytes) else data
+    if sum(len(f) for f in files) > MAX_IMPORT_BYTES:
         raise InventoryError("file", _("文件过大。"), status=413)
-    try:
-        entries = uninstall_entries(parse_reg(data))
-    except (RegParseError, UnicodeDecodeError) as exc:
-        raise InventoryError("file", _("不是有效的注册表导出文件：%(err)s") % {"err": exc}) from exc
+    reg: dict = {}
+    for number, content in enumerate(files, start=1):
+        try:
+            reg.update(parse_reg(content))
+        except (RegParseError, UnicodeDecodeError) as exc:
+            where = "file" if len(files) == 1 else f"file[{number}]"
+            raise InventoryError(
+                where, _("不是有效的注册表导出文件：%(err)s") % {"err": exc}
+            ) from exc
+    entries = uninstall_entries(reg)
     if not entries:
         raise InventoryError("file", _("文件中没有卸载信息（…\\CurrentVersion\\Uninstall）。"))
     inventory = Inventory()
+    native = _native_arch(entries)
     for entry in entries:
-        inventory.add_uninstall_entry(entry)
+        inventory.add_uninstall_entry(entry, native_arch=native)
     if len(inventory.softwares) > limit("INVENTORY_MAX_SOFTWARE"):
         raise InventoryError("file", _("软件条目数超过上限。"), status=413)
     doc = parsers.document_from_json(
@@ -61,13 +71,26 @@ def document_from_regfile(data: bytes, *, hostname: str) -> d.InventoryDocument:
     return doc
 
 
+def _native_arch(entries: list) -> str:
+    """The exporting Windows' architecture, which the agent reads from the system: a
+    WOW6432Node view or a "Program Files (x86)" folder exists only on 64-bit Windows; an
+    export with neither (Windows XP, 32-bit Windows 7) is taken as 32-bit."""
+    for entry in entries:
+        if entry.view == "32":
+            return "x86_64"
+        for path in (entry.install_location, entry.uninstall_string):
+            if path and "program files (x86)" in path.lower():
+                return "x86_64"
+    return "i586"
+
+
 def _require_manager(actor: User, unit: Unit) -> None:
     if not can_manage_unit(actor, unit):
         raise PermissionDenied(_("无权为该单位导入软件清单。"))
 
 
 def import_regfile(
-    *, actor: User, unit: Unit, hostname: str, data: bytes, serial_number: str = ""
+    *, actor: User, unit: Unit, hostname: str, data: bytes | list[bytes], serial_number: str = ""
 ) -> IngestResult:
     _require_manager(actor, unit)
     doc = document_from_regfile(data, hostname=hostname)

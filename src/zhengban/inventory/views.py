@@ -354,8 +354,9 @@ class ImportView(LoginRequiredMixin, View):
         ctx = {"form": form, "title": _("导入软件清单")}
         if not form.is_valid():
             return render(request, self.template_name, ctx, status=400)
-        upload = form.cleaned_data["file"]
-        data = upload.read(imports.MAX_IMPORT_BYTES + 1)
+        uploads = form.cleaned_data["file"]
+        # One byte past the limit is enough to refuse a file as too large.
+        data = [upload.read(imports.MAX_IMPORT_BYTES + 1) for upload in uploads]
         try:
             if form.cleaned_data["kind"] == "regfile":
                 results = [
@@ -371,8 +372,8 @@ class ImportView(LoginRequiredMixin, View):
                 results = imports.import_table(
                     actor=request.user,
                     unit=form.cleaned_data["unit"],
-                    filename=upload.name,
-                    data=data,
+                    filename=uploads[0].name,
+                    data=data[0],
                 )
         except InventoryError as exc:
             ctx["error"] = f"{exc.field}: {exc.message}"

@@ -347,3 +347,52 @@ def test_dates_headers_and_blank_rows_as_people_write_them(org):
                 "x.xlsx", _xlsx([header, ["PC-1", "", "", "", "A", "1", "", bad]])
             )
         assert err.value.field == "第2行"
+
+
+@pytest.mark.django_db
+def test_reg_exports_carry_the_exporting_windows_architecture(org):
+    from collections import Counter
+
+    xp = imports.document_from_regfile(
+        (REGISTRY_SAMPLES / "xp-Uninstall.reg").read_bytes(), hostname="XP-01"
+    )
+    assert Counter(s.arch for s in xp.software) == {"i586": 418}  # 32-bit Windows XP
+    # Programs under "Program Files (x86)": a 64-bit Windows, whose own view is x86_64.
+    win10 = imports.document_from_regfile(
+        (REGISTRY_SAMPLES / "10_russian-Uninstall.reg").read_bytes(), hostname="W10"
+    )
+    assert {s.arch for s in win10.software} == {"x86_64"}
+
+
+@pytest.mark.django_db
+def test_several_reg_exports_of_one_computer_in_one_upload(client, org):
+    files = [
+        (REGISTRY_SAMPLES / name).read_bytes()
+        for name in ("mssql-Uninstall.reg", "10_russian-Uninstall.reg")
+    ]
+    one = [len(imports.document_from_regfile(f, hostname="X").software) for f in files]
+    client.force_login(org.officer_a)
+    response = client.post(
+        reverse("inventory:import"),
+        {
+            "unit": org.unit_a.pk,
+            "kind": "regfile",
+            "hostname": "PC64",
+            # The same key twice (the first file again) is taken once.
+            "file": [io.BytesIO(files[0]), io.BytesIO(files[1]), io.BytesIO(files[0])],
+        },
+    )
+    assert response.status_code == 302
+    device = Device.objects.get(hostname="PC64")
+    assert Installation.objects.filter(device=device).count() == sum(one)
+    # A table is one file at a time.
+    response = client.post(
+        reverse("inventory:import"),
+        {
+            "unit": org.unit_a.pk,
+            "kind": "table",
+            "file": [io.BytesIO(b"a"), io.BytesIO(b"b")],
+        },
+    )
+    assert response.status_code == 400
+    assert "表格导入一次只能上传一个文件。" in response.content.decode()
