@@ -107,3 +107,46 @@ def test_status_rules_and_fields(tmp_path) -> None:
 def test_publisher_from_maintainer() -> None:
     assert dpkg.publisher_from_maintainer("Debian Python Team <x@y.org>") == "Debian Python Team"
     assert dpkg.publisher_from_maintainer("<only@mail.org>") == "<only@mail.org>"
+
+
+def test_the_journal_dpkg_has_not_folded_in_yet_counts(tmp_path) -> None:
+    # What dpkg leaves in updates/ while it runs (it folds the journal into the status
+    # file every so often) or after an interrupted run; dpkg-query reads both.
+    status_dir = tmp_path / "var/lib/dpkg"
+    (status_dir / "updates").mkdir(parents=True)
+    (status_dir / "status").write_text(
+        "Package: heldpkg\nStatus: install ok half-configured\nArchitecture: amd64\n"
+        "Version: 1.0\n\n"
+        "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36\n\n"
+        "Package: goneapp\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3\n",
+        encoding="utf-8",
+    )
+    updates = status_dir / "updates"
+    (updates / "0000").write_text(
+        "Package: newpkg\nStatus: install ok installed\nArchitecture: all\nVersion: 0.1\n",
+        encoding="utf-8",
+    )
+    (updates / "0001").write_text(
+        "Package: heldpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.1\n\n"
+        "Package: goneapp\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 3\n",
+        encoding="utf-8",
+    )
+    # Applied in number order, not name order, and dpkg's own temporary file is not read.
+    (updates / "10").write_text(
+        "Package: newpkg\nStatus: install ok installed\nArchitecture: all\nVersion: 0.2\n",
+        encoding="utf-8",
+    )
+    (updates / "9").write_text(
+        "Package: newpkg\nStatus: install ok installed\nArchitecture: all\nVersion: 0.15\n",
+        encoding="utf-8",
+    )
+    (updates / "tmp.i").write_text(
+        "Package: half-written\nStatus: install ok installed\nArchitecture: all\n",
+        encoding="utf-8",
+    )
+    items = dpkg.installed_packages(str(tmp_path))
+    assert sorted((i["name"], i["version"]) for i in items) == [
+        ("heldpkg", "1.1"),
+        ("libc6", "2.36"),
+        ("newpkg", "0.2"),
+    ]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 from conftest import reg_bytes
 
 from zhengban_agent.__main__ import EXIT_CODES_HELP, build_parser, main
@@ -154,3 +155,38 @@ def test_cli_stdout_and_local(tmp_path, capsysbinary, validate) -> None:
     (written,) = list(tmp_path.glob("*.json"))
     assert json.loads(written.read_bytes()) == printed
     validate(printed)
+
+
+def _oldest_python():
+    """The oldest Python 3.7/3.8 on this machine (pyenv's or the system's), if any."""
+    import glob
+    import shutil
+
+    for version in ("3.7", "3.8"):
+        found = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
+        found += [p for p in [shutil.which(f"python{version}")] if p]
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.mark.skipif(_oldest_python() is None, reason="no Python 3.7 or 3.8 on this machine")
+def test_runs_on_the_oldest_python_it_supports() -> None:
+    from pathlib import Path
+
+    agent_dir = str(Path(__file__).resolve().parent.parent)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": agent_dir}
+
+    def run(python: str) -> dict:
+        out = subprocess.run(
+            [python, "-m", "zhengban_agent", "--stdout"],
+            capture_output=True,
+            env=env,
+            timeout=300,
+            check=True,
+        ).stdout
+        return json.loads(out)
+
+    old, current = run(_oldest_python()), run(sys.executable)
+    assert old["content"]["softwares"] == current["content"]["softwares"]
+    assert old["deviceid"] == current["deviceid"]

@@ -100,3 +100,47 @@ def test_macos_applications(tmp_path) -> None:
             "from": "mac",
         },
     ]
+
+
+def test_apples_paid_applications_are_applications(tmp_path) -> None:
+    _app(
+        tmp_path / "Applications" / "Final Cut Pro.app",
+        {"CFBundleIdentifier": "com.apple.FinalCut"},
+    )
+    _app(
+        tmp_path / "System" / "Applications" / "Utilities" / "Terminal.app",
+        {"CFBundleIdentifier": "com.apple.Terminal"},
+    )
+    found = {
+        i["name"]: i["system_category"] for i in map(macos.read_app, macos.find_apps(str(tmp_path)))
+    }
+    assert found == {"Final Cut Pro": "application", "Terminal": "system_component"}
+
+
+def test_a_malformed_info_plist_loses_only_its_own_bundle(tmp_path) -> None:
+    apps = tmp_path / "Applications"
+    _app(apps / "Good.app", {"CFBundleName": "Good"})
+    bad = apps / "Bad.app" / "Contents"
+    bad.mkdir(parents=True)
+    (bad / "Info.plist").write_bytes(
+        b'<?xml version="1.0"?><plist version="1.0"><dict><key>A & B</key></dict></plist>'
+    )
+    found = [macos.read_app(p) for p in macos.find_apps(str(tmp_path))]
+    assert [i and i["name"] for i in found] == [None, "Good"]
+
+
+# What `ioreg -rd1 -c IOPlatformExpertDevice` prints on a Mac (abridged).
+IOREG = """\
++-o MacBookPro18,3  <class IOPlatformExpertDevice, id 0x100000110, registered, matched, active, busy 0 (33 ms), retain 37>
+    {
+      "IOPlatformSerialNumber" = "C02XK0ABCDEF"
+      "manufacturer" = <"Apple Inc.">
+      "IOPlatformUUID" = "0a1b2c3d-4E5F-6789-ABCD-EF0123456789"
+      "model" = <"MacBookPro18,3">
+    }
+"""
+
+
+def test_a_macs_identity_is_its_platform_uuid() -> None:
+    assert macos.platform_uuid(IOREG) == "0A1B2C3D-4E5F-6789-ABCD-EF0123456789"
+    assert macos.platform_uuid("no such device") is None

@@ -12,6 +12,9 @@ import re
 from typing import Any, Iterator
 
 STATUS_FILE = "var/lib/dpkg/status"
+# dpkg's journal: records written since the status file was last rewritten (dpkg folds them
+# in every so often, and at its next run after an interruption); dpkg-query reads both.
+UPDATES_DIR = "var/lib/dpkg/updates"
 INFO_DIR = "var/lib/dpkg/info"
 # Only fully installed packages count, as ``ii`` in ``dpkg-query -W -f '${db:Status-Abbrev}'``:
 # "deinstall ok config-files" (rc) are removed packages that left configuration behind, and
@@ -64,13 +67,36 @@ def _install_date(root: str, package: str, arch: str) -> str | None:
     return None
 
 
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _records(root: str) -> list[dict[str, str]]:
+    """Every package's current record, as dpkg-query sees it: the status file, then the
+    journal's files (named by number) in order, each record replacing the package's."""
+    records: dict[tuple[str, str], dict[str, str]] = {}
+    for st in parse_status(_read(os.path.join(root, STATUS_FILE))):
+        records[(st.get("Package", ""), st.get("Architecture", ""))] = st
+    updates = os.path.join(root, UPDATES_DIR)
+    try:
+        journal = sorted((n for n in os.listdir(updates) if n.isdigit()), key=int)
+    except OSError:
+        journal = []
+    for name in journal:
+        try:
+            text = _read(os.path.join(updates, name))
+        except OSError:
+            continue
+        for st in parse_status(text):
+            records[(st.get("Package", ""), st.get("Architecture", ""))] = st
+    return list(records.values())
+
+
 def installed_packages(root: str = "/") -> list[dict[str, Any]]:
     """Software items for every package whose status is ``install ok installed``."""
-    path = os.path.join(root, STATUS_FILE)
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        text = fh.read()
     items: list[dict[str, Any]] = []
-    for st in parse_status(text):
+    for st in _records(root):
         if st.get("Status", "").split() != INSTALLED.split():
             continue
         package = st.get("Package", "")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import plistlib
+import re
+import subprocess
+import sys
 from typing import Any
 
 APP_DIRS = ("Applications", "Applications/Utilities", "System/Applications")
@@ -15,7 +18,7 @@ def read_app(bundle: str) -> dict[str, Any] | None:
     try:
         with open(plist, "rb") as fh:
             info = plistlib.load(fh)  # handles both XML and binary plists
-    except (OSError, plistlib.InvalidFileException, ValueError):
+    except Exception:  # noqa: BLE001 - expat, plistlib and OS errors: one bad bundle is skipped
         return None
     if not isinstance(info, dict):
         return None
@@ -31,11 +34,42 @@ def read_app(bundle: str) -> dict[str, Any] | None:
         "version": str(version) if version else None,
         "comments": f"bundle id: {bundle_id}" if bundle_id else None,
         "folder": bundle,
+        # Apple's own programs that come with the system; Apple's paid applications (Final
+        # Cut Pro, Logic Pro) are installed in /Applications and must be licensed.
         "system_category": "system_component"
-        if str(bundle_id or "").startswith("com.apple.")
+        if str(bundle_id or "").startswith("com.apple.") and _in_system_folder(bundle)
         else "application",
         "from": "mac",
     }
+
+
+def _in_system_folder(bundle: str) -> bool:
+    parts = os.path.normpath(bundle).split(os.sep)
+    pairs = set(zip(parts, parts[1:]))
+    return ("System", "Applications") in pairs or ("Applications", "Utilities") in pairs
+
+
+_PLATFORM_UUID_RE = re.compile(r'"IOPlatformUUID"\s*=\s*"([0-9A-Fa-f-]{36})"')
+
+
+def platform_uuid(ioreg_output: str) -> str | None:
+    """The machine's hardware UUID from ``ioreg -rd1 -c IOPlatformExpertDevice``: a Mac
+    has no /etc/machine-id, and its host name is neither unique nor stable."""
+    match = _PLATFORM_UUID_RE.search(ioreg_output)
+    return match.group(1).upper() if match else None
+
+
+def _read_platform_uuid() -> str | None:
+    try:
+        out = subprocess.run(
+            ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return platform_uuid(out)
 
 
 def find_apps(root: str = "/", depth: int = 2) -> list[str]:
@@ -65,6 +99,12 @@ def find_apps(root: str = "/", depth: int = 2) -> list[str]:
 
 
 def collect(inventory: Any, root: str = "/") -> None:
+    if sys.platform == "darwin" and os.path.abspath(root) == "/":
+        uuid = _read_platform_uuid()
+        if uuid:
+            inventory.hardware.setdefault("uuid", uuid)
+            if not inventory.machine_id:
+                inventory.machine_id = uuid
     for bundle in find_apps(root):
         item = read_app(bundle)
         if item:
