@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from django.http import HttpResponse
@@ -39,7 +39,15 @@ def safe_cell(value: Any) -> Any:
     return text
 
 
-def build_workbook(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
+def build_workbook(
+    sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
+    *,
+    text_columns: Collection[int] = (),
+) -> bytes:
+    """One sheet per (title, headers, rows). ``text_columns`` (0-based) are formatted as
+    text, for the cells given and for what people type into them later, so Excel keeps
+    versions ("16.0") and long serial numbers as written instead of turning them into
+    numbers."""
     wb = Workbook(write_only=False)
     wb.remove(wb.active)
     for title, headers, rows in sheets:
@@ -55,6 +63,11 @@ def build_workbook(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[
                 widths[i] = min(60, max(widths[i], len(str(v)) + 2))
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = width
+        for i in text_columns:
+            letter = get_column_letter(i + 1)
+            ws.column_dimensions[letter].number_format = "@"
+            for (cell,) in ws.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
+                cell.number_format = "@"
         ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)

@@ -139,7 +139,9 @@ def template_workbook() -> bytes:
             "",
         ],
     ]
-    return build_workbook([(_("软件清单"), headers, example)])
+    # Every column but the date is text: versions and serials stay as typed.
+    text = [i for i, (_h, attr) in enumerate(TEMPLATE_COLUMNS) if attr != "install_date"]
+    return build_workbook([(_("软件清单"), headers, example)], text_columns=text)
 
 
 @dataclass

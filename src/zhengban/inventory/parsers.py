@@ -42,6 +42,9 @@ DEFAULT_LIMITS = {
     "INVENTORY_MAX_INFLATED_BYTES": 64 * 1024 * 1024,  # after zlib/gzip
     "INVENTORY_MAX_SOFTWARE": 20_000,
     "INVENTORY_MAX_NETWORKS": 256,
+    # Entries of every other list of the content together (drives, processes, controllers,
+    # …): each is checked against the schema, so their number bounds a request's CPU.
+    "INVENTORY_MAX_OTHER_ENTRIES": 20_000,
 }
 
 
@@ -269,11 +272,28 @@ def _schema_error_field(error: jsonschema.ValidationError) -> str:
     return field or "body"
 
 
+def _check_other_entries(content: Any) -> None:
+    if not isinstance(content, dict):
+        return
+    cap = limit("INVENTORY_MAX_OTHER_ENTRIES")
+    total = 0
+    for key, value in content.items():
+        if key != "softwares" and isinstance(value, list):
+            total += len(value)
+            if total > cap:
+                raise InventoryError(
+                    f"content.{key}",
+                    _("软件以外的清单条目合计超过上限 %(limit)d。") % {"limit": cap},
+                    status=413,
+                )
+
+
 def validate_json(doc: Any) -> None:
     if not isinstance(doc, dict):
         raise InventoryError("body", _("清单应为 JSON 对象。"))
     content = doc.get("content")
     softwares = content.get("softwares") if isinstance(content, dict) else None
+    _check_other_entries(content)
     error = jsonschema.exceptions.best_match(_head_validator().iter_errors(doc))
     if error is not None:
         raise InventoryError(
@@ -325,6 +345,10 @@ def parse_json_quick(doc: dict[str, Any]) -> tuple[d.InventoryDocument, str] | N
     softwares = content.get("softwares") if isinstance(content, dict) else None
     if not isinstance(softwares, list) or len(softwares) > limit("INVENTORY_MAX_SOFTWARE"):
         return None
+    try:
+        _check_other_entries(content)
+    except InventoryError:
+        return None  # refused by the full path, without checking the schema twice
     # The schema first: it makes action and itemtype strings before they are looked up.
     if next(iter(_head_validator().iter_errors(doc)), None) is not None:
         return None

@@ -641,6 +641,12 @@ def ingest_inventory(
     created without reading candidates again; a concurrent first inventory of the same
     agent makes the insert fail, and the retry reads them.
     """
+    if not _has_identity(document) and not document.hostname:
+        # Nothing to find the machine by next time: every send would enrol it again.
+        raise parsers.InventoryError(
+            "deviceid",
+            _("清单中没有任何可识别终端的信息（deviceid、UUID、序列号、MAC 地址或计算机名）。"),
+        )
     received = received or timezone.now()
     doc_hash = document.content_hash()
     skip_match = _seen_new and bool(document.agent_device_id)

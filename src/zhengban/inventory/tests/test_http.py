@@ -538,3 +538,46 @@ def test_api_pages_are_bounded(client, org, monkeypatch):
     response = client.get("/api/v1/devices/", {"limit": 2, "offset": 10**20})
     assert response.status_code == 200
     assert (response.json()["results"], response.json()["count"]) == ([], 5)
+
+
+@pytest.mark.django_db
+def test_an_inventory_naming_no_machine_is_refused(client, token):
+    body = {
+        "deviceid": "",
+        "content": {"versionclient": "t", "softwares": [{"name": "7-Zip"}]},
+    }
+    for _ in range(2):
+        response = post(client, token, json.dumps(body), "application/json")
+        assert response.status_code == 400
+        assert response.json()["message"].startswith("deviceid: 清单中没有任何可识别终端的信息")
+    assert Device.objects.count() == 0
+    # A host name alone is enough to find the machine again.
+    body["content"]["hardware"] = {"name": "PC-9"}
+    for _ in range(2):
+        assert post(client, token, json.dumps(body), "application/json").status_code == 200
+    assert Device.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_other_lists_of_the_content_are_bounded(client, token, settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_OTHER_ENTRIES": 3}
+    body = {
+        "deviceid": "pc-c",
+        "content": {
+            "versionclient": "t",
+            "hardware": {"name": "PC-C"},
+            "drives": [{"volumn": "/"}, {"volumn": "/boot"}],
+            "controllers": [{"name": "c"}, {"name": "d"}],
+        },
+    }
+    response = post(
+        client, token, zlib.compress(json.dumps(body).encode()), "application/x-compress-zlib"
+    )
+    assert response.status_code == 413
+    assert json.loads(response.content)["message"].startswith(
+        "content.controllers: 软件以外的清单条目合计超过上限 3。"
+    )
+    body["content"]["controllers"].pop()
+    response = post(client, token, json.dumps(body), "application/json")
+    assert response.status_code == 200, response.content
+    assert Device.objects.count() == 1

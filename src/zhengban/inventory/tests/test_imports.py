@@ -396,3 +396,24 @@ def test_several_reg_exports_of_one_computer_in_one_upload(client, org):
     )
     assert response.status_code == 400
     assert "表格导入一次只能上传一个文件。" in response.content.decode()
+
+
+def test_the_template_keeps_versions_and_serials_as_typed():
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(imports.template_workbook())).active
+    formats = {
+        attr: sheet.column_dimensions[chr(ord("A") + i)].number_format
+        for i, (_h, attr) in enumerate(imports.TEMPLATE_COLUMNS)
+    }
+    assert formats == {
+        "hostname": "@",
+        "serial_number": "@",
+        "os_name": "@",
+        "os_version": "@",
+        "name": "@",
+        "version": "@",
+        "publisher": "@",
+        "install_date": "General",
+    }
+    assert sheet["F2"].number_format == "@"  # the example row's version cell too
