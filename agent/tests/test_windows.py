@@ -182,3 +182,15 @@ def test_imports_without_winreg() -> None:
         assert "only available on Windows" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("WinregReader must not work without winreg")
+
+
+def test_local_systems_hive_is_read_once() -> None:
+    # HKEY_USERS\.DEFAULT and HKEY_USERS\S-1-5-18 are one hive, seen under two names.
+    key = "Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Agent"
+    reg = "Windows Registry Editor Version 5.00\n\n" + "".join(
+        f'[HKEY_USERS\\{name}\\{key}]\n"DisplayName"="Deploy Agent"\n"UninstallString"="x"\n\n'
+        for name in (".DEFAULT", "S-1-5-18")
+    )
+    reader = windows.RegDictReader(parse_reg(reg.encode("utf-8")))
+    entries = windows.collect_uninstall(reader)
+    assert [(e.name, e.user_sid) for e in entries] == [("Deploy Agent", "S-1-5-18")]

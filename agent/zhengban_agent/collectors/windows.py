@@ -95,8 +95,9 @@ def uninstall_roots(reader: Any) -> list[str]:
         HKLM + "\\SOFTWARE\\WOW6432Node\\" + UNINSTALL,
     ]
     for sid in reader.subkeys(HKU):
-        # <SID>_Classes is the user's class registration hive, not a profile.
-        if sid.lower().endswith("_classes"):
+        # <SID>_Classes is the user's class registration hive, not a profile; .DEFAULT is
+        # LocalSystem's hive, which S-1-5-18 names too: read once, under its SID.
+        if sid.lower().endswith("_classes") or sid.upper() == ".DEFAULT":
             continue
         roots.append(f"{HKU}\\{sid}\\Software\\{UNINSTALL}")
     return roots
