@@ -139,9 +139,13 @@ def template_workbook() -> bytes:
             "",
         ],
     ]
-    # Every column but the date is text: versions and serials stay as typed.
+    # Every column but the date is text: versions and serials stay as typed. The example
+    # is a sheet of its own: only the first sheet is imported, so an example row left in
+    # place can never become a computer.
     text = [i for i, (_h, attr) in enumerate(TEMPLATE_COLUMNS) if attr != "install_date"]
-    return build_workbook([(_("软件清单"), headers, example)], text_columns=text)
+    return build_workbook(
+        [(_("软件清单"), headers, []), (_("填写示例"), headers, example)], text_columns=text
+    )
 
 
 @dataclass

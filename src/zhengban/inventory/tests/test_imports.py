@@ -416,4 +416,7 @@ def test_the_template_keeps_versions_and_serials_as_typed():
         "publisher": "@",
         "install_date": "General",
     }
-    assert sheet["F2"].number_format == "@"  # the example row's version cell too
+    assert sheet.max_row == 1  # headers only: the example is on the second sheet
+    example = load_workbook(io.BytesIO(imports.template_workbook())).worksheets[1]
+    assert example["F2"].number_format == "@"  # the example's version cell
+    assert example["A2"].value == "PC-001"
