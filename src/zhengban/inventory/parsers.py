@@ -441,7 +441,9 @@ def _document_from_json(
         model=d.text(bios.get("smodel"), 200) or None,
         serial_number=d.hardware_serial(bios.get("ssn")) or None,
         hardware_uuid=d.hardware_uuid(hardware.get("uuid")) or None,
-        macs=_macs(n.get("mac") for n in networks) if networks is not None else None,
+        macs=_macs((n.get("mac") for n in networks), "content.networks")
+        if networks is not None
+        else None,
         cpu=d.text(cpus[0].get("name"), 255) or None if cpus else None,
         memory_mb=_json_memory(hardware.get("memory")),
         last_user=d.text(hardware.get("lastloggeduser"), 150) or None,
@@ -482,14 +484,14 @@ def _software_from_json(item: dict[str, Any]) -> d.Software | None:
     )
 
 
-def _macs(values: Any) -> list[str]:
+def _macs(values: Any, field: str) -> list[str]:
     out: set[str] = set()
     for value in values:
         mac = d.normalise_mac(value)
         if mac:
             out.add(mac)
         if len(out) > limit("INVENTORY_MAX_NETWORKS"):
-            raise InventoryError("networks", _("网络接口数量超过上限。"), status=413)
+            raise InventoryError(field, _("网络接口数量超过上限。"), status=413)
     return sorted(out)
 
 
@@ -971,7 +973,7 @@ def _document_from_xml(device_id: str, reader: _XmlReader, user_agent: str) -> d
         model=d.text(bios.get("SMODEL"), 200) or None,
         serial_number=d.hardware_serial(bios.get("SSN")) or None,
         hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
-        macs=_macs(reader.macs),
+        macs=_macs(reader.macs, "CONTENT.NETWORKS"),
         cpu=cpu or None,
         # isdecimal alone takes any script's digits, which int() reads; ASCII only here.
         memory_mb=int(memory)

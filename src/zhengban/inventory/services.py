@@ -656,10 +656,11 @@ def ingest_inventory(
                 return _ingest(
                     unit, document, doc_hash, received, actor, message, digest, skip_match
                 )
-        except IntegrityError:
+        except IntegrityError as exc:
             # Two first inventories of one agent raced; the loser retries and now finds
-            # the device the winner created.
-            if attempt == 2:
+            # the device the winner created. Any other violation (a CHECK, a reference)
+            # would only fail again.
+            if attempt == 2 or not _is_unique_violation(exc):
                 raise
             skip_match = False
         except OperationalError as exc:
@@ -677,6 +678,13 @@ def ingest_inventory(
                 raise
             skip_match = False
     raise AssertionError("unreachable")
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "23505"
+    return "UNIQUE constraint failed" in str(exc)  # SQLite's message; it has no SQLSTATE
 
 
 # Deadlock detected, serialization failure: the transaction was rolled back whole.

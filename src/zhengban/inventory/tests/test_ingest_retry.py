@@ -105,3 +105,23 @@ def test_within_a_callers_transaction_a_deadlock_is_not_retried(org):
     assert Installation.objects.filter(device=device).count() == 42 + 1
     assert InstallationEvent.objects.count() == 0
     assert device.reports.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_violation_other_than_a_duplicate_is_not_retried(org):
+    from django.db import IntegrityError
+    from django.test.utils import CaptureQueriesContext
+
+    from zhengban.inventory import document as d
+
+    # A value no parser lets through (they refuse it first): the CHECK on the column.
+    doc = d.InventoryDocument(
+        source="glpi_json", agent_device_id="pc-neg", hostname="PC-NEG", memory_mb=-5, software=[]
+    )
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(IntegrityError):
+        services.ingest_inventory(unit=org.unit_a, document=doc)
+    inserts = [
+        q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "inventory_device"')
+    ]
+    assert len(inserts) == 1
+    assert Device.objects.count() == 0

@@ -331,7 +331,7 @@ def test_what_the_full_path_refuses_is_refused_with_the_shortcut_in_front(client
     response = _post_glpi(client, token, _glpi())
     assert (response.status_code, response.json()["message"]) == (
         413,
-        "networks: 网络接口数量超过上限。",
+        "content.networks: 网络接口数量超过上限。",
     )
     # JSON that Python refuses to read for its size: 400, not a server error.
     url = reverse("inventory:ingest", args=[token])
