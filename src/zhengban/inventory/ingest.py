@@ -172,9 +172,11 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
     except ValueError:
         declared = 0
     too_large = declared > parsers.limit("INVENTORY_MAX_BODY_BYTES")
+    # A chunked body without a length reaches Django as an empty one: say why.
+    unsized = not declared and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     user_agent = request.headers.get("User-Agent", "")
     carried = Carried("")
-    if not too_large:
+    if not too_large and not unsized:
         carried = request.META.get(CARRIED_KEY)
         if carried is None:
             # An unchanged repeat (an agent whose machine did not change) costs one or two
@@ -188,6 +190,13 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
         return _error(exc.status, exc.message, as_json=as_json, request_type=request_type)
     if too_large:
         return _error(413, _("请求体过大。"), as_json=as_json, request_type=request_type)
+    if unsized:
+        return _error(
+            411,
+            "Content-Length: " + _("请求须注明长度（不支持分块传输）。"),
+            as_json=as_json,
+            request_type=request_type,
+        )
     try:
         if carried.error is not None:
             raise carried.error

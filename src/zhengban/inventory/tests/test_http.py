@@ -581,3 +581,14 @@ def test_other_lists_of_the_content_are_bounded(client, token, settings):
     response = post(client, token, json.dumps(body), "application/json")
     assert response.status_code == 200, response.content
     assert Device.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_chunked_body_without_a_length_is_told_so(client, token):
+    response = post(client, token, b"", "application/json", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
+    # (The test client sends no Content-Type with an empty body: the answer is plain text.)
+    assert response.content.decode() == "Content-Length: 请求须注明长度（不支持分块传输）。"
+    # The token is still checked first.
+    response = post(client, "bad-token", b"", "application/json", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 401
