@@ -218,7 +218,9 @@ def ingest(request: HttpRequest, token: str = "") -> HttpResponse:
                     request_type=request_type,
                 )
             document = parsers.document_from_json(
-                doc, software_digest=carried.json_quick[1] if carried.json_quick else None
+                doc,
+                software_digest=carried.json_quick[1] if carried.json_quick else None,
+                head_checked=carried.json_quick is not None,
             )
             services.ingest_inventory(
                 unit=enrollment.unit, document=document, digest=carried.digest

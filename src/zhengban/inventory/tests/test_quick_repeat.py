@@ -384,3 +384,27 @@ def test_keys_stored_under_other_software_rules_match_nothing(client, token, mon
         assert len(queries.captured_queries) == statements
     finally:
         parsers._json_rules_revision.cache_clear()
+
+
+def test_a_first_json_inventory_checks_its_head_once(client, token, monkeypatch):
+    from zhengban.inventory import parsers
+
+    real = parsers._head_validator()
+    checks = []
+
+    class Counting:
+        def iter_errors(self, doc):
+            checks.append(doc.get("deviceid"))
+            return real.iter_errors(doc)
+
+    monkeypatch.setattr(parsers, "_head_validator", lambda: Counting())
+    assert _post_glpi(client, token, GLPI).status_code == 200
+    assert len(checks) == 1  # by the quick read; the full read skips it
+    assert InventoryReport.objects.count() == 1
+    # A head the quick read refuses is still checked, and refused, by the full read.
+    bad = _glpi()
+    bad["content"]["hardware"]["memory"] = "lots"
+    checks.clear()
+    response = _post_glpi(client, token, bad)
+    assert (response.status_code, len(checks)) == (400, 2)
+    assert response.json()["message"].startswith("content.hardware.memory: ")
