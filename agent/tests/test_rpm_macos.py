@@ -103,10 +103,11 @@ def test_macos_applications(tmp_path) -> None:
 
 
 def test_apples_paid_applications_are_applications(tmp_path) -> None:
-    _app(
-        tmp_path / "Applications" / "Final Cut Pro.app",
-        {"CFBundleIdentifier": "com.apple.FinalCut"},
-    )
+    apps = tmp_path / "Applications"
+    _app(apps / "Final Cut Pro.app", {"CFBundleIdentifier": "com.apple.FinalCut"})
+    _app(apps / "Logic Pro X.app", {"CFBundleIdentifier": "com.apple.logic10"})
+    # Before macOS 10.15 the system's own apps were in /Applications too.
+    _app(apps / "Safari.app", {"CFBundleIdentifier": "com.apple.Safari"})
     _app(
         tmp_path / "System" / "Applications" / "Utilities" / "Terminal.app",
         {"CFBundleIdentifier": "com.apple.Terminal"},
@@ -114,7 +115,12 @@ def test_apples_paid_applications_are_applications(tmp_path) -> None:
     found = {
         i["name"]: i["system_category"] for i in map(macos.read_app, macos.find_apps(str(tmp_path)))
     }
-    assert found == {"Final Cut Pro": "application", "Terminal": "system_component"}
+    assert found == {
+        "Final Cut Pro": "application",
+        "Logic Pro X": "application",
+        "Safari": "system_component",
+        "Terminal": "system_component",
+    }
 
 
 def test_a_malformed_info_plist_loses_only_its_own_bundle(tmp_path) -> None:

@@ -404,3 +404,33 @@ def test_an_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
         main(["--server", "https://127.0.0.1:9/", "--spool", str(tmp_path), "--ca-cert", "/nope"])
     assert exc.value.code == 2
     assert os.listdir(tmp_path) == []  # nothing collected or spooled
+
+
+def test_a_rejected_inventory_is_kept_whatever_its_number(receiver, tmp_path) -> None:
+    # failed/ full of a backlog's q-0000000006..25; the spool then empties and numbers
+    # start again at 1: the new rejection is the one kept, not the first dropped.
+    spool = transport.Spool(str(tmp_path))
+    for n in range(25):
+        spool.add(json.dumps({"n": n}).encode(), now=float(n))
+    for path in spool.pending():
+        spool.move_to_failed(path)
+    path = spool.add(b'{"n": "new"}', now=100.0)
+    assert os.path.basename(path).startswith("q-0000000001-")
+    kept = spool.move_to_failed(path)
+    assert os.path.exists(kept)
+    failed = list((tmp_path / transport.FAILED_DIR).iterdir())
+    assert len(failed) == transport.FAILED_MAX
+    assert sorted(
+        json.loads(p.read_bytes())["n"] for p in failed if p.name != os.path.basename(kept)
+    ) == list(range(6, 25))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX resource limits")
+def test_a_full_disk_with_the_server_away_exits_5_even_without_room_for_the_state(
+    tmp_path,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    transport.Spool(str(spool_dir)).add(b'{"n": 1}', now=1000.0)
+    args = ["--server", free_port_url(), "--spool", str(spool_dir), "--timeout", "5"]
+    assert _run_with_file_size_limit(args, 100) == 5
+    assert sorted(os.listdir(spool_dir)) == sorted([transport.LOCK_FILE, spooled(spool_dir)[0]])

@@ -234,6 +234,9 @@ def run(args: argparse.Namespace, ssl_context: ssl.SSLContext | None = None) -> 
         result = transport.post(args.server, unspooled, **send)
         if result.outcome == transport.SENT:
             log.info("sent the inventory without spooling it (%s)", result.message)
+        elif result.outcome == transport.REJECTED:
+            log.error("server rejected the inventory (not spooled): %s", result.message)
+            return EXIT_REJECTED
         else:
             log.error("the inventory was neither spooled nor sent: %s", result.message)
             return EXIT_IO

@@ -229,8 +229,12 @@ class Spool:
         items = self.pending()
         for path in items[: max(0, len(items) - self.max_items)]:
             log.warning("spool holds more than %d inventories: dropping %s", self.max_items, path)
-            with contextlib.suppress(FileNotFoundError):  # sent meanwhile by another run
+            try:
                 os.remove(path)
+            except FileNotFoundError:
+                pass  # sent meanwhile by another run
+            except OSError as exc:  # Windows: another run is reading it; dropped next time
+                log.warning("cannot drop %s now: %s", path, exc)
 
     def _remove_stale_tmp(self) -> None:
         now = time.time()
@@ -265,19 +269,38 @@ class Spool:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise SpoolBusy(self.directory) from None
-            yield
+            try:
+                yield
+            finally:
+                if os.name == "nt":
+                    import msvcrt
+
+                    # Windows may release a lock some time after its file is closed.
+                    fh.seek(0)
+                    with contextlib.suppress(OSError):
+                        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
         finally:
-            fh.close()  # closing releases the lock on both systems
+            fh.close()  # closing releases an flock
 
     def move_to_failed(self, path: str) -> str:
         failed = os.path.join(self.directory, FAILED_DIR)
         os.makedirs(failed, exist_ok=True)
         target = os.path.join(failed, os.path.basename(path))
         os.replace(path, target)
-        kept = sorted(n for n in os.listdir(failed) if n.endswith(SPOOL_SUFFIX))
-        for name in kept[: max(0, len(kept) - FAILED_MAX)]:
+        # Oldest first by when they were moved here (spool numbers restart once the spool
+        # empties, so names do not tell); the one just moved is always kept.
+        others = []
+        for name in os.listdir(failed):
+            other = os.path.join(failed, name)
+            if name.endswith(SPOOL_SUFFIX) and other != target:
+                with contextlib.suppress(OSError):
+                    others.append((os.stat(other).st_mtime, name))
+        others.sort()
+        for _mtime, name in others[: max(0, len(others) + 1 - FAILED_MAX)]:
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(failed, name))
+        with contextlib.suppress(OSError):
+            os.utime(target)  # moved now: the newest
         return target
 
     # -- back-off state -------------------------------------------------------------------
@@ -295,10 +318,17 @@ class Spool:
             return {}
 
     def save_state(self, state: dict[str, Any]) -> None:
+        """Write the back-off state; on a full disk, log it and go on without (the next
+        run then tries the server again at once, which is harmless)."""
         tmp = self.state_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=1, sort_keys=True)
-        os.replace(tmp, self.state_path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(state, fh, indent=1, sort_keys=True)
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            log.warning("cannot record the back-off state in %s: %s", self.state_path, exc)
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
 
 
 def backoff_delay(

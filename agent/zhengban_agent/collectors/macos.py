@@ -10,6 +10,17 @@ import sys
 from typing import Any
 
 APP_DIRS = ("Applications", "Applications/Utilities", "System/Applications")
+# Apple's applications sold in the App Store (lower case): the rest of com.apple.* comes
+# with macOS (Safari, Mail and, before macOS 10.15, many more in /Applications) or free.
+APPLE_PAID_BUNDLES = frozenset(
+    {
+        "com.apple.finalcut",
+        "com.apple.logic10",
+        "com.apple.motionapp",
+        "com.apple.compressor",
+        "com.apple.mainstage3",
+    }
+)
 
 
 def read_app(bundle: str) -> dict[str, Any] | None:
@@ -34,19 +45,14 @@ def read_app(bundle: str) -> dict[str, Any] | None:
         "version": str(version) if version else None,
         "comments": f"bundle id: {bundle_id}" if bundle_id else None,
         "folder": bundle,
-        # Apple's own programs that come with the system; Apple's paid applications (Final
-        # Cut Pro, Logic Pro) are installed in /Applications and must be licensed.
+        # Apple's own programs come with the system, except its paid ones, which must be
+        # licensed like any other.
         "system_category": "system_component"
-        if str(bundle_id or "").startswith("com.apple.") and _in_system_folder(bundle)
+        if str(bundle_id or "").startswith("com.apple.")
+        and str(bundle_id).lower() not in APPLE_PAID_BUNDLES
         else "application",
         "from": "mac",
     }
-
-
-def _in_system_folder(bundle: str) -> bool:
-    parts = os.path.normpath(bundle).split(os.sep)
-    pairs = set(zip(parts, parts[1:]))
-    return ("System", "Applications") in pairs or ("Applications", "Utilities") in pairs
 
 
 _PLATFORM_UUID_RE = re.compile(r'"IOPlatformUUID"\s*=\s*"([0-9A-Fa-f-]{36})"')
@@ -65,9 +71,10 @@ def _read_platform_uuid() -> str | None:
             ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=30,
         ).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return platform_uuid(out)
 
@@ -100,11 +107,11 @@ def find_apps(root: str = "/", depth: int = 2) -> list[str]:
 
 def collect(inventory: Any, root: str = "/") -> None:
     if sys.platform == "darwin" and os.path.abspath(root) == "/":
+        # Sent as the hardware UUID, which the server matches devices by before the host
+        # name. The device id stays as it was (a Mac that reported before keeps its id).
         uuid = _read_platform_uuid()
         if uuid:
             inventory.hardware.setdefault("uuid", uuid)
-            if not inventory.machine_id:
-                inventory.machine_id = uuid
     for bundle in find_apps(root):
         item = read_app(bundle)
         if item:

@@ -72,16 +72,19 @@ def document_from_regfile(data: bytes | list[bytes], *, hostname: str) -> d.Inve
 
 
 def _native_arch(entries: list) -> str:
-    """The exporting Windows' architecture, which the agent reads from the system: a
-    WOW6432Node view or a "Program Files (x86)" folder exists only on 64-bit Windows; an
-    export with neither (Windows XP, 32-bit Windows 7) is taken as 32-bit."""
+    """The exporting Windows' architecture, which the agent reads from the system, told from
+    the export: 32-bit only on evidence (Windows XP's own updates, and no sign of 64 bits:
+    a WOW6432Node view or a "Program Files (x86)" folder); otherwise 64-bit, as the agent
+    assumes, so that a computer imported before keeps its installs' identity."""
+    xp = False
     for entry in entries:
         if entry.view == "32":
             return "x86_64"
         for path in (entry.install_location, entry.uninstall_string):
             if path and "program files (x86)" in path.lower():
                 return "x86_64"
-    return "i586"
+        xp = xp or "windows xp" in (entry.name or "").lower()
+    return "i586" if xp else "x86_64"
 
 
 def _require_manager(actor: User, unit: Unit) -> None:
@@ -321,7 +324,9 @@ def _import_date(value: Any) -> datetime.date | None:
         days = float(value)
         if _EXCEL_DAYS[0] <= days <= _EXCEL_DAYS[1]:
             return _EXCEL_EPOCH + datetime.timedelta(days=int(days))
-        return None
+        if isinstance(value, float):
+            return None
+    # Text, or a whole number such as 20240301 (Windows' InstallDate form).
     return d.parse_date(value)
 
 

@@ -355,8 +355,10 @@ class ImportView(LoginRequiredMixin, View):
         if not form.is_valid():
             return render(request, self.template_name, ctx, status=400)
         uploads = form.cleaned_data["file"]
-        # One byte past the limit is enough to refuse a file as too large.
-        data = [upload.read(imports.MAX_IMPORT_BYTES + 1) for upload in uploads]
+        if sum(upload.size for upload in uploads) > imports.MAX_IMPORT_BYTES:
+            ctx["error"] = "file: " + _("文件过大。")
+            return render(request, self.template_name, ctx, status=413)
+        data = [upload.read() for upload in uploads]
         try:
             if form.cleaned_data["kind"] == "regfile":
                 results = [

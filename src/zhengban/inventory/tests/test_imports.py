@@ -335,10 +335,12 @@ def test_dates_headers_and_blank_rows_as_people_write_them(org):
         ["", "", "", "", "C", "1", "", "2024.3.1"],
         ["", "", "", "", "D", "1", "", "45352"],
         ["", "", "", "", "E", "1", "", datetime.datetime(2024, 3, 1, 0, 0)],
+        ["", "", "", "", "F", "1", "", 20240301],  # a number in Windows' InstallDate form
+        ["", "", "", "", "G", "1", "", 45352.75],  # a day number with a time of day
     ]
     (doc,) = imports.documents_from_table("x.xlsx", _xlsx(rows))
     assert [(s.name, s.install_date) for s in doc.software] == [
-        (name, datetime.date(2024, 3, 1)) for name in "ABCDE"
+        (name, datetime.date(2024, 3, 1)) for name in "ABCDEFG"
     ]
     # A date cell outside what an install date can be is refused as a text one is.
     for bad in (datetime.datetime(1900, 1, 1), 100, "1900-01-01"):
@@ -357,6 +359,12 @@ def test_reg_exports_carry_the_exporting_windows_architecture(org):
         (REGISTRY_SAMPLES / "xp-Uninstall.reg").read_bytes(), hostname="XP-01"
     )
     assert Counter(s.arch for s in xp.software) == {"i586": 418}  # 32-bit Windows XP
+    # No sign either way (one key of a 64-bit Windows, with x64 programs): 64-bit, as the
+    # agent assumes.
+    mssql = imports.document_from_regfile(
+        (REGISTRY_SAMPLES / "mssql-Uninstall.reg").read_bytes(), hostname="SQL"
+    )
+    assert {s.arch for s in mssql.software} == {"x86_64"}
     # Programs under "Program Files (x86)": a 64-bit Windows, whose own view is x86_64.
     win10 = imports.document_from_regfile(
         (REGISTRY_SAMPLES / "10_russian-Uninstall.reg").read_bytes(), hostname="W10"
@@ -396,6 +404,13 @@ def test_several_reg_exports_of_one_computer_in_one_upload(client, org):
     )
     assert response.status_code == 400
     assert "表格导入一次只能上传一个文件。" in response.content.decode()
+    # No file at all: the form says so.
+    for kind in ("table", "regfile"):
+        response = client.post(
+            reverse("inventory:import"), {"unit": org.unit_a.pk, "kind": kind, "hostname": "Y"}
+        )
+        assert response.status_code == 400
+        assert response.context["form"].errors["file"] == ["该字段是必填项。"]
 
 
 def test_the_template_keeps_versions_and_serials_as_typed():
