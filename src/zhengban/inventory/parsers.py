@@ -980,7 +980,7 @@ def _document_from_xml(device_id: str, reader: _XmlReader, user_agent: str) -> d
         hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
         macs=_macs(reader.macs, "CONTENT.NETWORKS"),
         cpu=cpu or None,
-        # isdecimal alone takes any script's digits, which int() reads; ASCII only here.
+        # isdigit alone also takes "²", which int() refuses: ASCII digits only.
         memory_mb=int(memory)
         if memory.isascii() and memory.isdigit() and int(memory) <= d.MEMORY_MB_MAX
         else None,
