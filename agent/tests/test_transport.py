@@ -375,27 +375,28 @@ class RawServer:
                 conn.sendall(self.answer)
 
 
-def test_an_answer_that_is_not_http_keeps_the_inventory(tmp_path) -> None:
-    server = RawServer(b"garbage\r\n")
+def _flush_one_to(answer: bytes, tmp_path):
+    """Spool one inventory and flush it to a server answering ``answer``."""
+    server = RawServer(answer)
     try:
         spool = transport.Spool(str(tmp_path))
         spool.add(b"{}", now=0.0)
-        report = transport.flush(spool, server.url, now=0.0, timeout=5)
+        return server, spool, transport.flush(spool, server.url, now=0.0, timeout=5)
     finally:
         server.sock.close()
+
+
+def test_an_answer_that_is_not_http_keeps_the_inventory(tmp_path) -> None:
+    server, spool, report = _flush_one_to(b"garbage\r\n", tmp_path)
     assert len(report.pending) == 1 and server.connections == 1
     assert report.error.startswith(f"broken answer from {server.url}: BadStatusLine")
     assert spool.load_state()["failures"] == 1
 
 
 def test_a_2xx_whose_body_is_cut_off_counts_as_sent(tmp_path) -> None:
-    server = RawServer(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"st')
-    try:
-        spool = transport.Spool(str(tmp_path))
-        spool.add(b"{}", now=0.0)
-        report = transport.flush(spool, server.url, now=0.0, timeout=5)
-    finally:
-        server.sock.close()
+    _server, _spool, report = _flush_one_to(
+        b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"st', tmp_path
+    )
     assert (len(report.sent), report.pending) == (1, [])
 
 

@@ -171,10 +171,11 @@ def _rows_from_file(filename: str, data: bytes) -> list[list[Any]]:
     if len(data) > MAX_IMPORT_BYTES:
         raise InventoryError("file", _("文件过大。"), status=413)
     width = len(TEMPLATE_COLUMNS)
+    max_rows = _max_rows()
     rows: list[list[Any]] = []
 
     def take(row: Any) -> None:
-        if len(rows) > _max_rows():
+        if len(rows) > max_rows:
             raise InventoryError("file", _("行数超过上限。"), status=413)
         rows.append(list(row)[: width + 20])
 
