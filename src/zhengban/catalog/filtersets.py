@@ -4,11 +4,12 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengban.catalog.choices import Category, LicenseModel, Platform, RuleType
 from zhengban.catalog.models import Product, Publisher, RecognitionRule
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 
 
-class PublisherFilterSet(django_filters.FilterSet):
+class PublisherFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
-    domestic = django_filters.BooleanFilter(label=_("国产"))
+    domestic = BooleanFilter(label=_("国产"))
 
     class Meta:
         model = Publisher
@@ -24,15 +25,15 @@ class PublisherFilterSet(django_filters.FilterSet):
         )
 
 
-class ProductFilterSet(django_filters.FilterSet):
+class ProductFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     category = django_filters.ChoiceFilter(choices=Category.choices, label=_("类别"))
     license_model = django_filters.ChoiceFilter(choices=LicenseModel.choices, label=_("许可模式"))
-    domestic = django_filters.BooleanFilter(label=_("国产"))
-    home_edition = django_filters.BooleanFilter(label=_("家庭/个人版"))
+    domestic = BooleanFilter(label=_("国产"))
+    home_edition = BooleanFilter(label=_("家庭/个人版"))
     family = django_filters.CharFilter(field_name="family__key", label=_("系列标识"))
     publisher = django_filters.CharFilter(field_name="publisher__key", label=_("发行商标识"))
-    local = django_filters.BooleanFilter(label=_("本地添加"))
+    local = BooleanFilter(label=_("本地添加"))
 
     class Meta:
         model = Product
@@ -49,11 +50,11 @@ class ProductFilterSet(django_filters.FilterSet):
         )
 
 
-class RuleFilterSet(django_filters.FilterSet):
+class RuleFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     rule_type = django_filters.ChoiceFilter(choices=RuleType.choices, label=_("规则类型"))
     platform = django_filters.ChoiceFilter(choices=Platform.choices, label=_("平台"))
-    local = django_filters.BooleanFilter(label=_("本地添加"))
+    local = BooleanFilter(label=_("本地添加"))
     product = django_filters.CharFilter(field_name="product__key", label=_("产品标识"))
 
     class Meta:

@@ -4,7 +4,9 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 
 from zhengban.core.choices import AuditAction
 from zhengban.core.db import query_cache_key
@@ -13,8 +15,51 @@ from zhengban.core.scoping import scope_queryset
 
 LARGE_CHOICES = 300
 
+# What a yes/no filter takes: the pages' select sends true/false; scripts and API clients
+# send 1/0 or yes/no, which Django's NullBooleanSelect would silently read as "any".
+_YES_NO = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "2": True,  # NullBooleanSelect's own values before Django 2.2, still in old links
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+    "3": False,
+}
 
-class AuditLogEntryFilterSet(django_filters.FilterSet):
+
+class YesNoSelect(forms.NullBooleanSelect):
+    """Django's yes/no/any select, reading every usual spelling of yes and no."""
+
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return _YES_NO.get(value.strip().lower())
+        return None
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", YesNoSelect)
+        super().__init__(*args, **kwargs)
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of every filter set of the product, pages and API alike."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        models.BooleanField: {"filter_class": BooleanFilter},
+        models.NullBooleanField: {"filter_class": BooleanFilter},
+    }
+
+
+class AuditLogEntryFilterSet(FilterSet):
     actor_name = django_filters.CharFilter(lookup_expr="icontains", label=_("操作人"))
     action = django_filters.ChoiceFilter(choices=AuditAction.choices, label=_("操作"))
     object_type = django_filters.CharFilter(label=_("对象类型"))

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 from zhengban.governance.choices import (
     RequestAction,
     RequestStatus,
@@ -16,7 +17,7 @@ from zhengban.governance.models import (
 )
 
 
-class RequestFilterSet(django_filters.FilterSet):
+class RequestFilterSet(FilterSet):
     status = django_filters.ChoiceFilter(choices=RequestStatus.choices, label=_("状态"))
     action = django_filters.ChoiceFilter(choices=RequestAction.choices, label=_("申请事项"))
     q = django_filters.CharFilter(method="search", label=_("搜索"))
@@ -33,7 +34,7 @@ class RequestFilterSet(django_filters.FilterSet):
         )
 
 
-class ViolationFilterSet(django_filters.FilterSet):
+class ViolationFilterSet(FilterSet):
     kind = django_filters.ChoiceFilter(choices=ViolationKind.choices, label=_("违规类型"))
     status = django_filters.ChoiceFilter(choices=ViolationStatus.choices, label=_("状态"))
     q = django_filters.CharFilter(method="search", label=_("搜索"))
@@ -50,18 +51,16 @@ class ViolationFilterSet(django_filters.FilterSet):
         )
 
 
-class SpecFilterSet(django_filters.FilterSet):
+class SpecFilterSet(FilterSet):
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label=_("名称"))
-    template = django_filters.BooleanFilter(
-        field_name="unit", lookup_expr="isnull", label=_("区划模板")
-    )
+    template = BooleanFilter(field_name="unit", lookup_expr="isnull", label=_("区划模板"))
 
     class Meta:
         model = ConfigurationSpec
         fields = ["q", "template"]
 
 
-class PendingInventoryFilterSet(django_filters.FilterSet):
+class PendingInventoryFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
 
     class Meta:

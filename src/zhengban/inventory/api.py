@@ -1,11 +1,14 @@
-"""/api/v1/devices/ (with installations and events), scoped like every list."""
+"""/api/v1/devices/ (with installations and the latest events) and
+/api/v1/installation-events/ (every device's history, paged), scoped like every list."""
 
 import django_filters
+from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
+from zhengban.core.filtersets import FilterSet
 from zhengban.core.pagination import BoundedLimitOffsetPagination
 from zhengban.inventory.models import Device, Installation, InstallationEvent
 
@@ -38,6 +41,7 @@ class InstallationEventSerializer(serializers.ModelSerializer):
         model = InstallationEvent
         fields = [
             "id",
+            "device",
             "event_type",
             "kind",
             "name",
@@ -86,15 +90,41 @@ class DeviceSerializer(serializers.ModelSerializer):
         ]
 
 
+# A device's history grows with every inventory for as long as it lives (a year of daily
+# updates is thousands of events): its page carries the latest ones, the events endpoint the
+# rest, page by page.
+DETAIL_EVENTS = 100
+
+
 class DeviceDetailSerializer(DeviceSerializer):
     installations = InstallationSerializer(many=True, read_only=True)
-    events = InstallationEventSerializer(many=True, read_only=True)
+    events = serializers.SerializerMethodField()
+    events_count = serializers.SerializerMethodField()
+    events_url = serializers.SerializerMethodField()
 
     class Meta(DeviceSerializer.Meta):
-        fields = [*DeviceSerializer.Meta.fields, "installations", "events"]
+        fields = [
+            *DeviceSerializer.Meta.fields,
+            "installations",
+            "events",
+            "events_count",
+            "events_url",
+        ]
+
+    def get_events(self, device: Device) -> list[dict]:
+        latest = device.events.order_by("-date", "-pk")[:DETAIL_EVENTS]
+        return InstallationEventSerializer(latest, many=True, context=self.context).data
+
+    def get_events_count(self, device: Device) -> int:
+        return device.events.count()
+
+    def get_events_url(self, device: Device) -> str:
+        url = f"{reverse('installation-event-list')}?device={device.pk}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
 
 
-class DeviceApiFilterSet(django_filters.FilterSet):
+class DeviceApiFilterSet(FilterSet):
     hostname = django_filters.CharFilter(lookup_expr="iexact")
     hostname__contains = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
     last_seen__lt = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
@@ -162,9 +192,30 @@ class DeviceViewSet(ScopedReadOnlyViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         if self.action == "retrieve":
-            qs = qs.prefetch_related("installations__product", "events")
+            qs = qs.prefetch_related("installations__product")
         return qs
+
+
+class InstallationEventApiFilterSet(FilterSet):
+    date__gte = django_filters.IsoDateTimeFilter(field_name="date", lookup_expr="gte")
+    date__lt = django_filters.IsoDateTimeFilter(field_name="date", lookup_expr="lt")
+
+    class Meta:
+        model = InstallationEvent
+        fields = ["device", "event_type", "kind", "product"]
+
+
+class InstallationEventViewSet(ScopedReadOnlyViewSet):
+    """Every change found between two inventories (the ledger's 附表3), newest first."""
+
+    queryset = InstallationEvent.objects.all()
+    serializer_class = InstallationEventSerializer
+    pagination_class = CappedCountPagination
+    filterset_class = InstallationEventApiFilterSet
+    ordering_fields = ["date"]
+    ordering = ["-date", "-id"]
 
 
 def register(router: BaseRouter) -> None:
     router.register("devices", DeviceViewSet, basename="device")
+    router.register("installation-events", InstallationEventViewSet, basename="installation-event")

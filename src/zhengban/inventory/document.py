@@ -111,13 +111,42 @@ def _parse_date_text(value: str) -> datetime.date | None:
 
 _MAC_HEX_RE = re.compile(r"[^0-9a-f]")
 
+# MACs that many machines share, so they identify none: adapters that Windows, VMware and
+# VPN or mobile-broadband drivers create with the same address everywhere (the list GLPI
+# and OCS keep for the same reason).
+_SHARED_MACS = frozenset(
+    {
+        "204153594eff",  # RAS async adapter
+        "02004e435049",  # NCP secure client virtual adapter
+        "e2e616200a35",  # WatchGuard Fireware
+        "d20a2da004be",  # WatchGuard Fireware
+        "d26b252f2ce7",  # WatchGuard Fireware
+        "00a0c6000000",  # Qualcomm Gobi mobile broadband
+        "33506f453030",  # WAN Miniport (PPPoE)
+        "505054503030",  # WAN Miniport (PPTP)
+        "0a0027000000",  # VirtualBox host-only
+        "028037ec0200",  # Dell Wireless 5530 mobile broadband
+        "24b620524153",  # Huawei mobile broadband
+        "000bcafe0000",  # Fortinet SSL VPN
+        "02004c4f4f50",  # Microsoft loopback adapter ("LOOP")
+    }
+)
+_SHARED_MAC_PREFIXES = (
+    "005056c0",  # VMware Workstation's host adapters (vmnet1, vmnet8, …) on every host
+    "44455354",  # WAN Miniport / RAS ("DEST")
+)
+
 
 def normalise_mac(value: object) -> str | None:
-    """'AA-BB-CC-DD-EE-FF' → 'aa:bb:cc:dd:ee:ff'; None for junk (zero, broadcast, multicast)."""
+    """'AA-BB-CC-DD-EE-FF' → 'aa:bb:cc:dd:ee:ff'; None for junk (zero, broadcast, multicast,
+    and the adapters' addresses that many machines share)."""
     s = _MAC_HEX_RE.sub("", text(value, 64).lower())
-    if len(s) != 12 or s in ("000000000000", "ffffffffffff"):
+    # fe:ff:ff:ff:ff:ff is Xen's placeholder for a guest's backend interface.
+    if len(s) != 12 or s in ("000000000000", "ffffffffffff", "feffffffffff"):
         return None
     if int(s[:2], 16) & 0x01:  # multicast
+        return None
+    if s in _SHARED_MACS or s.startswith(_SHARED_MAC_PREFIXES):
         return None
     return ":".join(s[i : i + 2] for i in range(0, 12, 2))
 
@@ -128,36 +157,82 @@ def mac_is_universal(mac: str) -> bool:
     return not int(mac[:2], 16) & 0x02
 
 
-_JUNK_IDS = {
-    "",
-    "0",
-    "00000000",
-    "none",
-    "null",
-    "n/a",
-    "na",
-    "unknown",
-    "default string",
-    "to be filled by o.e.m.",
-    "to be filled by oem",
-    "system serial number",
-    "not specified",
-    "not applicable",
-    "not available",
-    "invalid",
-    "chassis serial number",
-    "base board serial number",
-    "0123456789",
-    "123456789",
-    "1234567890",
-    "xxxxxxxxxx",
-    "oem",
-    "o.e.m.",
-    "serial",
-    "serial number",
-    "default",
-}
-_UUID_JUNK_RE = re.compile(r"^[0f-]+$|^03000200-0400-0500-0006-000700080009$", re.IGNORECASE)
+# Placeholders that firmware, images and people put where a serial belongs, compared with
+# case, spaces and punctuation left out ("To be filled by O.E.M", "OEM_Serial", "N/A").
+_JUNK_SERIALS = frozenset(
+    {
+        "",
+        "none",
+        "null",
+        "nullstring",
+        "na",
+        "unknown",
+        "unknow",
+        "invalid",
+        "empty",
+        "eval",
+        "default",
+        "defaultstring",
+        "defaultsystemserialnumber",
+        "tobefilledbyoem",
+        "systemserialnumber",
+        "systemserialnumb",
+        "systemproductname",
+        "productname",
+        "chassisserialnumber",
+        "baseboardserialnumber",
+        "notspecified",
+        "notapplicable",
+        "notavailable",
+        "oem",
+        "oemserial",
+        "serial",
+        "serialnumber",
+        "serialnumberxxxxxx",
+        "iatpass",
+        "nnnnnnn",
+        "sys1234567890",
+        "sys9876543210",
+        "sn12345",
+        "sn1234567890",
+        "mb1234567890",
+        "0123456789",
+        "12345",
+        "123456",
+        "1234567",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "123456789000",
+        "12345678901234567",
+        "9876543210",
+    }
+)
+_JUNK_SERIAL_RE = re.compile(r"^(0x)?0+$")
+_ID_PUNCTUATION_RE = re.compile(r"[\W_]+")
+
+
+def _junk_uuids() -> frozenset[str]:
+    listed = (
+        "03000200-0400-0500-0006-000700080009",  # AMI's placeholder
+        "6AB5B300-538D-1014-9FB5-B0684D007B53",
+        "01010101-0101-0101-0101-010101010101",
+        "12345678-1234-5678-90AB-CDDEEFAABBCC",
+        "00112233-4455-6677-8899-AABBCCDDEEFF",
+    )
+    junk = set()
+    for uuid in listed:
+        junk.add(uuid)
+        # Windows and dmidecode on older SMBIOS print the first three fields in opposite
+        # byte orders: the same placeholder arrives in both.
+        a, b, c, rest = uuid[:8], uuid[9:13], uuid[14:18], uuid[18:]
+        swap = "".join(reversed([a[i : i + 2] for i in range(0, 8, 2)]))
+        swap += "-" + b[2:] + b[:2] + "-" + c[2:] + c[:2] + rest
+        junk.add(swap)
+    return frozenset(junk)
+
+
+_JUNK_UUIDS = _junk_uuids()
 
 
 # Upper-casing can lengthen a string ("ß" → "SS"): identifiers are cut to their column
@@ -166,16 +241,19 @@ _UUID_JUNK_RE = re.compile(r"^[0f-]+$|^03000200-0400-0500-0006-000700080009$", r
 
 def hardware_serial(value: object) -> str:
     s = text(value, 100)
-    if s.lower() in _JUNK_IDS or len(set(s.replace(" ", ""))) <= 1:
+    folded = _ID_PUNCTUATION_RE.sub("", s.lower())
+    if folded in _JUNK_SERIALS or _JUNK_SERIAL_RE.match(folded) or len(set(folded)) <= 1:
         return ""
     return s.upper()[:100]
 
 
 def hardware_uuid(value: object) -> str:
     s = text(value, 64)
-    if s.lower() in _JUNK_IDS or _UUID_JUNK_RE.match(s):
+    upper = s.upper()
+    folded = _ID_PUNCTUATION_RE.sub("", s.lower())
+    if folded in _JUNK_SERIALS or len(set(folded)) <= 1 or upper in _JUNK_UUIDS:
         return ""
-    return s.upper()[:64]
+    return upper[:64]
 
 
 _LAPTOP_CHASSIS = {

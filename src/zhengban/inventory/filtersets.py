@@ -6,12 +6,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 from zhengban.inventory.choices import DeviceType
 from zhengban.inventory.models import Device, EnrollmentToken, Installation
 from zhengban.orgs.models import Unit
 
 
-class DeviceFilterSet(django_filters.FilterSet):
+class DeviceFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit = django_filters.ModelChoiceFilter(
         queryset=Unit.objects.all(), method="in_unit", label=_("单位")
@@ -25,7 +26,7 @@ class DeviceFilterSet(django_filters.FilterSet):
         method="stale", label=_("超过N天未上报"), min_value=0, max_value=36500, decimal_places=0
     )
     software = django_filters.CharFilter(method="has_software", label=_("装有软件"))
-    unrecognised = django_filters.BooleanFilter(method="has_unrecognised", label=_("有未识别软件"))
+    unrecognised = BooleanFilter(method="has_unrecognised", label=_("有未识别软件"))
     hostname = django_filters.CharFilter(lookup_expr="iexact", label=_("计算机名"))
 
     class Meta:
@@ -102,7 +103,7 @@ class DeviceFilterSet(django_filters.FilterSet):
         return queryset.filter(match if value else ~match)
 
 
-class EnrollmentTokenFilterSet(django_filters.FilterSet):
+class EnrollmentTokenFilterSet(FilterSet):
     class Meta:
         model = EnrollmentToken
         fields = ["unit"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.routers import BaseRouter
 
 from zhengban.core.api import ScopedReadOnlyViewSet
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 from zhengban.licensing import services
 from zhengban.licensing.models import (
     CompliancePosition,
@@ -129,9 +129,9 @@ class CompliancePositionSerializer(serializers.ModelSerializer):
         ]
 
 
-class ContractFilterSet(django_filters.FilterSet):
+class ContractFilterSet(FilterSet):
     # A GeneratedField: django-filter cannot derive its filter by itself.
-    terms_missing = django_filters.BooleanFilter()
+    terms_missing = BooleanFilter()
 
     class Meta:
         model = Contract

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengban.catalog.choices import Category
 from zhengban.catalog.models import Product
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 from zhengban.licensing.choices import Disposal, Metric, Reason, Status, Term
 from zhengban.licensing.models import (
     Allocation,
@@ -16,10 +17,10 @@ from zhengban.licensing.models import (
 from zhengban.orgs.models import Unit
 
 
-class ContractFilterSet(django_filters.FilterSet):
+class ContractFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit = django_filters.ModelChoiceFilter(queryset=Unit.objects.all(), label=_("单位"))
-    terms_missing = django_filters.BooleanFilter(label=_("条款缺失"))
+    terms_missing = BooleanFilter(label=_("条款缺失"))
     signed_after = django_filters.DateFilter(
         field_name="signed_on", lookup_expr="gte", label=_("签订日期起")
     )
@@ -34,7 +35,7 @@ class ContractFilterSet(django_filters.FilterSet):
         )
 
 
-class EntitlementFilterSet(django_filters.FilterSet):
+class EntitlementFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit = django_filters.ModelChoiceFilter(queryset=Unit.objects.all(), label=_("单位"))
     metric = django_filters.ChoiceFilter(choices=Metric.choices, label=_("许可形式"))
@@ -42,7 +43,7 @@ class EntitlementFilterSet(django_filters.FilterSet):
     category = django_filters.ChoiceFilter(
         field_name="product__category", choices=Category.choices, label=_("类别")
     )
-    framework = django_filters.BooleanFilter(label=_("框架协议"))
+    framework = BooleanFilter(label=_("框架协议"))
 
     class Meta:
         model = Entitlement
@@ -56,7 +57,7 @@ class EntitlementFilterSet(django_filters.FilterSet):
         )
 
 
-class AllocationFilterSet(django_filters.FilterSet):
+class AllocationFilterSet(FilterSet):
     unit = django_filters.ModelChoiceFilter(queryset=Unit.objects.all(), label=_("单位"))
     q = django_filters.CharFilter(method="search", label=_("搜索"))
 
@@ -72,7 +73,7 @@ class AllocationFilterSet(django_filters.FilterSet):
         )
 
 
-class ShareFilterSet(django_filters.FilterSet):
+class ShareFilterSet(FilterSet):
     unit = django_filters.ModelChoiceFilter(queryset=Unit.objects.all(), label=_("单位"))
 
     class Meta:
@@ -80,7 +81,7 @@ class ShareFilterSet(django_filters.FilterSet):
         fields = ["unit"]
 
 
-class ResultFilterSet(django_filters.FilterSet):
+class ResultFilterSet(FilterSet):
     """The drill-down: every assessed install with its status and reason."""
 
     unit = django_filters.ModelChoiceFilter(queryset=Unit.objects.all(), label=_("单位"))
@@ -101,7 +102,7 @@ class ResultFilterSet(django_filters.FilterSet):
         fields = ["unit", "product", "category", "status", "reason", "q"]
 
 
-class DisposalFilterSet(django_filters.FilterSet):
+class DisposalFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit = django_filters.ModelChoiceFilter(
         field_name="entitlement__unit", queryset=Unit.objects.all(), label=_("单位")

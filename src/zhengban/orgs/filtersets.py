@@ -2,11 +2,12 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from zhengban.core.filtersets import BooleanFilter, FilterSet
 from zhengban.orgs.choices import RegionLevel, Role, UnitType
 from zhengban.orgs.models import Region, Unit, User
 
 
-class RegionFilterSet(django_filters.FilterSet):
+class RegionFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     level = django_filters.ChoiceFilter(choices=RegionLevel.choices, label=_("层级"))
 
@@ -18,13 +19,13 @@ class RegionFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(code__startswith=value))
 
 
-class UnitFilterSet(django_filters.FilterSet):
+class UnitFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit_type = django_filters.ChoiceFilter(choices=UnitType.choices, label=_("单位类型"))
     region = django_filters.ModelChoiceFilter(
         queryset=Region.objects.all(), method="in_region", label=_("行政区划")
     )
-    is_copyright_bureau = django_filters.BooleanFilter(label=_("著作权行政管理部门"))
+    is_copyright_bureau = BooleanFilter(label=_("著作权行政管理部门"))
 
     class Meta:
         model = Unit
@@ -38,7 +39,7 @@ class UnitFilterSet(django_filters.FilterSet):
         return queryset.filter(region__path__startswith=value.path) if value else queryset
 
 
-class UserFilterSet(django_filters.FilterSet):
+class UserFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     role = django_filters.ChoiceFilter(
         choices=Role.choices, field_name="role_grants__role", label=_("角色"), distinct=True

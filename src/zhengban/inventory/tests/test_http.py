@@ -328,12 +328,29 @@ def test_api_lists_scoped_devices_with_installations_and_events(client, token, o
     assert [d["id"] for d in listing.json()["results"]] == [device.pk]
     detail = client.get(f"/api/v1/devices/{device.pk}/").json()
     assert len(detail["installations"]) == 3185
-    assert sorted({e["event_type"] for e in detail["events"]}) == [
-        "installed",
-        "removed",
-        "version_changed",
-    ]
-    assert len(detail["events"]) == 157 + 6 + 859
+    # The device carries its latest events; the events endpoint has them all, paged.
+    assert detail["events_count"] == 157 + 6 + 859
+    assert len(detail["events"]) == 100
+    assert (
+        detail["events_url"] == f"http://testserver/api/v1/installation-events/?device={device.pk}"
+    )
+    events = []
+    url = detail["events_url"] + "&limit=400"
+    while url:
+        page = client.get(url).json()
+        assert page["count"] == 157 + 6 + 859
+        events += page["results"]
+        url = page["next"]
+    assert len(events) == 157 + 6 + 859
+    assert len({e["id"] for e in events}) == 157 + 6 + 859
+    assert events[:100] == detail["events"]
+    assert {e["device"] for e in events} == {device.pk}
+    assert [e["date"] for e in events] == sorted((e["date"] for e in events), reverse=True)
+    counts = {
+        kind: client.get("/api/v1/installation-events/", {"event_type": kind}).json()["count"]
+        for kind in ("installed", "removed", "version_changed")
+    }
+    assert counts == {"installed": 157, "removed": 6, "version_changed": 859}
     child = client.get("/api/v1/devices/", {"unit": org.unit_a_child.pk})
     assert child.status_code == 200 and child.json()["results"] == []
     # A unit the person cannot see is not even a valid choice.
@@ -341,6 +358,9 @@ def test_api_lists_scoped_devices_with_installations_and_events(client, token, o
     client.force_login(org.officer_b)
     assert client.get("/api/v1/devices/").json()["results"] == []
     assert client.get(f"/api/v1/devices/{device.pk}/").status_code == 404
+    assert client.get("/api/v1/installation-events/").json()["count"] == 0
+    # Another unit's device is not a valid choice of the events' filter either.
+    assert client.get(detail["events_url"]).status_code == 400
 
 
 @pytest.mark.django_db

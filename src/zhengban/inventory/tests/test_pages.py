@@ -321,3 +321,23 @@ def test_an_export_with_a_filter_the_page_refuses_is_empty_as_the_page(client, f
     response = client.get(url, {"q": "pc-01", "export": "xlsx"})
     sheet = load_workbook(io.BytesIO(response.content)).active
     assert [row[0].value for row in sheet.iter_rows(min_row=2)] == ["pc-01"]
+
+
+@pytest.mark.django_db
+def test_yes_no_filters_read_every_usual_spelling(client, five):
+    from zhengban.inventory.models import Installation
+
+    Installation.objects.filter(device__hostname="other-01", product__isnull=True).delete()
+    client.force_login(five.supervisor_province)
+    url = reverse("inventory:device_list")
+    yes = rows(client.get(url, {"unrecognised": "true"}))
+    no = rows(client.get(url, {"unrecognised": "false"}))
+    everything = rows(client.get(url))
+    assert [h for h, _ in no] == ["other-01"] and len(yes) == 5
+    assert sorted(yes + no) == sorted(everything)
+    for spelling in ("1", "yes", "True", "on"):
+        assert rows(client.get(url, {"unrecognised": spelling})) == yes, spelling
+    for spelling in ("0", "no", "FALSE", "off"):
+        assert rows(client.get(url, {"unrecognised": spelling})) == no, spelling
+    # Anything else means "either", as the select's empty choice does.
+    assert rows(client.get(url, {"unrecognised": "maybe"})) == everything

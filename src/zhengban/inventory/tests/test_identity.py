@@ -1,0 +1,124 @@
+"""Which device an inventory belongs to, when machines share what should identify them."""
+
+import json
+
+import pytest
+
+from zhengban.inventory import document as d
+from zhengban.inventory import parsers, services
+from zhengban.inventory.models import Device, DeviceMAC, InstallationEvent
+
+
+def _doc(deviceid, hostname, *, serial, uuid, macs, software=("7-Zip",)):
+    body = {
+        "deviceid": deviceid,
+        "content": {
+            "versionclient": "GLPI-Agent_v1.4",
+            "hardware": {"name": hostname, "uuid": uuid},
+            "bios": {"ssn": serial},
+            "operatingsystem": {"full_name": "Microsoft Windows 10 专业版"},
+            "networks": [{"description": f"nic{n}", "mac": mac} for n, mac in enumerate(macs)],
+            "softwares": [{"name": name} for name in software],
+        },
+    }
+    return parsers.document_from_json(parsers.parse_json(json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "To be filled by O.E.M",
+        "To Be Filled By O.E.M.",
+        "OEM_Serial",
+        "SystemSerialNumb",
+        "System Serial Number",
+        "System Product Name",
+        "Default string",
+        "$(DEFAULT_SYSTEM_SERIAL_NUMBER)",
+        "1234567",
+        "0x00000000",
+        "000000",
+        "EVAL",
+        "empty",
+        "N/A",
+        "---",
+    ],
+)
+def test_placeholder_serials_identify_nothing(value):
+    assert d.hardware_serial(value) == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "03000200-0400-0500-0006-000700080009",
+        # The same placeholder with its first three fields in the other byte order.
+        "00020003-0004-0005-0006-000700080009",
+        "01010101-0101-0101-0101-010101010101",
+        "12345678-1234-5678-90AB-CDDEEFAABBCC",
+        "78563412-3412-7856-90ab-cddeefaabbcc",
+        "00000000-0000-0000-0000-000000000000",
+        "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+        "Not Specified",
+    ],
+)
+def test_placeholder_uuids_identify_nothing(value):
+    assert d.hardware_uuid(value) == ""
+
+
+def test_real_identifiers_are_kept():
+    assert d.hardware_serial("PF0ABCDE") == "PF0ABCDE"
+    assert d.hardware_serial("n/a-123") == "N/A-123"
+    assert d.hardware_serial("10110") == "10110"
+    assert d.hardware_uuid("4c4c4544-0051-3510-8052-b4c04f4e5632") == (
+        "4C4C4544-0051-3510-8052-B4C04F4E5632"
+    )
+
+
+@pytest.mark.parametrize(
+    "mac",
+    [
+        "00:50:56:C0:00:01",  # VMware Workstation vmnet1, the same on every host
+        "00:50:56:c0:00:08",  # vmnet8
+        "50-50-54-50-30-30",  # WAN Miniport (PPTP)
+        "33:50:6F:45:30:30",  # WAN Miniport (PPPoE)
+        "44:45:53:54:42:00",  # RAS ("DEST")
+        "20:41:53:59:4E:FF",  # RAS async adapter
+        "02:00:4C:4F:4F:50",  # Microsoft loopback
+        "0A:00:27:00:00:00",  # VirtualBox host-only
+        "FE:FF:FF:FF:FF:FF",  # Xen
+    ],
+)
+def test_adapters_shared_by_every_machine_are_no_identity(mac):
+    assert d.normalise_mac(mac) is None
+
+
+def test_a_virtual_machines_own_mac_is_kept():
+    # VMware guests' MACs (00:50:56 but not c0) are unique per machine.
+    assert d.normalise_mac("00-50-56-9A-11-22") == "00:50:56:9a:11:22"
+
+
+@pytest.mark.django_db
+def test_assembled_pcs_with_placeholder_ids_and_shared_adapters_stay_apart(org):
+    shared = ["00:50:56:C0:00:01", "00:50:56:C0:00:08", "50:50:54:50:30:30"]
+    placeholder = {
+        "serial": "To be filled by O.E.M",
+        "uuid": "03000200-0400-0500-0006-000700080009",
+    }
+    a = _doc("pc-a-2026", "CAIWU-01", macs=[*shared, "d4:3d:7e:00:00:0a"], **placeholder)
+    b = _doc("pc-b-2026", "CAIWU-02", macs=[*shared, "d4:3d:7e:00:00:0b"], **placeholder)
+    first_a = services.ingest_inventory(unit=org.unit_a, document=a)
+    first_b = services.ingest_inventory(unit=org.unit_a, document=b)
+    assert first_b.created and first_b.device.pk != first_a.device.pk
+    again_a = services.ingest_inventory(unit=org.unit_a, document=a)
+    again_b = services.ingest_inventory(unit=org.unit_a, document=b)
+    assert (again_a.device.pk, again_a.unchanged) == (first_a.device.pk, True)
+    assert (again_b.device.pk, again_b.unchanged) == (first_b.device.pk, True)
+    assert Device.objects.count() == 2
+    assert InstallationEvent.objects.count() == 0
+    # Neither the placeholders nor the shared adapters were stored as the machines' ids.
+    device = Device.objects.get(pk=first_a.device.pk)
+    assert (device.serial_number, device.hardware_uuid) == ("", "")
+    assert list(DeviceMAC.objects.filter(device=device).values_list("mac", flat=True)) == [
+        "d4:3d:7e:00:00:0a"
+    ]
