@@ -10,6 +10,7 @@ from rest_framework.routers import BaseRouter
 from zhengban.core.api import ScopedReadOnlyViewSet
 from zhengban.core.filtersets import FilterSet
 from zhengban.core.pagination import BoundedLimitOffsetPagination
+from zhengban.inventory.filtersets import DeviceFilterSet
 from zhengban.inventory.models import Device, Installation, InstallationEvent
 
 
@@ -20,6 +21,7 @@ class InstallationSerializer(serializers.ModelSerializer):
         model = Installation
         fields = [
             "id",
+            "device",
             "kind",
             "name",
             "publisher",
@@ -101,11 +103,13 @@ class DeviceDetailSerializer(DeviceSerializer):
     events = serializers.SerializerMethodField()
     events_count = serializers.SerializerMethodField()
     events_url = serializers.SerializerMethodField()
+    installations_url = serializers.SerializerMethodField()
 
     class Meta(DeviceSerializer.Meta):
         fields = [
             *DeviceSerializer.Meta.fields,
             "installations",
+            "installations_url",
             "events",
             "events_count",
             "events_url",
@@ -119,20 +123,27 @@ class DeviceDetailSerializer(DeviceSerializer):
         return device.events.count()
 
     def get_events_url(self, device: Device) -> str:
-        url = f"{reverse('installation-event-list')}?device={device.pk}"
+        return self._url("installation-event-list", device)
+
+    def get_installations_url(self, device: Device) -> str:
+        return self._url("installation-list", device)
+
+    def _url(self, name: str, device: Device) -> str:
+        url = f"{reverse(name)}?device={device.pk}"
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request is not None else url
 
 
-class DeviceApiFilterSet(FilterSet):
-    hostname = django_filters.CharFilter(lookup_expr="iexact")
+class DeviceApiFilterSet(DeviceFilterSet):
+    """The device list page's filters (a unit with its affiliated bodies, "装有软件", …)
+    and a few exact ones for scripts."""
+
     hostname__contains = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
     last_seen__lt = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
     last_seen__gte = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
 
-    class Meta:
-        model = Device
-        fields = ["unit", "department", "device_type", "serial_number", "os_name"]
+    class Meta(DeviceFilterSet.Meta):
+        fields = [*DeviceFilterSet.Meta.fields, "serial_number", "os_name"]
 
 
 class CappedCountPagination(BoundedLimitOffsetPagination):
@@ -196,6 +207,24 @@ class DeviceViewSet(ScopedReadOnlyViewSet):
         return qs
 
 
+class InstallationApiFilterSet(FilterSet):
+    class Meta:
+        model = Installation
+        fields = ["device", "product", "kind", "source"]
+
+
+class InstallationViewSet(ScopedReadOnlyViewSet):
+    """Installed software of every device in scope, in storage order (the cheap order for a
+    province's millions of rows, and a stable one for paging through them)."""
+
+    queryset = Installation.objects.select_related("product")
+    serializer_class = InstallationSerializer
+    pagination_class = CappedCountPagination
+    filterset_class = InstallationApiFilterSet
+    ordering_fields = ["id"]
+    ordering = ["id"]
+
+
 class InstallationEventApiFilterSet(FilterSet):
     date__gte = django_filters.IsoDateTimeFilter(field_name="date", lookup_expr="gte")
     date__lt = django_filters.IsoDateTimeFilter(field_name="date", lookup_expr="lt")
@@ -218,4 +247,5 @@ class InstallationEventViewSet(ScopedReadOnlyViewSet):
 
 def register(router: BaseRouter) -> None:
     router.register("devices", DeviceViewSet, basename="device")
+    router.register("installations", InstallationViewSet, basename="installation")
     router.register("installation-events", InstallationEventViewSet, basename="installation-event")

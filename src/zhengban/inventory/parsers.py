@@ -978,7 +978,8 @@ def _document_from_xml(device_id: str, reader: _XmlReader, user_agent: str) -> d
         model=d.text(bios.get("SMODEL"), 200) or None,
         serial_number=d.hardware_serial(bios.get("SSN")) or None,
         hardware_uuid=d.hardware_uuid(hardware.get("UUID")) or None,
-        macs=_macs(reader.macs, "CONTENT.NETWORKS"),
+        # No NETWORKS section says nothing about the MACs (as in JSON): the stored ones stay.
+        macs=_macs(reader.macs, "CONTENT.NETWORKS") if reader.macs else None,
         cpu=cpu or None,
         # isdigit alone also takes "²", which int() refuses: ASCII digits only.
         memory_mb=int(memory)

@@ -28,7 +28,7 @@ from zhengban.core.choices import AuditAction
 from zhengban.core.db import prepared_cursor
 from zhengban.inventory import document as d
 from zhengban.inventory import parsers
-from zhengban.inventory.choices import EventType, InstallationKind
+from zhengban.inventory.choices import EventType, InstallationKind, InventorySource
 from zhengban.inventory.models import (
     Device,
     DeviceMAC,
@@ -714,13 +714,21 @@ def _ingest(
 ) -> IngestResult:
     candidates, fetched = ([], []) if skip_match else _candidates(unit, doc, True)
     quick_key = doc.quick_key()
+    moved_away = False
+    if not candidates:
+        moved_away, namesake = _first_inventory_probe(unit, doc)
+        if namesake is not None:
+            candidates = [(RANK_HOSTNAME_ONLY, namesake)]
     created = not candidates
     if created:
-        _refuse_moved_away(unit, doc)
+        if moved_away:
+            _refuse_moved_away(unit, doc)
         device = Device(unit=unit, first_seen=received, last_seen=received)
         rank = None
     else:
         rank, device = candidates[0]
+        if actor is not None:
+            _refuse_import_over_agent(device, doc, received)
         if device.inventory_hash == doc_hash and actor is None:
             touched: dict[str, Any] = {}
             if received > device.last_seen:
@@ -817,15 +825,103 @@ def _ingest(
 
 STRONG_RANKS = frozenset({RANK_AGENT_ID, RANK_UUID_AND_SERIAL, RANK_UUID, RANK_SERIAL})
 
+IMPORT_SOURCES = frozenset({InventorySource.SPREADSHEET, InventorySource.REGFILE})
+# An agent that reported within this many days owns its device's software list.
+AGENT_AUTHORITY_DAYS = 30
+
+
+def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, Device | None]:
+    """What an inventory that matched no device of ``unit`` must still be checked for, in
+    one statement (almost every first inventory is neither, and each check alone cost a
+    round trip and the ORM's compilation):
+
+    - whether a device moved away from ``unit`` shares its agent id, UUID or serial
+      (``_refuse_moved_away`` then decides, on the strong ranks);
+    - the one device of ``unit`` imported under the document's host name and known by
+      nothing else (no agent id, UUID or serial), which an agent reporting that name takes
+      over: units import a machine's list first and install the agent later. It is
+      returned locked."""
+    qn = connection.ops.quote_name
+    device_table = qn(Device._meta.db_table)
+    parts: list[str] = []
+    params: list[Any] = []
+    conditions = [
+        f"d.{qn(column)} = %s"
+        for column, value in (
+            ("agent_device_id", doc.agent_device_id),
+            ("hardware_uuid", doc.hardware_uuid),
+            ("serial_number", doc.serial_number),
+        )
+        if value
+    ]
+    if conditions:
+        parts.append(
+            f"SELECT * FROM (SELECT 0 AS k, d.{qn('id')} AS i "
+            f"FROM {qn(DeviceMove._meta.db_table)} m "
+            f"JOIN {device_table} d ON d.{qn('id')} = m.{qn('device_id')} "
+            f"WHERE m.{qn('from_unit_id')} = %s AND d.{qn('unit_id')} <> %s "
+            f"AND ({' OR '.join(conditions)}) LIMIT 1) moved"
+        )
+        params += [unit.pk, unit.pk]
+        params += [v for v in (doc.agent_device_id, doc.hardware_uuid, doc.serial_number) if v]
+    if doc.hostname and doc.source not in IMPORT_SOURCES:
+        # UPPER on both sides, as Django's iexact compares on PostgreSQL.
+        parts.append(
+            f"SELECT * FROM (SELECT 1 AS k, d.{qn('id')} AS i FROM {device_table} d "
+            f"WHERE d.{qn('unit_id')} = %s AND d.{qn('agent_device_id')} = '' "
+            f"AND d.{qn('hardware_uuid')} = '' AND d.{qn('serial_number')} = '' "
+            f"AND d.{qn('last_source')} IN (%s, %s) "
+            f"AND UPPER(d.{qn('hostname')}) = UPPER(%s) LIMIT 2) namesakes"
+        )
+        params += [unit.pk, *sorted(IMPORT_SOURCES), doc.hostname]
+    if not parts:
+        return False, None
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    moved = any(k == 0 for k, _i in rows)
+    namesakes = [i for k, i in rows if k == 1]
+    if len(namesakes) != 1:
+        return moved, None
+    # Read again under its lock: an import or another agent may have taken it meanwhile.
+    taken = (
+        Device.objects.select_for_update()
+        .filter(pk=namesakes[0], agent_device_id="", hardware_uuid="", serial_number="")
+        .first()
+    )
+    return moved, taken
+
+
+def _refuse_import_over_agent(
+    device: Device, doc: d.InventoryDocument, received: datetime.datetime
+) -> None:
+    """An import names a device whose agent still reports: the agent's list is the
+    complete one, and an import over it would only be undone (with false events both
+    times) at its next report."""
+    if doc.source not in IMPORT_SOURCES or device.last_source in IMPORT_SOURCES:
+        return
+    if device.last_seen < received - datetime.timedelta(days=AGENT_AUTHORITY_DAYS):
+        return  # the agent has gone quiet: the import is now the best list there is
+    raise parsers.InventoryError(
+        "hostname",
+        _(
+            "该终端由客户端上报（最近一次 %(date)s），软件清单以客户端为准，不能用导入覆盖；"
+            "客户端停止上报 %(days)d 天后方可导入。"
+        )
+        % {
+            "date": timezone.localtime(device.last_seen).strftime("%Y-%m-%d"),
+            "days": AGENT_AUTHORITY_DAYS,
+        },
+        status=409,
+    )
+
 
 def _refuse_moved_away(unit: Unit, doc: d.InventoryDocument) -> None:
     """An inventory that matches no device of ``unit`` but one moved away from it (by agent
     id, hardware UUID or serial) comes from an agent still holding the old unit's token:
-    refuse it rather than enrol the machine a second time in the unit that gave it away."""
+    refuse it rather than enrol the machine a second time in the unit that gave it away.
+    Called when ``_first_inventory_probe`` found such a move."""
     q = Q()
-    conditions: list[str] = []
-    params: list[Any] = [unit.pk, unit.pk]
-    qn = connection.ops.quote_name
     for column, value in (
         ("agent_device_id", doc.agent_device_id),
         ("hardware_uuid", doc.hardware_uuid),
@@ -833,22 +929,8 @@ def _refuse_moved_away(unit: Unit, doc: d.InventoryDocument) -> None:
     ):
         if value:
             q |= Q(**{f"device__{column}": value})
-            conditions.append(f"d.{qn(column)} = %s")
-            params.append(value)
     if not q:
         return
-    # Almost every first inventory is no such machine: one plain indexed statement says so
-    # (the ORM's compilation of the query below cost more than running it).
-    sql = (
-        f"SELECT 1 FROM {qn(DeviceMove._meta.db_table)} m "
-        f"JOIN {qn(Device._meta.db_table)} d ON d.{qn('id')} = m.{qn('device_id')} "
-        f"WHERE m.{qn('from_unit_id')} = %s AND d.{qn('unit_id')} <> %s "
-        f"AND ({' OR '.join(conditions)}) LIMIT 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.fetchone() is None:
-            return
     moves = (
         DeviceMove.objects.filter(q, from_unit=unit)
         .exclude(device__unit=unit)
@@ -1385,6 +1467,24 @@ def move_device(
         raise ValidationError({"unit": _("终端已在该单位，无需移交。")})
     if department is not None and department.unit_id != unit.pk:
         raise ValidationError({"department": _("部门不属于移交后的单位。")})
+    if row.agent_device_id:
+        # The machine already reports in that unit (its agent was given that unit's token):
+        # two records of one agent cannot live in one unit.
+        twin = (
+            Device.objects.filter(unit=unit, agent_device_id=row.agent_device_id)
+            .exclude(pk=row.pk)
+            .first()
+        )
+        if twin is not None:
+            raise ValidationError(
+                {
+                    "unit": _(
+                        "“%(unit)s”已有同一客户端上报的终端“%(host)s”（编号 %(pk)d），"
+                        "同一终端不能在一个单位登记两次。"
+                    )
+                    % {"unit": unit, "host": twin.hostname or "-", "pk": twin.pk}
+                }
+            )
     before = audit.snapshot(row)
     row.unit = unit
     row.department = department

@@ -71,6 +71,29 @@ def _matrix_device(unit: Unit):
     return device
 
 
+def _matrix_installation(unit: Unit):
+    return _matrix_device(unit).installations.get()
+
+
+def _matrix_event(unit: Unit):
+    from zhengban.inventory.choices import EventType, InventorySource
+    from zhengban.inventory.models import InstallationEvent, InventoryReport
+
+    device = _matrix_device(unit)
+    report = InventoryReport.objects.create(
+        device=device, received=device.last_seen, source=InventorySource.GLPI_JSON
+    )
+    return InstallationEvent.objects.create(
+        device=device,
+        report=report,
+        event_type=EventType.INSTALLED,
+        kind="application",
+        name=f"矩阵变更-{unit.pk}",
+        new_version="1.0",
+        date=device.last_seen,
+    )
+
+
 def _matrix_token(unit: Unit):
     row, _token = services.create_enrollment_token(
         actor=None, unit=unit, label=f"矩阵令牌-{unit.pk}"
@@ -80,9 +103,11 @@ def _matrix_token(unit: Unit):
 
 def _register_matrix() -> None:
     from zhengban.core.testing import register_factory, register_url
-    from zhengban.inventory.models import Device, EnrollmentToken
+    from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 
     register_factory(Device, _matrix_device)
+    register_factory(Installation, _matrix_installation)
+    register_factory(InstallationEvent, _matrix_event)
     register_factory(EnrollmentToken, _matrix_token)
     register_url("inventory:token_revoke", EnrollmentToken)
     register_url("inventory:device_edit", Device)

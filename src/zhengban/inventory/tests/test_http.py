@@ -359,6 +359,7 @@ def test_api_lists_scoped_devices_with_installations_and_events(client, token, o
     assert client.get("/api/v1/devices/").json()["results"] == []
     assert client.get(f"/api/v1/devices/{device.pk}/").status_code == 404
     assert client.get("/api/v1/installation-events/").json()["count"] == 0
+    assert client.get("/api/v1/installations/").json()["count"] == 0
     # Another unit's device is not a valid choice of the events' filter either.
     assert client.get(detail["events_url"]).status_code == 400
 
@@ -516,7 +517,7 @@ def test_identifiers_that_grow_when_upper_cased_fit_their_columns(client, token)
         "deviceid": "pc-ss",
         "content": {
             "versionclient": "t",
-            "hardware": {"uuid": "ß" * 64, "name": "PC-SS", "winprodkey": "XXXXX-ABCDE-ßßßßß"},
+            "hardware": {"uuid": "Aß" * 32, "name": "PC-SS", "winprodkey": "XXXXX-ABCDE-ßßßßß"},
             "bios": {"ssn": "Aß" * 50},
             "operatingsystem": {"full_name": "Windows 10"},
         },
@@ -524,7 +525,7 @@ def test_identifiers_that_grow_when_upper_cased_fit_their_columns(client, token)
     response = post(client, token, json.dumps(body), "application/json")
     assert response.status_code == 200, response.content
     device = Device.objects.get()
-    assert (device.hardware_uuid, device.serial_number) == ("SS" * 32, "ASS" * 33 + "A")
+    assert (device.hardware_uuid, device.serial_number) == ("ASS" * 21 + "A", "ASS" * 33 + "A")
     assert device.os_partial_key == "SSSSS"
 
 
@@ -612,3 +613,71 @@ def test_a_chunked_body_without_a_length_is_told_so(client, token):
     # The token is still checked first.
     response = post(client, "bad-token", b"", "application/json", HTTP_TRANSFER_ENCODING="chunked")
     assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_api_device_filters_match_the_pages(client, token, org):
+    now = timezone.now()
+    for unit, name in ((org.unit_a, "pc-a"), (org.unit_a_child, "pc-child"), (org.unit_b, "pc-b")):
+        Device.objects.create(
+            unit=unit, hostname=name, first_seen=now, last_seen=now, last_source="xml"
+        )
+    post(client, token, (GLPI_EXAMPLES / "computer_3.json").read_bytes(), "application/json")
+    client.force_login(org.officer_a)
+
+    def api(**params):
+        response = client.get("/api/v1/devices/", params)
+        assert response.status_code == 200, response.content
+        return sorted(d["hostname"] for d in response.json()["results"])
+
+    def page(**params):
+        response = client.get(reverse("inventory:device_list"), params)
+        assert response.status_code == 200
+        return sorted(row.record.hostname for row in response.context["table"].page.object_list)
+
+    cases = [
+        {"unit": org.unit_a.pk},
+        {"unit": org.unit_a_child.pk},
+        {"software": "kernel-core"},
+        {"software": "no such program"},
+        {"unrecognised": "true"},
+        {"unrecognised": "0"},
+        {"q": "pc-"},
+        {"os": "fedora"},
+    ]
+    expected = [
+        ["LF014", "pc-a", "pc-child"],
+        ["pc-child"],
+        ["LF014"],
+        [],
+        ["LF014"],
+        ["pc-a", "pc-child"],
+        ["pc-a", "pc-child"],
+        ["LF014"],
+    ]
+    assert [api(**c) for c in cases] == expected
+    assert [page(**c) for c in cases] == expected
+
+
+@pytest.mark.django_db
+def test_api_installations_are_paged_and_scoped(client, token, org):
+    post(client, token, (GLPI_EXAMPLES / "computer_3.json").read_bytes(), "application/json")
+    device = Device.objects.get()
+    client.force_login(org.officer_a)
+    detail = client.get(f"/api/v1/devices/{device.pk}/").json()
+    assert detail["installations_url"] == (
+        f"http://testserver/api/v1/installations/?device={device.pk}"
+    )
+    seen = []
+    url = detail["installations_url"] + "&limit=1000"
+    while url:
+        page = client.get(url).json()
+        assert page["count"] == 3034
+        seen += page["results"]
+        url = page["next"]
+    assert [i["id"] for i in seen] == sorted(i["id"] for i in detail["installations"])
+    oses = client.get("/api/v1/installations/", {"kind": "os"}).json()["results"]
+    assert [i["name"] for i in oses] == ["Fedora release 25 (Twenty Five)"]
+    client.force_login(org.officer_b)
+    assert client.get("/api/v1/installations/").json()["count"] == 0
+    assert client.get(detail["installations_url"]).status_code == 400

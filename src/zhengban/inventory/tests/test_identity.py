@@ -122,3 +122,27 @@ def test_assembled_pcs_with_placeholder_ids_and_shared_adapters_stay_apart(org):
     assert list(DeviceMAC.objects.filter(device=device).values_list("mac", flat=True)) == [
         "d4:3d:7e:00:00:0a"
     ]
+
+
+def _xml(networks: str) -> bytes:
+    return (
+        "<?xml version='1.0'?><REQUEST><DEVICEID>pc-x-2026</DEVICEID><QUERY>INVENTORY</QUERY>"
+        "<CONTENT><HARDWARE><NAME>PC-X</NAME></HARDWARE>"
+        f"{networks}<SOFTWARES><NAME>7-Zip</NAME></SOFTWARES></CONTENT></REQUEST>"
+    ).encode()
+
+
+@pytest.mark.django_db
+def test_an_xml_inventory_without_networks_keeps_the_stored_macs(org):
+    with_nic = _xml("<NETWORKS><MACADDR>D4:3D:7E:00:00:0A</MACADDR></NETWORKS>")
+    services.ingest_xml(unit=org.unit_a, payload=with_nic)
+    device = Device.objects.get()
+    macs = lambda: list(DeviceMAC.objects.values_list("mac", flat=True))  # noqa: E731
+    assert macs() == ["d4:3d:7e:00:00:0a"]
+    services.ingest_xml(unit=org.unit_a, payload=_xml(""))
+    assert (Device.objects.get().pk, macs()) == (device.pk, ["d4:3d:7e:00:00:0a"])
+    # A NETWORKS section without the card is news: the MAC goes.
+    services.ingest_xml(
+        unit=org.unit_a, payload=_xml("<NETWORKS><DESCRIPTION>lo</DESCRIPTION></NETWORKS>")
+    )
+    assert (Device.objects.get().pk, macs()) == (device.pk, [])

@@ -9,15 +9,18 @@ system_component.
 """
 
 import csv
+import datetime
 import io
+import json
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import Workbook
 
 from zhengban.core.models import AuditLogEntry
-from zhengban.inventory import imports
+from zhengban.inventory import imports, parsers, services
 from zhengban.inventory.choices import InventorySource
 from zhengban.inventory.models import Device, Installation
 from zhengban.inventory.parsers import InventoryError
@@ -435,3 +438,85 @@ def test_the_template_keeps_versions_and_serials_as_typed():
     example = load_workbook(io.BytesIO(imports.template_workbook())).worksheets[1]
     assert example["F2"].number_format == "@"  # the example's version cell
     assert example["A2"].value == "PC-001"
+
+
+def _agent_doc(hostname, *, deviceid="caiwu-01-2026", serial="PF0ABCDE", software=("7-Zip",)):
+    body = {
+        "deviceid": deviceid,
+        "content": {
+            "versionclient": "GLPI-Agent_v1.4",
+            "hardware": {"name": hostname, "uuid": "4C4C4544-0051-3510-8052-B4C04F4E5632"},
+            "bios": {"ssn": serial},
+            "operatingsystem": {"full_name": "Microsoft Windows 10 专业版"},
+            "softwares": [{"name": name, "version": "1"} for name in software],
+        },
+    }
+    return parsers.document_from_json(parsers.parse_json(json.dumps(body).encode()))
+
+
+@pytest.mark.django_db
+def test_an_agent_takes_over_the_machine_imported_by_name(org):
+    rows = [
+        HEADER,
+        ["caiwu-01", "", "", "", "WPS Office", "12", "", ""],
+        ["caiwu-01", "", "", "", "7-Zip", "1", "", ""],
+    ]
+    (imported,) = imports.import_table(
+        actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows)
+    )
+    result = services.ingest_inventory(unit=org.unit_a, document=_agent_doc("CAIWU-01"))
+    assert (result.device.pk, result.created) == (imported.device.pk, False)
+    assert result.match_rank == services.RANK_HOSTNAME_ONLY
+    # 7-Zip stays; WPS Office is gone; the OS, which the file did not name, is new.
+    assert (result.installed, result.removed, result.version_changed) == (1, 1, 0)
+    device = Device.objects.get()
+    assert (device.agent_device_id, device.serial_number, device.last_source) == (
+        "caiwu-01-2026",
+        "PF0ABCDE",
+        "glpi_json",
+    )
+
+
+@pytest.mark.django_db
+def test_an_agent_does_not_guess_between_two_imported_namesakes(org):
+    rows = [HEADER, ["PC", "", "", "", "WPS Office", "12", "", ""]]
+    imports.import_table(actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows))
+    Device.objects.create(
+        unit=org.unit_a,
+        hostname="pc",
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+        last_source="spreadsheet",
+    )
+    result = services.ingest_inventory(unit=org.unit_a, document=_agent_doc("PC"))
+    assert result.created
+    assert Device.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_an_import_cannot_overwrite_what_an_agent_reports(org):
+    reported = services.ingest_inventory(
+        unit=org.unit_a, document=_agent_doc("CAIWU-01", software=("7-Zip", "WPS Office"))
+    ).device
+    rows = [HEADER, ["CAIWU-01", "", "", "", "7-Zip", "1", "", ""]]
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(
+            actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows)
+        )
+    day = timezone.localtime(reported.last_seen).strftime("%Y-%m-%d")
+    assert (err.value.field, err.value.status, err.value.message) == (
+        "计算机“CAIWU-01”",
+        409,
+        f"该终端由客户端上报（最近一次 {day}），软件清单以客户端为准，不能用导入覆盖；"
+        "客户端停止上报 30 天后方可导入。",
+    )
+    assert Installation.objects.filter(device=reported).count() == 3  # 2 programs and the OS
+    # An agent silent for longer than that no longer holds the list.
+    Device.objects.filter(pk=reported.pk).update(
+        first_seen=timezone.now() - datetime.timedelta(days=40),
+        last_seen=timezone.now() - datetime.timedelta(days=31),
+    )
+    (result,) = imports.import_table(
+        actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows)
+    )
+    assert (result.device.pk, result.removed) == (reported.pk, 1)

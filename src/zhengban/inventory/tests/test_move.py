@@ -300,3 +300,24 @@ def test_agents_follow_the_new_units_token_and_the_old_one_is_refused(world, cli
     )
     assert post(old_token, "computer_3.json").status_code == 200
     assert list(Device.objects.values_list("pk", "unit_id")) == [(world.device.pk, world.unit_a.pk)]
+
+
+def test_a_move_into_a_unit_where_the_agent_already_reports_is_refused(world, client, changed):
+    # The machine's agent was given the child unit's token before anyone moved it.
+    twin = services.ingest_inventory(
+        unit=world.unit_a_child, document=_document("computer_3.json")
+    ).device
+    assert twin.pk != world.device.pk
+    url = reverse("inventory:device_move", args=[world.device.pk])
+    client.force_login(world.officer_a)
+    response = client.post(url, {"unit": world.unit_a_child.pk, "reason": "调剂"})
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "unit": [
+            f"“历下区财政局国库支付中心”已有同一客户端上报的终端“LF014”（编号 {twin.pk}），"
+            "同一终端不能在一个单位登记两次。"
+        ]
+    }
+    world.device.refresh_from_db()
+    assert world.device.unit_id == world.unit_a.pk
+    assert (DeviceMove.objects.count(), changed) == (0, [])
