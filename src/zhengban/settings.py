@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "zhengban.core.pagination.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "zhengban.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -3,9 +3,9 @@ do the choices of their filters."""
 
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import viewsets
-from rest_framework.filters import OrderingFilter
 
 from zhengban.core.filtersets import scope_filter_choices
+from zhengban.core.pagination import StableOrderingFilter
 from zhengban.core.scoping import scope_queryset
 
 
@@ -21,7 +21,7 @@ class ScopedDjangoFilterBackend(DjangoFilterBackend):
 
 
 class ScopedViewSetMixin:
-    filter_backends = [ScopedDjangoFilterBackend, OrderingFilter]
+    filter_backends = [ScopedDjangoFilterBackend, StableOrderingFilter]
 
     def get_queryset(self):
         return scope_queryset(super().get_queryset(), self.request.user)

@@ -8,6 +8,7 @@ from typing import Any
 import django_tables2 as tables
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.db import models
 from django.template import Context
 from django.template.base import render_value_in_context
@@ -16,9 +17,50 @@ from django.utils import dateformat, formats, timezone
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django_tables2.columns.base import LinkTransform
+from django_tables2.data import TableQuerysetData
 from django_tables2.rows import BoundRow
 
 from zhengban.core.models import AuditLogEntry
+from zhengban.core.pagination import stable_ordering
+
+# The most rows a page shows, whatever ?per_page= asks: one request cannot render a province.
+MAX_PER_PAGE = 500
+
+
+class BoundedRequestConfig(tables.RequestConfig):
+    """django-tables2's RequestConfig with bounds: ``?per_page=`` is held to
+    1..MAX_PER_PAGE (-1 or 0 made the paginator raise EmptyPage for its own last page, a
+    500), and the rows are ordered by the primary key after the sort keys, so rows that tie
+    on the sort keys neither repeat nor go missing between pages."""
+
+    def configure(self, table):
+        table.request = self.request
+        order_by = self.request.GET.getlist(table.prefixed_order_by_field)
+        if order_by:
+            table.order_by = order_by
+        if isinstance(table.data, TableQuerysetData):
+            table.data.data = stable_ordering(table.data.data)
+        if not self.paginate:
+            return table
+        kwargs = dict(self.paginate) if hasattr(self.paginate, "items") else {}
+        for arg in ("page", "per_page"):
+            try:
+                kwargs[arg] = int(self.request.GET[getattr(table, f"prefixed_{arg}_field")])
+            except (ValueError, KeyError):
+                pass  # not a number: the default
+        if "per_page" in kwargs:
+            kwargs["per_page"] = min(max(kwargs["per_page"], 1), MAX_PER_PAGE)
+        silent = kwargs.pop("silent", True)
+        if not silent:
+            return table.paginate(**kwargs)
+        try:
+            table.paginate(**kwargs)
+        except PageNotAnInteger:
+            table.page = table.paginator.page(1)
+        except EmptyPage:
+            # Past the end (or before the start): the last page, as django-tables2 does.
+            table.page = table.paginator.page(table.paginator.num_pages)
+        return table
 
 
 def _json_text(value: Any) -> str:
@@ -234,23 +276,40 @@ def numeric_date_pattern(date_format: str) -> tuple[str, bool] | None:
 
 
 class DateTimeColumn(tables.DateTimeColumn):
-    """django-tables2's DateTimeColumn that FastRowsMixin renders without a template."""
+    """django-tables2's DateTimeColumn that FastRowsMixin renders without a template, and
+    that exports a date cell in local time (django-tables2 gives the UTC text)."""
 
     def __init__(self, format=None, short=True, *args, **kwargs):
         self.date_format = format or ("SHORT_DATETIME_FORMAT" if short else "DATETIME_FORMAT")
         super().__init__(format, short, *args, **kwargs)
 
+    def value(self, value: Any = None, **kwargs: Any) -> Any:
+        if isinstance(value, datetime.datetime):
+            # The time the page shows: local (a cell holds no time zone), to the second (a
+            # cell's day fraction cannot hold microseconds exactly; pages show seconds at most).
+            if timezone.is_aware(value):
+                value = timezone.localtime(value)
+            return value.replace(tzinfo=None, microsecond=0)
+        return value
+
 
 class DateColumn(tables.DateColumn):
-    """django-tables2's DateColumn that FastRowsMixin renders without a template."""
+    """django-tables2's DateColumn that FastRowsMixin renders without a template, and that
+    exports a date cell."""
 
     def __init__(self, format=None, short=True, *args, **kwargs):
         self.date_format = format or ("SHORT_DATE_FORMAT" if short else "DATE_FORMAT")
         super().__init__(format, short, *args, **kwargs)
 
+    def value(self, value: Any = None, **kwargs: Any) -> Any:
+        if isinstance(value, datetime.datetime):
+            # The local day, as the page shows it.
+            return (timezone.localtime(value) if timezone.is_aware(value) else value).date()
+        return value
+
 
 class AuditLogEntryTable(tables.Table):
-    timestamp = tables.DateTimeColumn(
+    timestamp = DateTimeColumn(
         format="Y-m-d H:i:s", linkify=("core:audit_detail", [tables.A("pk")])
     )
 
@@ -268,10 +327,6 @@ class AuditLogEntryTable(tables.Table):
             "ip_address",
             "message",
         ]
-
-    def value_timestamp(self, value: Any) -> str:
-        # Local time as the page shows it; as_values() would give the raw UTC datetime.
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
 
     def render_before(self, value: Any) -> str:
         return _json_text(value)

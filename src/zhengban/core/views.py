@@ -23,6 +23,7 @@ from zhengban.core.db import query_cache_key
 from zhengban.core.exports import build_workbook, xlsx_response
 from zhengban.core.filtersets import scope_filter_choices
 from zhengban.core.scoping import scope_queryset
+from zhengban.core.tables import BoundedRequestConfig
 
 
 class ScopedQuerysetMixin(LoginRequiredMixin):
@@ -54,6 +55,10 @@ class CappedCountPaginator(Paginator):
     count_cap = 10_000
     # Lists up to this long read their ids whole (see page()).
     read_whole_below = 1_000
+    # The count never reads past this many rows: ?page=99999999999999999999 would otherwise
+    # ask the database for a LIMIT no integer column holds (a 500); such a page is past the
+    # end like any other and shows the last page.
+    max_count_limit = 2**31 - 1
 
     def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
         self.deferred = kwargs.pop("deferred", False)
@@ -67,7 +72,7 @@ class CappedCountPaginator(Paginator):
 
     @property
     def count_limit(self) -> int:
-        return max(self.count_cap, self._wanted * self.per_page)
+        return min(max(self.count_cap, self._wanted * self.per_page), self.max_count_limit)
 
     @cached_property
     def count(self) -> int:
@@ -146,6 +151,12 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
             return self.export_xlsx(request)
         return super().get(request, *args, **kwargs)
 
+    def get_table(self, **kwargs):
+        # As SingleTableMixin, with the bounds of BoundedRequestConfig.
+        table = self.get_table_class()(data=self.get_table_data(), **kwargs)
+        paginate = self.get_table_pagination(table)
+        return BoundedRequestConfig(self.request, paginate=paginate).configure(table)
+
     def paginate_queryset(self, queryset, page_size):
         # The table pages its rows (one bounded count); ListView would count them again.
         return None, None, queryset, False
@@ -173,6 +184,8 @@ class ObjectListView(ScopedQuerysetMixin, SingleTableMixin, FilterView):
         if self.export_permission is not None and not self.export_permission(request.user):
             raise PermissionDenied
         table = self.get_table_class()(self.filtered_queryset())
+        # The rows in the page's order (?sort= and the tie-break), all of them.
+        BoundedRequestConfig(request, paginate=False).configure(table)
         # django-tables2's as_values() renders plain values (no HTML): headers, then rows.
         values = table.as_values(exclude_columns=getattr(table, "export_exclude", ()))
         headers = next(values)

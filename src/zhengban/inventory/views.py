@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import DetailView
-from django_tables2 import RequestConfig
 
 from zhengban.core.exports import xlsx_response
 from zhengban.core.scoping import get_visible_or_404
+from zhengban.core.tables import BoundedRequestConfig
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
 from zhengban.inventory import imports, services
 from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
@@ -119,7 +119,8 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
             ),
         )
         table = InstallationTable(installs, prefix="sw-")
-        RequestConfig(
+        # Bounded ?sw-per_page= and a primary-key tie-break, as every list page.
+        BoundedRequestConfig(
             self.request,
             paginate={
                 "per_page": INSTALLATIONS_PER_PAGE,
