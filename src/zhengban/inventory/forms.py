@@ -1,9 +1,12 @@
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from zhengban.core.filtersets import LARGE_CHOICES
 from zhengban.inventory.choices import DeviceType
+from zhengban.inventory.models import Device
 from zhengban.inventory.services import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
-from zhengban.orgs.models import Department, Unit
+from zhengban.orgs.models import Department, Unit, User
 
 
 class EnrollmentTokenForm(forms.Form):
@@ -60,11 +63,39 @@ class ImportForm(forms.Form):
         return data
 
 
+class _AccountChoice(forms.ModelChoiceField):
+    def to_python(self, value):
+        # A typed user name (large units) may carry stray spaces.
+        return super().to_python(value.strip() if isinstance(value, str) else value)
+
+    def label_from_instance(self, obj: User) -> str:
+        label = (
+            f"{obj}（{obj.username}）" if obj.full_name not in ("", obj.username) else obj.username
+        )
+        return label if obj.is_active else f"{label}{_('（已停用）')}"
+
+
+def assignable_accounts(device: Device):
+    """The accounts a device may be assigned to: its unit's active ones, and the one it has
+    (a deactivated account stays until someone picks another, so other edits still save)."""
+    current = Q(pk=device.assigned_user_id) if device.assigned_user_id else Q(pk__in=[])
+    return User.objects.filter(Q(is_active=True) | current, unit_id=device.unit_id).order_by(
+        "username"
+    )
+
+
 class DeviceForm(forms.Form):
     """What people maintain about a device; agents never overwrite these fields."""
 
     department = forms.ModelChoiceField(
         queryset=Department.objects.none(), required=False, label=_("部门")
+    )
+    assigned_user = _AccountChoice(
+        queryset=User.objects.none(),
+        required=False,
+        label=_("使用人账号"),
+        help_text=_("本单位人员的账号：本人自查、申请安装软件和按用户授权都据此认定其终端。"),
+        error_messages={"invalid_choice": _("所选账号不是本单位的在用账号。")},
     )
     assigned_name = forms.CharField(label=_("使用人"), max_length=50, required=False)
     asset_number = forms.CharField(label=_("资产编号"), max_length=64, required=False)
@@ -72,8 +103,17 @@ class DeviceForm(forms.Form):
 
     def __init__(self, *args, device=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if device is not None:
-            self.fields["department"].queryset = Department.objects.filter(unit=device.unit)
+        if device is None:
+            return
+        self.fields["department"].queryset = Department.objects.filter(unit=device.unit)
+        accounts = self.fields["assigned_user"]
+        accounts.queryset = assignable_accounts(device)
+        # A large unit's people as a drop-down would be megabytes of HTML: as core's filter
+        # forms do past LARGE_CHOICES, the field takes the account's user name instead.
+        if accounts.queryset.order_by()[:LARGE_CHOICES].count() >= LARGE_CHOICES:
+            accounts.to_field_name = "username"
+            accounts.widget = forms.TextInput(attrs={"placeholder": _("用户名")})
+            accounts.help_text = _("本单位人员较多，请输入使用人账号的用户名；留空表示不关联账号。")
 
 
 class _DepartmentChoice(forms.ModelChoiceField):

@@ -1412,6 +1412,8 @@ def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
     department = changes.get("department")
     if isinstance(department, Department) and department.unit_id != row.unit_id:
         raise ValidationError(_("部门不属于该终端所在单位。"))
+    if changes.get("assigned_user") is not None:
+        _check_assigned_user(row, changes["assigned_user"])
     before = audit.snapshot(row)
     for name, value in changes.items():
         setattr(row, name, value)
@@ -1428,6 +1430,17 @@ def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
         # A new assigned person can move per-user seats: licensing re-judges the unit.
         hooks.fire(hooks.DEVICE_CHANGED, device=row, fields=changed)
     return row
+
+
+def _check_assigned_user(device: Device, person: User) -> None:
+    """Governance and per-user licences take the account's devices as the person's own:
+    only a person of the device's unit qualifies, and a deactivated account is not given
+    a device (one that already has it may keep it). Read afresh, not from ``person``."""
+    found = User.objects.filter(pk=person.pk).values_list("unit_id", "is_active").first()
+    if found is None or found[0] != device.unit_id:
+        raise ValidationError({"assigned_user": _("使用人账号不属于该终端所在单位。")})
+    if not found[1] and person.pk != device.assigned_user_id:
+        raise ValidationError({"assigned_user": _("使用人账号已停用。")})
 
 
 MOVE_REASON_MAX = 200

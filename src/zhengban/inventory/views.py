@@ -83,6 +83,8 @@ class DeviceListView(ObjectListView):
 # and links to the rest.
 INSTALLATIONS_PER_PAGE = 100
 EVENTS_SHOWN = 50
+EVENTS_PER_PAGE = 100
+EVENTS_PAGE_PARAM = "events-page"
 REPORTS_SHOWN = 20
 
 
@@ -135,11 +137,24 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
         events = (
             InstallationEvent.objects.filter(device=device)
             .select_related("product")
-            .order_by("-date", "event_type", "name")
+            # The id breaks ties among one report's events: no row shows on two pages.
+            .order_by("-date", "event_type", "name", "-id")
         )
         ctx["all_events"] = self.request.GET.get("events") == "all"
         if ctx["all_events"]:
-            ctx["events"] = list(events)
+            # Busy devices gain thousands of events a year: "all" is paged, newest first.
+            paginator = Paginator(events, EVENTS_PER_PAGE)
+            # Not a number: the first page; out of range (past the end, zero, negative): the last.
+            page = paginator.get_page(self.request.GET.get(EVENTS_PAGE_PARAM))
+            ctx["events"] = list(page.object_list)
+            ctx["events_page"] = page
+            ctx["events_previous_url"] = (
+                self._events_url(page.previous_page_number()) if page.has_previous() else ""
+            )
+            ctx["events_next_url"] = (
+                self._events_url(page.next_page_number()) if page.has_next() else ""
+            )
+            ctx["events_recent_url"] = self._events_url(None)
             ctx["more_events"] = False
         else:
             # One row past the limit tells whether a "show all" link is needed, no COUNT.
@@ -151,6 +166,18 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
         ctx["can_edit"] = can_manage_unit(self.request.user, device.unit)
         ctx["can_move"] = ctx["can_edit"] and move_targets(self.request.user, device).exists()
         return ctx
+
+    def _events_url(self, number: int | None) -> str:
+        """The history's page ``number``, or its latest events for None; the software
+        table's page and sort stay as they were."""
+        query = self.request.GET.copy()
+        if number is None:
+            query.pop("events", None)
+            query.pop(EVENTS_PAGE_PARAM, None)
+        else:
+            query["events"] = "all"
+            query[EVENTS_PAGE_PARAM] = str(number)
+        return f"?{query.urlencode()}#history"
 
 
 def move_targets(user: Any, device: Device):
@@ -203,7 +230,9 @@ class DeviceEditView(LoginRequiredMixin, View):
     template_name = "core/form.html"
 
     def _device(self, request: HttpRequest, pk: int) -> Device:
-        return get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+        return get_visible_or_404(
+            Device.objects.select_related("unit", "assigned_user"), request.user, pk=pk
+        )
 
     def _context(self, form: DeviceForm, device: Device) -> dict[str, Any]:
         return {
@@ -221,6 +250,7 @@ class DeviceEditView(LoginRequiredMixin, View):
             device=device,
             initial={
                 "department": device.department_id,
+                "assigned_user": device.assigned_user,
                 "assigned_name": device.assigned_name,
                 "asset_number": device.asset_number,
                 "device_type": device.device_type,
@@ -233,7 +263,15 @@ class DeviceEditView(LoginRequiredMixin, View):
         form = DeviceForm(request.POST, device=device)
         if not form.is_valid():
             return render(request, self.template_name, self._context(form, device), status=400)
-        services.update_device(actor=request.user, device=device, **form.cleaned_data)
+        try:
+            services.update_device(actor=request.user, device=device, **form.cleaned_data)
+        except ValidationError as exc:
+            # The service checks again what the form checked (an account may have moved
+            # to another unit since): its refusal is shown on the form, not a 500.
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+            for field, problems in errors.items():
+                form.add_error(field if field in form.fields else None, problems)
+            return render(request, self.template_name, self._context(form, device), status=400)
         messages.success(request, _("终端信息已保存。"))
         return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
 

@@ -14,7 +14,7 @@ from zhengban.core.models import AuditLogEntry
 from zhengban.inventory import services
 from zhengban.inventory.models import Device, DeviceMAC, DeviceMove
 from zhengban.inventory.testing import GLPI_EXAMPLES
-from zhengban.orgs.models import Department
+from zhengban.orgs.models import Department, User
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,9 @@ def test_an_officer_moves_a_device_within_their_subtree(world, changed):
 
 
 def test_the_administrator_moves_anywhere_and_a_person_of_the_new_unit_stays(world, changed):
-    services.update_device(actor=world.sysadmin, device=world.device, assigned_user=world.officer_b)
+    # The device's person transferred to unit_b first (a device is only ever assigned to an
+    # account of its own unit; the account then changed units), and the device follows.
+    User.objects.filter(pk=world.staff_a.pk).update(unit=world.unit_b)
     changed.clear()
     device = services.move_device(
         actor=world.sysadmin, device=world.device, unit=world.unit_b, reason="调剂"
@@ -124,7 +126,7 @@ def test_the_administrator_moves_anywhere_and_a_person_of_the_new_unit_stays(wor
     assert (device.unit_id, device.department_id, device.assigned_user_id) == (
         world.unit_b.pk,
         None,
-        world.officer_b.pk,
+        world.staff_a.pk,
     )
     assert device.assigned_name == "张三"
     assert [(c["fields"], c["old_unit_id"]) for c in changed] == [

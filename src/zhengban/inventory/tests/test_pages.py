@@ -341,3 +341,124 @@ def test_yes_no_filters_read_every_usual_spelling(client, five):
         assert rows(client.get(url, {"unrecognised": spelling})) == no, spelling
     # Anything else means "either", as the select's empty choice does.
     assert rows(client.get(url, {"unrecognised": "maybe"})) == everything
+
+
+def add_events(device, total: int, *, first: int = 0) -> None:
+    """``total`` events, n hours before NOW for n from ``first``: the lowest n is newest."""
+    report = InventoryReport.objects.create(
+        device=device, received=NOW, source=InventorySource.GLPI_JSON
+    )
+    InstallationEvent.objects.bulk_create(
+        InstallationEvent(
+            device=device,
+            report=report,
+            event_type="installed",
+            kind="application",
+            name=f"事件软件{n:04d}",
+            new_version="1.0",
+            date=NOW - datetime.timedelta(hours=n),
+        )
+        for n in range(first, first + total)
+    )
+
+
+def history(response) -> list[str]:
+    return [e.name for e in response.context["events"]]
+
+
+@pytest.mark.django_db
+def test_all_of_a_device_history_comes_in_pages_of_a_hundred_newest_first(client, org):
+    import html
+
+    device = make_device(org.unit_a, "pc-busy", 1)
+    add_events(device, 250)
+    client.force_login(org.officer_a)
+    url = reverse("inventory:device_detail", args=[device.pk])
+
+    latest = client.get(url)
+    assert history(latest) == [f"事件软件{n:04d}" for n in range(50)]
+    assert "events_page" not in latest.context
+
+    first = client.get(url, {"events": "all"})
+    assert history(first) == [f"事件软件{n:04d}" for n in range(100)]
+    content = html.unescape(first.content.decode())
+    assert '<span data-testid="events-count">共 250 条变更</span>' in content
+    assert "<span>1 / 3</span>" in content
+    assert 'data-testid="events-previous"' not in content
+    assert first.context["events_next_url"] == "?events=all&events-page=2#history"
+    assert first.context["events_recent_url"] == "?#history"
+
+    # The software table's page stays as it was while the history pages on.
+    second = client.get(url, {"sw-page": "1", "events": "all", "events-page": "2"})
+    assert history(second) == [f"事件软件{n:04d}" for n in range(100, 200)]
+    assert second.context["events_previous_url"] == "?sw-page=1&events=all&events-page=1#history"
+    assert second.context["events_next_url"] == "?sw-page=1&events=all&events-page=3#history"
+    assert second.context["events_recent_url"] == "?sw-page=1#history"
+
+    last = client.get(url, {"events": "all", "events-page": "3"})
+    assert history(last) == [f"事件软件{n:04d}" for n in range(200, 250)]
+    assert last.context["events_next_url"] == ""
+    assert "<span>3 / 3</span>" in last.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_history_page_number_out_of_range_shows_the_first_or_last_page(client, org):
+    device = make_device(org.unit_a, "pc-busy", 1)
+    add_events(device, 150)
+    client.force_login(org.officer_a)
+    url = reverse("inventory:device_detail", args=[device.pk])
+    first = [f"事件软件{n:04d}" for n in range(100)]
+    last = [f"事件软件{n:04d}" for n in range(100, 150)]
+    for number, expected in (
+        ("abc", first),
+        ("", first),
+        ("1.5", first),
+        ("9" * 5000, first),  # more digits than Python reads as a number
+        ("3", last),
+        ("99999999999999999999", last),
+        ("0", last),
+        ("-1", last),
+    ):
+        response = client.get(url, {"events": "all", "events-page": number})
+        assert response.status_code == 200, number
+        assert history(response) == expected, number[:20]
+
+
+@pytest.mark.django_db
+def test_a_device_without_history_shows_an_empty_first_page(client, org):
+    device = make_device(org.unit_a, "pc-quiet", 1)
+    client.force_login(org.officer_a)
+    url = reverse("inventory:device_detail", args=[device.pk])
+    response = client.get(url, {"events": "all", "events-page": "7"})
+    assert response.status_code == 200
+    assert history(response) == []
+    content = response.content.decode()
+    assert "暂无变更记录" in content
+    assert '<span data-testid="events-count">共 0 条变更</span>' in content
+
+
+@pytest.mark.django_db
+def test_the_history_page_reads_the_same_number_of_rows_whatever_the_history(client, org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    device = make_device(org.unit_a, "pc-busy", 1)
+    add_events(device, 120)
+    client.force_login(org.officer_a)
+    url = reverse("inventory:device_detail", args=[device.pk])
+
+    def measure(params) -> tuple[int, int]:
+        client.get(url, params)  # warm per-process caches
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, params)
+        return len(ctx.captured_queries), len(response.content)
+
+    small = {p: measure({"events": "all", "events-page": p}) for p in ("1", "2")}
+    add_events(device, 3000, first=120)
+    big = {p: measure({"events": "all", "events-page": p}) for p in ("1", "2")}
+    # Same queries; page 1 holds the same hundred rows; page 2 grows from 20 rows to 100.
+    assert {p: q for p, (q, _size) in big.items()} == {p: q for p, (q, _size) in small.items()}
+    assert history(client.get(url, {"events": "all", "events-page": "32"})) == [
+        f"事件软件{n:04d}" for n in range(3100, 3120)
+    ]
+    assert big["1"][1] - small["1"][1] < 200  # only the count and page figures differ
