@@ -212,6 +212,17 @@ _JUNK_SERIAL_RE = re.compile(r"^(0x)?0+$")
 _ID_PUNCTUATION_RE = re.compile(r"[\W_]+")
 
 
+def uuid_swapped(uuid: str) -> str:
+    """The UUID with its first three fields in the other byte order. SMBIOS before 2.6 left
+    the order open: Windows and dmidecode print the same machine's UUID in opposite orders,
+    so a machine re-imaged from one to the other reports both."""
+    if len(uuid) != 36 or uuid[8] != "-" or uuid[13] != "-" or uuid[18] != "-":
+        return uuid
+    a, b, c, rest = uuid[:8], uuid[9:13], uuid[14:18], uuid[18:]
+    a = "".join(reversed([a[i : i + 2] for i in range(0, 8, 2)]))
+    return f"{a}-{b[2:]}{b[:2]}-{c[2:]}{c[:2]}{rest}"
+
+
 def _junk_uuids() -> frozenset[str]:
     listed = (
         "03000200-0400-0500-0006-000700080009",  # AMI's placeholder
@@ -220,16 +231,8 @@ def _junk_uuids() -> frozenset[str]:
         "12345678-1234-5678-90AB-CDDEEFAABBCC",
         "00112233-4455-6677-8899-AABBCCDDEEFF",
     )
-    junk = set()
-    for uuid in listed:
-        junk.add(uuid)
-        # Windows and dmidecode on older SMBIOS print the first three fields in opposite
-        # byte orders: the same placeholder arrives in both.
-        a, b, c, rest = uuid[:8], uuid[9:13], uuid[14:18], uuid[18:]
-        swap = "".join(reversed([a[i : i + 2] for i in range(0, 8, 2)]))
-        swap += "-" + b[2:] + b[:2] + "-" + c[2:] + c[:2] + rest
-        junk.add(swap)
-    return frozenset(junk)
+    # The same placeholder arrives in both byte orders.
+    return frozenset(listed) | {uuid_swapped(uuid) for uuid in listed}
 
 
 _JUNK_UUIDS = _junk_uuids()

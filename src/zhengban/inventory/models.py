@@ -1,20 +1,29 @@
 """Devices, what is installed on them, the history of changes, and enrolment tokens.
 
-Device identity (see ``services.match_device`` for the code): an inventory is matched only
-against devices of the unit its enrolment token belongs to, in this order, and a candidate
-is never accepted when both sides carry a valid hardware UUID or BIOS serial that differ:
+Device identity (see ``services._candidates`` and ``services._rank`` for the code): an
+inventory is matched only against devices of the unit its enrolment token belongs to, in
+this order, and a candidate is never accepted when both sides carry a valid hardware UUID
+or BIOS serial that differ:
 
 1. the agent's device id (stable for one agent installation);
 2. hardware UUID and BIOS serial together, then the UUID alone, then the serial alone
-   (these survive re-imaging and agent re-installation; junk values such as
-   "To Be Filled By O.E.M." or an all-zero UUID are ignored);
-3. a universally administered MAC address (burnt into the network card);
+   (these survive re-imaging and agent re-installation; placeholders such as
+   "To Be Filled By O.E.M", "OEM_Serial" or AMI's UUID in either byte order are ignored:
+   ``document.hardware_serial`` and ``document.hardware_uuid``);
+3. a universally administered MAC address (burnt into the network card; the adapters that
+   every machine shares, such as VMware Workstation's vmnet or Windows' WAN Miniport, are
+   dropped when read: ``document.normalise_mac``);
 4. a locally administered MAC address together with the same host name (containers and
    VMs without dmidecode report no serial or UUID, and their MACs are not unique alone);
-5. otherwise a new device.
+5. for an import without any hardware id, the same host name;
+6. for an agent's first report, the one device imported under its host name and known by
+   nothing else (units import a list first and install the agent later);
+7. otherwise a new device.
 
 A device moved to another unit (``DeviceMove``) is matched in its new unit; an inventory
 sent with a token of a unit it was moved away from is refused (403), not enrolled again.
+An import naming a device whose agent reported within 30 days is refused (409): the
+agent's list is the complete one.
 """
 
 from __future__ import annotations

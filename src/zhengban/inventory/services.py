@@ -219,21 +219,49 @@ RANK_LOCAL_MAC_AND_HOSTNAME = 6
 RANK_HOSTNAME_ONLY = 7
 
 
+def _same_uuid(device: Device, doc: d.InventoryDocument) -> bool:
+    """Equal, or equal but for the byte order of the first three fields when the BIOS
+    serials agree (one machine read by Windows and by dmidecode on older firmware)."""
+    if not doc.hardware_uuid or not device.hardware_uuid:
+        return False
+    if doc.hardware_uuid == device.hardware_uuid:
+        return True
+    return (
+        bool(doc.serial_number)
+        and doc.serial_number == device.serial_number
+        and d.uuid_swapped(doc.hardware_uuid) == device.hardware_uuid
+    )
+
+
 def _conflicts(device: Device, doc: d.InventoryDocument) -> bool:
     """Both sides know a hardware id and they differ: certainly another machine."""
-    if doc.hardware_uuid and device.hardware_uuid and doc.hardware_uuid != device.hardware_uuid:
+    if doc.hardware_uuid and device.hardware_uuid and not _same_uuid(device, doc):
         return True
     return bool(
         doc.serial_number and device.serial_number and doc.serial_number != device.serial_number
     )
 
 
+def _cloned_without_ids(device: Device, macs: set[str], doc: d.InventoryDocument) -> bool:
+    """Same agent id, no hardware id on either side, and burnt-in MACs on both sides that
+    share nothing: a disk image (GHOST) copied the agent's id to another machine whose
+    firmware only has placeholders. Without this the two machines took turns being one
+    device, each report undoing the other's software."""
+    if doc.hardware_uuid or doc.serial_number or device.hardware_uuid or device.serial_number:
+        return False
+    ours = {m for m in macs if d.mac_is_universal(m)}
+    theirs = {m for m in doc.macs or () if d.mac_is_universal(m)}
+    return bool(ours) and bool(theirs) and ours.isdisjoint(theirs)
+
+
 def _rank(device: Device, macs: set[str], doc: d.InventoryDocument) -> int | None:
     if _conflicts(device, doc):
         return None
     if doc.agent_device_id and device.agent_device_id == doc.agent_device_id:
+        if _cloned_without_ids(device, macs, doc):
+            return None
         return RANK_AGENT_ID
-    uuid_eq = bool(doc.hardware_uuid) and device.hardware_uuid == doc.hardware_uuid
+    uuid_eq = _same_uuid(device, doc)
     serial_eq = bool(doc.serial_number) and device.serial_number == doc.serial_number
     if uuid_eq and serial_eq:
         return RANK_UUID_AND_SERIAL

@@ -134,6 +134,10 @@ class DeviceDetailView(ScopedQuerysetMixin, DetailView):
         ctx["installation_count"] = counts["total"]
         ctx["unrecognised_count"] = counts["unrecognised"]
         ctx["reports"] = device.reports.all()[:REPORTS_SHOWN]
+        # Hand-overs are part of the device's story: who gave it to whom, when and why.
+        ctx["moves"] = device.moves.select_related("from_unit", "to_unit", "actor").order_by(
+            "-moved", "-pk"
+        )[:REPORTS_SHOWN]
         events = (
             InstallationEvent.objects.filter(device=device)
             .select_related("product")

@@ -146,3 +146,79 @@ def test_an_xml_inventory_without_networks_keeps_the_stored_macs(org):
         unit=org.unit_a, payload=_xml("<NETWORKS><DESCRIPTION>lo</DESCRIPTION></NETWORKS>")
     )
     assert (Device.objects.get().pk, macs()) == (device.pk, [])
+
+
+@pytest.mark.django_db
+def test_a_cloned_image_on_machines_without_ids_makes_two_devices(org):
+    placeholder = {"serial": "Default string", "uuid": "03000200-0400-0500-0006-000700080009"}
+    # GHOST copied the agent's id along with the disk; the network cards differ.
+    a = _doc("ghost-2026", "JSJ-01", macs=["d4:3d:7e:00:00:01"], **placeholder)
+    b = _doc(
+        "ghost-2026", "JSJ-02", macs=["d4:3d:7e:00:00:02"], software=("WPS Office",), **placeholder
+    )
+    first_a = services.ingest_inventory(unit=org.unit_a, document=a)
+    first_b = services.ingest_inventory(unit=org.unit_a, document=b)
+    assert first_b.created and first_b.device.pk != first_a.device.pk
+    for _ in range(2):
+        again_a = services.ingest_inventory(unit=org.unit_a, document=a)
+        again_b = services.ingest_inventory(unit=org.unit_a, document=b)
+        assert (again_a.device.pk, again_a.unchanged) == (first_a.device.pk, True)
+        assert (again_b.device.pk, again_b.unchanged) == (first_b.device.pk, True)
+    assert again_b.match_rank == services.RANK_UNIVERSAL_MAC
+    assert InstallationEvent.objects.count() == 0
+    # The agent id stays with the first machine (unique per unit).
+    assert list(Device.objects.order_by("pk").values_list("hostname", "agent_device_id")) == [
+        ("JSJ-01", "ghost-2026"),
+        ("JSJ-02", ""),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_machine_without_ids_that_gains_a_card_stays_one_device(org):
+    placeholder = {"serial": "Default string", "uuid": ""}
+    before = _doc("pc-2026", "JSJ-03", macs=["d4:3d:7e:00:00:03"], **placeholder)
+    after = _doc(
+        "pc-2026", "JSJ-03", macs=["d4:3d:7e:00:00:03", "00:e0:4c:68:00:01"], **placeholder
+    )
+    first = services.ingest_inventory(unit=org.unit_a, document=before)
+    again = services.ingest_inventory(unit=org.unit_a, document=after)
+    assert (again.device.pk, again.match_rank) == (first.device.pk, services.RANK_AGENT_ID)
+
+
+@pytest.mark.django_db
+def test_a_machine_reimaged_between_windows_and_kylin_on_old_firmware_stays_one_device(org):
+    windows = _doc(
+        "win-2026", "CW-07", serial="CN0X1234", uuid="44454C4C-5100-1035-8052-B4C04F4E5632", macs=[]
+    )
+    kylin = _doc(
+        "kylin-2026",
+        "cw-07",
+        serial="CN0X1234",
+        uuid="4C4C4544-0051-3510-8052-B4C04F4E5632",
+        macs=[],
+    )
+    first = services.ingest_inventory(unit=org.unit_a, document=windows)
+    again = services.ingest_inventory(unit=org.unit_a, document=kylin)
+    assert (again.device.pk, again.match_rank) == (
+        first.device.pk,
+        services.RANK_UUID_AND_SERIAL,
+    )
+    # Another machine whose UUID only looks swapped, with another serial, is another device.
+    other = _doc(
+        "other-2026",
+        "CW-08",
+        serial="CN0X9999",
+        uuid="44454C4C-5100-1035-8052-B4C04F4E5632",
+        macs=[],
+    )
+    assert services.ingest_inventory(unit=org.unit_a, document=other).created
+
+
+def test_uuid_byte_order():
+    assert d.uuid_swapped("03000200-0400-0500-0006-000700080009") == (
+        "00020003-0004-0005-0006-000700080009"
+    )
+    assert d.uuid_swapped(d.uuid_swapped("4C4C4544-0051-3510-8052-B4C04F4E5632")) == (
+        "4C4C4544-0051-3510-8052-B4C04F4E5632"
+    )
+    assert d.uuid_swapped("not-a-uuid") == "not-a-uuid"

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from zhengban.core import hooks
 from zhengban.core.models import AuditLogEntry
@@ -239,6 +240,16 @@ def test_the_move_form_lists_the_units_in_scope_and_moves(world, client):
         world.unit_a_child.pk,
         world.dept_child.pk,
     )
+    # The device page tells the hand-over.
+    moved = DeviceMove.objects.get().moved
+    html = response.content.decode()
+    start = html.index('data-testid="device-moves"')
+    items = html[start : html.index("</ul>", start)]
+    assert items.count("<li>") == 1
+    assert (
+        f"{timezone.localtime(moved):%Y-%m-%d %H:%M} · 历下区财政局 → 历下区财政局国库支付中心 · "
+        f"{world.officer_a} · 调剂</li>"
+    ) in items
 
 
 def test_the_move_form_outside_scope(world, client):
