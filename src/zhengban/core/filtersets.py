@@ -88,7 +88,11 @@ def scope_filter_choices(
         if queryset is None:
             continue
         model = queryset.model
-        if hasattr(model, "scope_unit_path") or hasattr(model, "scope_region_path"):
+        if hasattr(queryset, "visible_to"):
+            # The model's own rule of what a person sees (the shared catalog's products are
+            # everyone's, though their scope path names an owner unit).
+            field.queryset = queryset.visible_to(user)
+        elif hasattr(model, "scope_unit_path") or hasattr(model, "scope_region_path"):
             field.queryset = scope_queryset(queryset, user)
         # A province has thousands of units and tens of thousands of people: a drop-down of
         # them all would be megabytes of HTML. Past a limit the filter takes the object's

@@ -254,7 +254,12 @@ def hardware_uuid(value: object) -> str:
     s = text(value, 64)
     upper = s.upper()
     folded = _ID_PUNCTUATION_RE.sub("", s.lower())
-    if folded in _JUNK_SERIALS or len(set(folded)) <= 1 or upper in _JUNK_UUIDS:
+    if (
+        folded in _JUNK_SERIALS
+        or set(folded) <= {"0", "f"}  # all zeros, all Fs, or a mix of both
+        or len(set(folded)) <= 1
+        or upper in _JUNK_UUIDS
+    ):
         return ""
     return upper[:64]
 

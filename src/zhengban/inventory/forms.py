@@ -68,18 +68,25 @@ class _AccountChoice(forms.ModelChoiceField):
         # A typed user name (large units) may carry stray spaces.
         return super().to_python(value.strip() if isinstance(value, str) else value)
 
+    unit_id: int | None = None  # the device's unit: accounts of others are marked
+
     def label_from_instance(self, obj: User) -> str:
         label = (
             f"{obj}（{obj.username}）" if obj.full_name not in ("", obj.username) else obj.username
         )
-        return label if obj.is_active else f"{label}{_('（已停用）')}"
+        if not obj.is_active:
+            label += _("（已停用）")
+        if self.unit_id is not None and obj.unit_id != self.unit_id:
+            label += _("（已调离本单位）")
+        return label
 
 
 def assignable_accounts(device: Device):
     """The accounts a device may be assigned to: its unit's active ones, and the one it has
-    (a deactivated account stays until someone picks another, so other edits still save)."""
+    (deactivated or moved to another unit since, it stays until someone picks another, so
+    other edits still save and do not drop it unseen)."""
     current = Q(pk=device.assigned_user_id) if device.assigned_user_id else Q(pk__in=[])
-    return User.objects.filter(Q(is_active=True) | current, unit_id=device.unit_id).order_by(
+    return User.objects.filter(Q(is_active=True, unit_id=device.unit_id) | current).order_by(
         "username"
     )
 
@@ -108,6 +115,7 @@ class DeviceForm(forms.Form):
         self.fields["department"].queryset = Department.objects.filter(unit=device.unit)
         accounts = self.fields["assigned_user"]
         accounts.queryset = assignable_accounts(device)
+        accounts.unit_id = device.unit_id
         # A large unit's people as a drop-down would be megabytes of HTML: as core's filter
         # forms do past LARGE_CHOICES, the field takes the account's user name instead.
         if accounts.queryset.order_by()[:LARGE_CHOICES].count() >= LARGE_CHOICES:

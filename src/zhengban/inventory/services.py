@@ -249,6 +249,12 @@ def _cloned_without_ids(device: Device, macs: set[str], doc: d.InventoryDocument
     device, each report undoing the other's software."""
     if doc.hardware_uuid or doc.serial_number or device.hardware_uuid or device.serial_number:
         return False
+    # A clone is renamed; one machine reporting another card (a dock, a USB adapter, a
+    # replaced NIC) keeps its name.
+    if not doc.hostname or not device.hostname:
+        return False
+    if doc.hostname.casefold() == device.hostname.casefold():
+        return False
     ours = {m for m in macs if d.mac_is_universal(m)}
     theirs = {m for m in doc.macs or () if d.mac_is_universal(m)}
     return bool(ours) and bool(theirs) and ours.isdisjoint(theirs)
@@ -742,15 +748,16 @@ def _ingest(
 ) -> IngestResult:
     candidates, fetched = ([], []) if skip_match else _candidates(unit, doc, True)
     quick_key = doc.quick_key()
-    moved_away = False
     if not candidates:
         moved_away, namesake = _first_inventory_probe(unit, doc)
+        if moved_away:
+            # Before any namesake: a machine handed away is not taken back through a record
+            # of the same name.
+            _refuse_moved_away(unit, doc)
         if namesake is not None:
             candidates = [(RANK_HOSTNAME_ONLY, namesake)]
     created = not candidates
     if created:
-        if moved_away:
-            _refuse_moved_away(unit, doc)
         device = Device(unit=unit, first_seen=received, last_seen=received)
         rank = None
     else:
@@ -911,10 +918,19 @@ def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, 
     namesakes = [i for k, i in rows if k == 1]
     if len(namesakes) != 1:
         return moved, None
-    # Read again under its lock: an import or another agent may have taken it meanwhile.
+    # Read again under its lock, on the same terms: an import, another agent, a rename or a
+    # move may have changed it meanwhile.
     taken = (
         Device.objects.select_for_update()
-        .filter(pk=namesakes[0], agent_device_id="", hardware_uuid="", serial_number="")
+        .filter(
+            pk=namesakes[0],
+            unit=unit,
+            agent_device_id="",
+            hardware_uuid="",
+            serial_number="",
+            last_source__in=IMPORT_SOURCES,
+            hostname__iexact=doc.hostname,
+        )
         .first()
     )
     return moved, taken
@@ -1462,12 +1478,15 @@ def update_device(*, actor: User, device: Device, **changes: Any) -> Device:
 
 def _check_assigned_user(device: Device, person: User) -> None:
     """Governance and per-user licences take the account's devices as the person's own:
-    only a person of the device's unit qualifies, and a deactivated account is not given
-    a device (one that already has it may keep it). Read afresh, not from ``person``."""
+    only an active person of the device's unit is given a device. The account a device
+    already has may stay, though it was deactivated or moved to another unit since, so that
+    other edits still save. Read afresh, not from ``person``."""
+    if person.pk == device.assigned_user_id:
+        return  # kept as it was (its account may since have moved or been deactivated)
     found = User.objects.filter(pk=person.pk).values_list("unit_id", "is_active").first()
     if found is None or found[0] != device.unit_id:
         raise ValidationError({"assigned_user": _("使用人账号不属于该终端所在单位。")})
-    if not found[1] and person.pk != device.assigned_user_id:
+    if not found[1]:
         raise ValidationError({"assigned_user": _("使用人账号已停用。")})
 
 

@@ -155,3 +155,20 @@ def test_a_large_unit_takes_the_user_name_instead_of_a_drop_down(client, people)
             "assigned_user": ["所选账号不是本单位的在用账号。"]
         }
     assert Device.objects.get(pk=device.pk).assigned_user.username == "p0007"
+
+
+def test_a_device_keeps_an_account_that_moved_to_another_unit_until_changed(client, people):
+    services.update_device(actor=people.officer_a, device=people.device, assigned_user=people.zhang)
+    User.objects.filter(pk=people.zhang.pk).update(unit=people.unit_b)
+    client.force_login(people.officer_a)
+    form = client.get(reverse("inventory:device_edit", args=[people.device.pk])).context["form"]
+    labels = dict((str(v), label) for v, label in form.fields["assigned_user"].choices)
+    assert labels[str(people.zhang.pk)] == "张三（zhang_a）（已调离本单位）"
+    assert form.initial["assigned_user"] == people.zhang
+    response = edit(client, people.device, assigned_user=people.zhang.pk, asset_number="ZC-10")
+    assert response.status_code == 302
+    device = Device.objects.get(pk=people.device.pk)
+    assert (device.assigned_user_id, device.asset_number) == (people.zhang.pk, "ZC-10")
+    # Another device of the unit cannot be given it.
+    other = make_device(people.unit_a, "pc-other", 1)
+    assert edit(client, other, assigned_user=people.zhang.pk).status_code == 400

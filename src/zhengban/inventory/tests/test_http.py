@@ -676,6 +676,23 @@ def test_api_installations_are_paged_and_scoped(client, token, org):
         seen += page["results"]
         url = page["next"]
     assert [i["id"] for i in seen] == sorted(i["id"] for i in detail["installations"])
+    # A product of the shared catalog is a valid filter for anyone (it has no owner unit).
+    from zhengban.catalog.models import Product, ProductFamily
+
+    family = ProductFamily.objects.create(key="kernel", name="Linux kernel")
+    product = Product.objects.create(
+        key="kernel-core", family=family, name="kernel-core", category="os", license_model="free"
+    )
+    Installation.objects.filter(device=device, name="kernel-core").update(product=product)
+    for path in ("/api/v1/installations/", "/api/v1/installation-events/"):
+        by_product = client.get(path, {"product": product.pk})
+        assert by_product.status_code == 200, by_product.content
+    by_product = client.get("/api/v1/installations/", {"product": product.pk}).json()
+    assert sorted(i["version"] for i in by_product["results"]) == [
+        "4.9.7-201.fc25",
+        "4.9.8-201.fc25",
+        "4.9.9-200.fc25",
+    ]
     oses = client.get("/api/v1/installations/", {"kind": "os"}).json()["results"]
     assert [i["name"] for i in oses] == ["Fedora release 25 (Twenty Five)"]
     client.force_login(org.officer_b)

@@ -222,3 +222,19 @@ def test_uuid_byte_order():
         "4C4C4544-0051-3510-8052-B4C04F4E5632"
     )
     assert d.uuid_swapped("not-a-uuid") == "not-a-uuid"
+
+
+@pytest.mark.django_db
+def test_a_machine_without_ids_reporting_another_card_some_days_stays_one_device(org):
+    placeholder = {"serial": "Default string", "uuid": ""}
+    wifi = _doc("pc-2026", "JSJ-04", macs=["d4:3d:7e:00:00:04"], **placeholder)
+    dock = _doc("pc-2026", "JSJ-04", macs=["00:e0:4c:68:00:04"], **placeholder)
+    first = services.ingest_inventory(unit=org.unit_a, document=wifi)
+    for doc in (dock, wifi, dock):
+        again = services.ingest_inventory(unit=org.unit_a, document=doc)
+        assert (again.device.pk, again.match_rank) == (first.device.pk, services.RANK_AGENT_ID)
+    assert Device.objects.count() == 1
+
+
+def test_mixed_zero_and_f_uuids_are_placeholders():
+    assert d.hardware_uuid("00000000-0000-0000-0000-FFFFFFFFFFFF") == ""

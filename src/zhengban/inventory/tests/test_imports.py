@@ -520,3 +520,17 @@ def test_an_import_cannot_overwrite_what_an_agent_reports(org):
         actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows)
     )
     assert (result.device.pk, result.removed) == (reported.pk, 1)
+
+
+@pytest.mark.django_db
+def test_a_machine_moved_away_is_not_taken_back_through_an_imported_namesake(org):
+    device = services.ingest_inventory(unit=org.unit_a, document=_agent_doc("CAIWU-01")).device
+    services.move_device(actor=org.officer_a, device=device, unit=org.unit_a_child, reason="调剂")
+    rows = [HEADER, ["CAIWU-01", "", "", "", "WPS Office", "12", "", ""]]
+    imports.import_table(actor=org.officer_a, unit=org.unit_a, filename="x.csv", data=_csv(rows))
+    with pytest.raises(InventoryError) as err:
+        services.ingest_inventory(unit=org.unit_a, document=_agent_doc("CAIWU-01"))
+    assert (err.value.field, err.value.status) == ("token", 403)
+    assert sorted(Device.objects.values_list("unit_id", "agent_device_id")) == sorted(
+        [(org.unit_a_child.pk, "caiwu-01-2026"), (org.unit_a.pk, "")]
+    )

@@ -38,3 +38,28 @@ def test_migration_0013_gives_each_mac_its_devices_unit(org):
     assert ["unit_id", "mac"] in mac_indexes
     assert ["mac"] not in mac_indexes and ["device_id"] not in mac_indexes
     assert ["unit_id"] not in index_columns("inventory_device")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0015_forgets_identifiers_now_taken_for_placeholders(org):
+    from zhengban.inventory.models import Device
+
+    junk = make_device(org.unit_a, "PC-JUNK")
+    real = make_device(org.unit_a, "PC-REAL")
+    Device.objects.filter(pk=junk.pk).update(
+        serial_number="OEM_SERIAL", hardware_uuid="00020003-0004-0005-0006-000700080009"
+    )
+    Device.objects.filter(pk=real.pk).update(
+        serial_number="PF0ABCDE", hardware_uuid="4C4C4544-0051-3510-8052-B4C04F4E5632"
+    )
+    try:
+        call_command("migrate", "inventory", "0014", verbosity=0)
+        for device, mac in ((junk, "00:50:56:c0:00:08"), (junk, "d4:3d:7e:00:00:0a")):
+            DeviceMAC.objects.create(device=device, unit=device.unit, mac=mac)
+    finally:
+        call_command("migrate", verbosity=0)
+    assert sorted(Device.objects.values_list("hostname", "serial_number", "hardware_uuid")) == [
+        ("PC-JUNK", "", ""),
+        ("PC-REAL", "PF0ABCDE", "4C4C4544-0051-3510-8052-B4C04F4E5632"),
+    ]
+    assert list(DeviceMAC.objects.values_list("mac", flat=True)) == ["d4:3d:7e:00:00:0a"]
