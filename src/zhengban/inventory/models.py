@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.scoping import ScopedQuerySet
@@ -130,6 +131,15 @@ class Device(models.Model):
             # out of every device in scope; with the unit in the index (PostgreSQL) a deep
             # page's scope check needs no visit to the table.
             models.Index(fields=["hostname", "id"], name="device_hostname_id", include=["unit"]),
+            # Devices known by their name alone (imported without any hardware id): an
+            # agent's first report looks for one to take over (services._first_inventory_probe),
+            # and must not walk every device of a unit whose agents send no UUID or serial.
+            models.Index(
+                F("unit"),
+                Upper("hostname"),
+                name="device_unit_name_only",
+                condition=Q(agent_device_id="", hardware_uuid="", serial_number=""),
+            ),
         ]
         constraints = [
             # Two concurrent first inventories of one agent must not create two devices. It
