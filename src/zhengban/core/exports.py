@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Collection, Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from django.http import HttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -39,6 +41,11 @@ def safe_cell(value: Any) -> Any:
     return text
 
 
+# Column widths are read off this many first rows: a write-only sheet takes its widths
+# before its rows, and the rows stream through without being held.
+WIDTH_SAMPLE_ROWS = 500
+
+
 def build_workbook(
     sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
     *,
@@ -47,31 +54,47 @@ def build_workbook(
     """One sheet per (title, headers, rows). ``text_columns`` (0-based) are formatted as
     text, for the cells given and for what people type into them later, so Excel keeps
     versions ("16.0") and long serial numbers as written instead of turning them into
-    numbers."""
-    wb = Workbook(write_only=False)
-    wb.remove(wb.active)
+    numbers.
+
+    Written in openpyxl's write-only mode: a province's 100,000 devices would otherwise be
+    held as a million cell objects before the file is written."""
+    wb = Workbook(write_only=True)
     for title, headers, rows in sheets:
         ws = wb.create_sheet(title=title[:31])
-        ws.append([safe_cell(h) for h in headers])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
+        rows = iter(rows)
+        sample = [[safe_cell(v) for v in row] for row in islice(rows, WIDTH_SAMPLE_ROWS)]
         widths = [len(str(h)) * 2 + 2 for h in headers]
-        for row in rows:
-            values = [safe_cell(v) for v in row]
-            ws.append(values)
+        for values in sample:
             for i, v in enumerate(values[: len(widths)]):
                 widths[i] = min(60, max(widths[i], len(str(v)) + 2))
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = width
         for i in text_columns:
-            letter = get_column_letter(i + 1)
-            ws.column_dimensions[letter].number_format = "@"
-            for (cell,) in ws.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
-                cell.number_format = "@"
+            ws.column_dimensions[get_column_letter(i + 1)].number_format = "@"
         ws.freeze_panes = "A2"
+        header = []
+        for h in headers:
+            cell = WriteOnlyCell(ws, value=safe_cell(h))
+            cell.font = Font(bold=True)
+            header.append(cell)
+        ws.append(header)
+
+        for values in sample:
+            ws.append(_text_cells(ws, values, text_columns))
+        for row in rows:
+            ws.append(_text_cells(ws, [safe_cell(v) for v in row], text_columns))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _text_cells(ws: Any, values: list[Any], text_columns: Collection[int]) -> list[Any]:
+    for i in text_columns:
+        if i < len(values):
+            cell = WriteOnlyCell(ws, value=values[i])
+            cell.number_format = "@"
+            values[i] = cell
+    return values
 
 
 def xlsx_response(filename: str, content: bytes) -> HttpResponse:
