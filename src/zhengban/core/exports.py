@@ -59,33 +59,68 @@ def build_workbook(
     Written in openpyxl's write-only mode: a province's 100,000 devices would otherwise be
     held as a million cell objects before the file is written."""
     wb = Workbook(write_only=True)
-    for title, headers, rows in sheets:
-        ws = wb.create_sheet(title=title[:31])
-        rows = iter(rows)
-        sample = [[safe_cell(v) for v in row] for row in islice(rows, WIDTH_SAMPLE_ROWS)]
-        widths = [len(str(h)) * 2 + 2 for h in headers]
-        for values in sample:
-            for i, v in enumerate(values[: len(widths)]):
-                widths[i] = min(60, max(widths[i], len(str(v)) + 2))
-        for i, width in enumerate(widths, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = width
-        for i in text_columns:
-            ws.column_dimensions[get_column_letter(i + 1)].number_format = "@"
-        ws.freeze_panes = "A2"
-        header = []
-        for h in headers:
-            cell = WriteOnlyCell(ws, value=safe_cell(h))
-            cell.font = Font(bold=True)
-            header.append(cell)
-        ws.append(header)
-
-        for values in sample:
-            ws.append(_text_cells(ws, values, text_columns))
-        for row in rows:
-            ws.append(_text_cells(ws, [safe_cell(v) for v in row], text_columns))
-    buf = io.BytesIO()
-    wb.save(buf)
+    try:
+        for title, headers, rows in sheets:
+            _write_sheet(wb, title, headers, rows, text_columns)
+        buf = io.BytesIO()
+        wb.save(buf)
+    except BaseException:
+        _discard_sheets(wb)
+        raise
     return buf.getvalue()
+
+
+def _write_sheet(
+    wb: Workbook,
+    title: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    text_columns: Collection[int],
+) -> None:
+    ws = wb.create_sheet(title=title[:31])
+    rows = iter(rows)
+    sample = [[safe_cell(v) for v in row] for row in islice(rows, WIDTH_SAMPLE_ROWS)]
+    widths = [len(str(h)) * 2 + 2 for h in headers]
+    for values in sample:
+        for i, v in enumerate(values[: len(widths)]):
+            widths[i] = min(60, max(widths[i], len(str(v)) + 2))
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    for i in text_columns:
+        ws.column_dimensions[get_column_letter(i + 1)].number_format = "@"
+    ws.freeze_panes = "A2"
+    header = []
+    for h in headers:
+        cell = WriteOnlyCell(ws, value=safe_cell(h))
+        cell.font = Font(bold=True)
+        header.append(cell)
+    ws.append(header)
+    for values in sample:
+        ws.append(_text_cells(ws, values, text_columns))
+    for row in rows:
+        ws.append(_text_cells(ws, [safe_cell(v) for v in row], text_columns))
+
+
+def _discard_sheets(wb: Workbook) -> None:
+    """A write-only sheet streams its rows into a temporary file that only ``save`` removes:
+    an export that fails half-way (a database error in its rows) must not leave the rows it
+    had, people's names among them, on disk until the worker exits."""
+    for ws in wb.worksheets:
+        writer = getattr(ws, "_writer", None)
+        if writer is None:
+            continue
+        # Closing the sheet ends its row stream first (else the stream, collected later,
+        # writes into the closed file); the file goes whatever state its writer is in.
+        for close in (ws.close, writer.close):
+            try:
+                close()
+                break
+            except Exception:  # try the next way of closing
+                continue
+        try:
+            writer.cleanup()
+        except (OSError, ValueError):
+            pass
 
 
 def _text_cells(ws: Any, values: list[Any], text_columns: Collection[int]) -> list[Any]:

@@ -137,6 +137,10 @@ _SHARED_MAC_PREFIXES = (
 )
 
 
+# Migration inventory 0015 calls normalise_mac, hardware_serial and hardware_uuid to clear
+# what they reject: keep these names (or give the migration its own copy of the rules).
+
+
 def normalise_mac(value: object) -> str | None:
     """'AA-BB-CC-DD-EE-FF' → 'aa:bb:cc:dd:ee:ff'; None for junk (zero, broadcast, multicast,
     and the adapters' addresses that many machines share)."""

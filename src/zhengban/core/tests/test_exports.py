@@ -25,3 +25,25 @@ def test_a_long_sheet_streams_every_row_with_its_formats():
     # Widths come from the header and the first rows: "pc-00000" is 8 characters.
     assert (sheet.column_dimensions["A"].width, sheet.column_dimensions["D"].width) == (10, 6)
     assert sheet.freeze_panes == "A2"
+
+
+def test_an_export_that_fails_half_way_leaves_no_rows_on_disk(tmp_path, monkeypatch):
+    import tempfile
+
+    import pytest
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def rows():
+        for n in range(WIDTH_SAMPLE_ROWS + 300):
+            yield (f"张三-{n}", n)
+        raise RuntimeError("statement timeout")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="statement timeout"):
+            build_workbook([("a", ["使用人", "序号"], rows()), ("b", ["x"], [])])
+    assert list(tmp_path.iterdir()) == []
+    # A sheet written whole before the failing one goes too.
+    with pytest.raises(RuntimeError):
+        build_workbook([("a", ["x"], [(1,)] * 10), ("b", ["使用人", "序号"], rows())])
+    assert list(tmp_path.iterdir()) == []
