@@ -23,13 +23,14 @@ def test_matches_dpkg_query_on_this_machine() -> None:
     expected = set()
     for line in out.splitlines():
         abbrev, _, package = line.partition(" ")
-        # db:Status-Abbrev is three characters: want, status, error flag ("ii " when clean).
-        if line[:3] == "ii ":
+        # db:Status-Abbrev is three characters: want, status, error flag ("ii " when clean,
+        # "hi " when held); the second says installed.
+        if line[1:2] == "i":
             expected.add(package.strip())
     items = dpkg.installed_packages("/")
     assert {i["name"] for i in items} == expected
     # dpkg-query lists one line per installed architecture; so do we.
-    assert len(items) == sum(1 for line in out.splitlines() if line[:3] == "ii ")
+    assert len(items) == sum(1 for line in out.splitlines() if line[1:2] == "i")
 
 
 STATUS = """\
@@ -97,6 +98,18 @@ def test_status_rules_and_fields(tmp_path) -> None:
             "arch": "i386",
             "install_date": "2024-03-05",
             "comments": "foo library",
+            "system_category": None,
+            "filesize": None,
+            "from": "dpkg",
+        },
+        # Held (apt-mark hold, "hi"): installed all the same.
+        {
+            "name": "held-app",
+            "version": "2.0",
+            "publisher": "someone@example.com",
+            "arch": "amd64",
+            "install_date": None,
+            "comments": None,
             "system_category": None,
             "filesize": None,
             "from": "dpkg",

@@ -19,7 +19,7 @@ INFO_DIR = "var/lib/dpkg/info"
 # Only fully installed packages count, as ``ii`` in ``dpkg-query -W -f '${db:Status-Abbrev}'``:
 # "deinstall ok config-files" (rc) are removed packages that left configuration behind, and
 # half-installed / unpacked packages are not usable software.
-INSTALLED = "install ok installed"
+INSTALLED = "installed"  # the third word of Status: want, error flag, status
 
 _EMAIL_RE = re.compile(r"\s*<[^>]*>\s*")
 
@@ -94,10 +94,13 @@ def _records(root: str) -> list[dict[str, str]]:
 
 
 def installed_packages(root: str = "/") -> list[dict[str, Any]]:
-    """Software items for every package whose status is ``install ok installed``."""
+    """Software items for every package dpkg has installed: status ``installed`` whatever
+    is wanted of it (``ii``, and ``hi`` for a package held with ``apt-mark hold``, as
+    people hold WPS or a kernel: still on disk, still to be licensed)."""
     items: list[dict[str, Any]] = []
     for st in _records(root):
-        if st.get("Status", "").split() != INSTALLED.split():
+        words = st.get("Status", "").split()
+        if len(words) != 3 or words[2] != INSTALLED:
             continue
         package = st.get("Package", "")
         if not package:

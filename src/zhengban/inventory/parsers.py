@@ -45,6 +45,11 @@ DEFAULT_LIMITS = {
     # Entries of every other list of the content together (drives, processes, controllers,
     # …): each is checked against the schema, so their number bounds a request's CPU.
     "INVENTORY_MAX_OTHER_ENTRIES": 20_000,
+    # Commas and brackets of a JSON body, counted before it is parsed: 64 MB of "[],[],…"
+    # parse into 21 million lists (1.7 GB) before any entry count can refuse them.
+    # computer_3.json has 9 per software entry; the software and other-entry caps together
+    # come to about 400,000.
+    "INVENTORY_MAX_JSON_TOKENS": 1_000_000,
 }
 
 
@@ -311,6 +316,17 @@ def validate_json(doc: Any, *, head: bool = True) -> None:
 
 
 def parse_json(payload: bytes) -> dict[str, Any]:
+    maximum = limit("INVENTORY_MAX_JSON_TOKENS")
+    # A bound on the values json.loads would build, and so on its memory (characters
+    # inside strings count too: a generous bound, not an exact one).
+    tokens = payload.count(b",") + payload.count(b"[") + payload.count(b"{")
+    if tokens > maximum:
+        raise InventoryError(
+            "body",
+            _("JSON 中的值过多（%(n)d 个分隔符，上限 %(limit)d）。")
+            % {"n": tokens, "limit": maximum},
+            status=413,
+        )
     try:
         doc = json.loads(payload)
     except (ValueError, RecursionError) as exc:

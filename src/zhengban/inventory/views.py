@@ -302,25 +302,53 @@ class EnrollmentTokenListView(ObjectListView):
         return ctx
 
 
-def agent_commands(url: str) -> list[tuple[str, str]]:
-    """How to point each supported agent at an ingest URL (shown with a new token)."""
+def agent_commands(url: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """How to point each supported agent at an ingest URL (shown with a new token), by
+    platform. Double quotes: the token URL holds only [A-Za-z0-9_-:/.], and double quotes
+    are quotes to sh, cmd.exe, PowerShell and Task Scheduler alike, where single quotes
+    reach a Windows agent as part of the URL."""
+    task = (
+        'schtasks /Create /TN "zhengban-agent" /RU SYSTEM /SC DAILY /ST 10:00 /RI 60 /DU 08:00 '
+        f'/TR "\\"C:\\Program Files\\zhengban-agent\\zhengban-agent.exe\\" --server {url}"'
+    )
     return [
-        (_("本平台客户端 zhengban-agent"), f"zhengban-agent --server '{url}'"),
         (
-            _("FusionInventory 客户端"),
-            f"fusioninventory-agent --server '{url}'",
+            _("麒麟、统信 UOS、深度、openEuler 等 Linux 终端（以 root 运行）"),
+            [
+                (_("本平台客户端 zhengban-agent"), f'zhengban-agent --server "{url}"'),
+                (_("FusionInventory 客户端"), f'fusioninventory-agent --server "{url}"'),
+                (
+                    _("OCS Inventory 客户端（命令行）"),
+                    f'ocsinventory-agent --nolocal --server "{url}"',
+                ),
+                (
+                    _(
+                        "OCS Inventory 客户端（配置文件 /etc/ocsinventory/ocsinventory-agent.cfg，"
+                        "删除 local= 行）"
+                    ),
+                    f"server={url}",
+                ),
+                (_("GLPI 客户端"), f'glpi-agent --server "{url}"'),
+            ],
         ),
         (
-            _("OCS Inventory 客户端（命令行）"),
-            f"ocsinventory-agent --nolocal --server '{url}'",
+            _("Windows 终端（以管理员身份运行命令提示符）"),
+            [
+                (_("本平台客户端 zhengban-agent（计划任务，每天 10:00–18:00 每小时一次）"), task),
+                (
+                    _("FusionInventory 客户端（安装包静默安装）"),
+                    f'fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server="{url}"',
+                ),
+                (
+                    _("OCS Inventory 客户端（安装包静默安装）"),
+                    f"OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}",
+                ),
+                (
+                    _("GLPI 客户端（MSI 静默安装）"),
+                    f'msiexec /i GLPI-Agent-x64.msi /quiet RUNNOW=1 SERVER="{url}"',
+                ),
+            ],
         ),
-        (
-            _(
-                "OCS Inventory 客户端（配置文件 /etc/ocsinventory/ocsinventory-agent.cfg，删除 local= 行）"
-            ),
-            f"server={url}",
-        ),
-        (_("GLPI 客户端"), f"glpi-agent --server '{url}'"),
     ]
 
 

@@ -10,6 +10,7 @@ The OCS agent's Debian config says ``local=…`` (write a file, never contact a 
 in a temporary directory, so nothing global is changed.
 """
 
+import shlex
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -19,6 +20,7 @@ import pytest
 from zhengban.inventory import services
 from zhengban.inventory.choices import InventorySource
 from zhengban.inventory.models import Device, Installation, InventoryReport
+from zhengban.inventory.views import agent_commands
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +46,17 @@ def _ingest_url(live_server, unit) -> str:
     return f"{live_server.url}/ingest/{token}/"
 
 
+def _shown_command(url: str, binary: str) -> list[str]:
+    """The Linux command the token page shows for ``binary``, split as sh splits it: the
+    agents run what people paste, plus only the test's own options."""
+    linux = agent_commands(url)[0][1]
+    shown = [command for _label, command in linux if command.startswith(binary + " ")]
+    assert len(shown) == 1, linux
+    argv = shlex.split(shown[0])
+    assert url in argv
+    return argv
+
+
 def test_fusioninventory_agent_reports_every_package(live_server, org, tmp_path):
     _require("fusioninventory-agent")
     expected = _software_entries(
@@ -55,10 +68,8 @@ def test_fusioninventory_agent_reports_every_package(live_server, org, tmp_path)
     url = _ingest_url(live_server, org.unit_a)
     run = subprocess.run(
         [
-            "fusioninventory-agent",
+            *_shown_command(url, "fusioninventory-agent"),
             "--config=none",
-            "--server",
-            url,
             "--tasks=inventory",
             "--force",
             "--no-httpd",
@@ -81,10 +92,8 @@ def test_fusioninventory_agent_reports_every_package(live_server, org, tmp_path)
     first_seen = device.last_seen
     again = subprocess.run(
         [
-            "fusioninventory-agent",
+            *_shown_command(url, "fusioninventory-agent"),
             "--config=none",
-            "--server",
-            url,
             "--tasks=inventory",
             "--force",
             "--no-httpd",
@@ -114,10 +123,7 @@ def test_ocsinventory_agent_reports_every_package(live_server, org, tmp_path):
     url = _ingest_url(live_server, org.unit_b)
     run = subprocess.run(
         [
-            "ocsinventory-agent",
-            "--nolocal",
-            "--server",
-            url,
+            *_shown_command(url, "ocsinventory-agent"),
             "--force",
             "--basevardir",
             str(tmp_path / "var"),
@@ -171,7 +177,7 @@ def test_concurrent_first_inventories_of_one_device_make_one_device(live_server,
 
 def test_our_agent_reports_exactly_the_installed_dpkg_packages(live_server, org, tmp_path):
     """Our stdlib agent, run as a real process: the device holds one installation per
-    package dpkg lists with status "ii" (plus the operating system)."""
+    package dpkg lists as installed, "ii" or held "hi" (plus the operating system)."""
     import sys
     from pathlib import Path
 
@@ -181,11 +187,18 @@ def test_our_agent_reports_exactly_the_installed_dpkg_packages(live_server, org,
         text=True,
         check=True,
     ).stdout
-    installed = [line.split()[1] for line in listing.splitlines() if line.startswith("ii ")]
+    # "ii", and "hi" for a held package: the second letter says installed.
+    installed = [line.split()[1] for line in listing.splitlines() if line[1:2] == "i"]
     agent = Path(sys.executable).parent / "zhengban-agent"
     url = _ingest_url(live_server, org.unit_a)
     run = subprocess.run(
-        [str(agent), "--server", url, "--spool", str(tmp_path / "spool"), "--force"],
+        [
+            str(agent),
+            *_shown_command(url, "zhengban-agent")[1:],
+            "--spool",
+            str(tmp_path / "spool"),
+            "--force",
+        ],
         capture_output=True,
         text=True,
         timeout=AGENT_TIMEOUT,

@@ -219,6 +219,28 @@ def test_zip_bomb_is_refused_with_413(client, token, settings, start):
 
 
 @pytest.mark.django_db
+def test_json_of_millions_of_tiny_values_is_refused_before_parsing(client, token, settings):
+    """2 MB of "[],[],…" inflate from 2 KB and would parse into 700,000 lists; counted first,
+    the body is refused with 413 and nothing is parsed or written."""
+    head = b'{"deviceid":"a","content":{"versionclient":"t","hardware":{"name":"a"},"x":['
+    body = head + b"[]," * 699_999 + b"[]]}}"
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_JSON_TOKENS": 500_000}
+    response = post(client, token, zlib.compress(body), "application/x-compress-zlib")
+    assert response.status_code == 413
+    assert response.content.decode() == "body: JSON 中的值过多（1400006 个分隔符，上限 500000）。"
+    assert Device.objects.count() == 0
+    # The default bound leaves real inventories alone: computer_3.json, 3,033 entries.
+    settings.ZHENGBAN = {
+        k: v for k, v in settings.ZHENGBAN.items() if k != "INVENTORY_MAX_JSON_TOKENS"
+    }
+    response = post(
+        client, token, (GLPI_EXAMPLES / "computer_3.json").read_bytes(), "application/json"
+    )
+    assert response.status_code == 200
+    assert Device.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_too_many_software_entries_is_refused(client, token, settings):
     settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_SOFTWARE": 100}
     response = post(
@@ -282,9 +304,18 @@ def test_officer_creates_and_revokes_a_token_in_pages(client, org):
     assert url.startswith("http://testserver/ingest/") and url.endswith("/")
     token = url.rsplit("/", 2)[-2]
     assert services.hash_token(token) == row.token_hash
-    assert f"zhengban-agent --server &#x27;{url}&#x27;" in html
-    assert f"fusioninventory-agent --server &#x27;{url}&#x27;" in html
+    # Double quotes, which sh, cmd.exe and PowerShell all read as quotes.
+    assert f"zhengban-agent --server &quot;{url}&quot;" in html
+    assert f"fusioninventory-agent --server &quot;{url}&quot;" in html
+    assert f"ocsinventory-agent --nolocal --server &quot;{url}&quot;" in html
     assert f"server={url}" in html
+    assert f"msiexec /i GLPI-Agent-x64.msi /quiet RUNNOW=1 SERVER=&quot;{url}&quot;" in html
+    assert f"OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}" in html
+    assert (
+        "/TR &quot;\\&quot;C:\\Program Files\\zhengban-agent\\zhengban-agent.exe\\&quot;"
+        f" --server {url}&quot;" in html
+    )
+    assert "&#x27;" not in html.split('data-testid="ingest-url"')[1].split("返回令牌列表")[0]
     assert AuditLogEntry.objects.filter(object_type="inventory.enrollmenttoken").count() == 1
     # Another unit is not among the choices.
     refused = client.post(reverse("inventory:token_create"), {"unit": org.unit_b.pk, "days": 30})
