@@ -18,7 +18,10 @@ or BIOS serial that differ:
 5. for an import without any hardware id, the same host name;
 6. for an agent's first report, the one device imported under its host name and known by
    nothing else (units import a list first and install the agent later);
-7. otherwise a new device.
+7. otherwise a new device; on PostgreSQL only after locking the document's UUID, serial
+   and MACs in the unit and looking again, so that two agents of one machine (OCS and
+   FusionInventory) sending their first reports at once make one device
+   (``services._lock_identity``).
 
 A device moved to another unit (``DeviceMove``) is matched in its new unit; an inventory
 sent with a token of a unit it was moved away from is refused (403), not enrolled again.

@@ -673,7 +673,9 @@ def ingest_inventory(
     ``_seen_new`` (``ingest_xml``): a read just before found no device for the document.
     With an agent id, whose uniqueness per unit the database guards, the device is then
     created without reading candidates again; a concurrent first inventory of the same
-    agent makes the insert fail, and the retry reads them.
+    agent makes the insert fail, and the retry reads them. On PostgreSQL a document with
+    hardware ids is read once all the same, under their locks (``_lock_identity``): another
+    agent of the machine holds other agent ids.
     """
     if not _has_identity(document) and not document.hostname:
         # Nothing to find the machine by next time: every send would enrol it again.
@@ -748,6 +750,11 @@ def _ingest(
 ) -> IngestResult:
     candidates, fetched = ([], []) if skip_match else _candidates(unit, doc, True)
     quick_key = doc.quick_key()
+    if not candidates and _lock_identity(unit, doc):
+        # Another agent of the same machine (FusionInventory and OCS both installed) may
+        # have created its device meanwhile: with the document's identifiers locked, such
+        # a device has been committed, and this read sees it.
+        candidates, fetched = _candidates(unit, doc, True)
     if not candidates:
         moved_away, namesake = _first_inventory_probe(unit, doc)
         if moved_away:
@@ -935,6 +942,71 @@ def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, 
         .first()
     )
     return moved, taken
+
+
+# A document's MACs locked at most, burnt-in ones first: a container host reports one
+# locally administered MAC per container, and each advisory lock takes a slot of the
+# server's shared lock table (max_locks_per_transaction slots per connection, on average).
+MAX_MAC_LOCKS = 16
+
+
+def identity_lock_keys(unit_id: int, doc: d.InventoryDocument) -> list[int]:
+    """The advisory lock keys of the hardware identifiers by which ``doc`` can match
+    another agent's device of the unit, sorted: the UUID, the serial, each burnt-in MAC
+    (rule 3) and each locally administered MAC with the host name (rule 4). MACs count
+    even beside a serial: an agent without dmidecode on the same machine reports only
+    those. The agent id needs none: the unique constraint guards it.
+
+    64 bits of BLAKE2b of the unit and the identifier: the same in every worker and
+    across restarts (``hash()`` is salted per process) and under our control (PostgreSQL's
+    ``hashtext`` is internal and 32-bit). A collision only makes two first inventories
+    wait for each other."""
+    names = []
+    if doc.hardware_uuid:
+        names.append(f"uuid\x1f{doc.hardware_uuid}")
+    if doc.serial_number:
+        names.append(f"serial\x1f{doc.serial_number}")
+    hostname = (doc.hostname or "").casefold()
+    macs = sorted(doc.macs or (), key=lambda mac: (not d.mac_is_universal(mac), mac))
+    for mac in macs[:MAX_MAC_LOCKS]:
+        if d.mac_is_universal(mac):
+            names.append(f"mac\x1f{mac}")
+        elif hostname:
+            names.append(f"mac\x1f{mac}\x1f{hostname}")
+    keys = set()
+    for name in names:
+        digest = hashlib.blake2b(
+            f"zhengban.device\x1f{unit_id}\x1f{name}".encode("utf-8", "surrogatepass"),
+            digest_size=8,
+        ).digest()
+        keys.add(int.from_bytes(digest, "big", signed=True))
+    return sorted(keys)
+
+
+def _lock_identity(unit: Unit, doc: d.InventoryDocument) -> bool:
+    """Before a first inventory creates a device (PostgreSQL): wait for every other
+    transaction holding one of the document's identifiers (``identity_lock_keys``), and
+    hold them until commit. Nothing locks a device that does not exist yet, so two agents
+    of one machine sending their first reports at once each found no device and each
+    created one. True if locks were taken: the caller reads the candidates again, in a
+    statement of its own (at READ COMMITTED it then sees what the holder committed).
+
+    One statement, the keys in order: two first inventories sharing several identifiers
+    never wait for each other crosswise. (The first read also locked the devices it found
+    but could not match; a first inventory that waits for such a row while holding a key
+    this one waits for is a deadlock, which PostgreSQL breaks and ``ingest_inventory``
+    retries.) SQLite has one writer at a time."""
+    if connection.vendor != "postgresql":
+        return False
+    keys = identity_lock_keys(unit.pk, doc)
+    if not keys:
+        return False
+    # ORDER BY: PostgreSQL calls a volatile function of the select list after sorting.
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [keys]
+        )
+    return True
 
 
 def _refuse_import_over_agent(
