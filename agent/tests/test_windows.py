@@ -173,6 +173,54 @@ def test_os_facts_from_registry() -> None:
     assert windows.machine_guid(reader) == "0f3a4c3e-7d55-4b8a-9c0e-1b2d3e4f5a6b"
 
 
+def test_wmi_fills_only_what_the_registry_left_out() -> None:
+    # A Chinese Windows answers in its display language; the registry's English name and
+    # architecture stay, so a run whose WMI query fails sends the same OS.
+    reader = windows.RegDictReader(parse_reg(WHOLE_MACHINE.encode("utf-8")))
+    operatingsystem = windows.os_from_registry(reader)["operatingsystem"]
+    before = dict(operatingsystem)
+    row = {"Caption": "Microsoft Windows 11 专业版", "OSArchitecture": "64 位"}
+    windows.os_gaps_from_wmi(operatingsystem, row)
+    assert operatingsystem == before
+    gaps = {"name": "Windows"}
+    windows.os_gaps_from_wmi(gaps, row)
+    assert gaps == {
+        "name": "Windows",
+        "full_name": "Microsoft Windows 11 专业版",
+        "arch": "64 位",
+    }
+    blank = {"name": "Windows"}
+    windows.os_gaps_from_wmi(blank, {"Caption": "  ", "OSArchitecture": None})
+    assert blank == {"name": "Windows"}
+
+
+def test_windows_activation_is_the_system_licence_not_an_esu_add_on() -> None:
+    win = windows.WINDOWS_APPLICATION_ID
+    office = {
+        "name": "Office 16, Office16ProPlusVL_KMS_Client edition",
+        "application_id": "0ff1ce15",
+    }
+    system = {
+        "name": "Windows(R) 7, Professional edition",
+        "fullname": "Windows(R) Operating System, OEM_SLP channel",
+        "application_id": win,
+        "license_status": "Licensed",
+        "key": "XXXXX-XXXXX-XXXXX-XXXXX-22TKD",
+    }
+    esu = {
+        "name": "Windows(R) 7, Client-ESU-Year3 add-on for Enterprise,Professional",
+        "fullname": "Windows(R) Operating System, MAK channel",
+        "application_id": win,
+        "license_status": "Unlicensed",
+        "key": "XXXXX-XXXXX-XXXXX-XXXXX-8JQ2T",
+    }
+    assert windows.windows_licence([office, system, esu]) is system
+    assert windows.windows_licence([esu, system]) is system
+    # Only the add-on has a key: it is all there is to say.
+    assert windows.windows_licence([office, esu]) is esu
+    assert windows.windows_licence([office]) is None
+
+
 def test_imports_without_winreg() -> None:
     # On Linux the module imports and the live reader refuses clearly.
     assert windows.winreg is None

@@ -180,6 +180,17 @@ def os_from_registry(reader: Any) -> dict[str, Any]:
     return {"operatingsystem": {k: x for k, x in os_info.items() if x}, "hardware": hardware}
 
 
+def os_gaps_from_wmi(operatingsystem: dict[str, Any], row: dict[str, Any]) -> None:
+    """WMI's ``Win32_OperatingSystem`` fills only what the registry left out. Its Caption
+    and OSArchitecture are in the display language ("Microsoft Windows 10 专业版",
+    "64 位"): taken over the registry's, a run whose WMI query failed would send the
+    English name again, and the server would see the OS removed and another installed."""
+    for field, column in (("full_name", "Caption"), ("arch", "OSArchitecture")):
+        value = str(row.get(column) or "").strip()
+        if value and not operatingsystem.get(field):
+            operatingsystem[field] = value
+
+
 def machine_guid(reader: Any) -> str | None:
     value = reader.values(HKLM + r"\SOFTWARE\Microsoft\Cryptography").get("MachineGuid")
     return str(value) if value else None
@@ -212,11 +223,7 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
         ["Caption", "Version", "OSArchitecture", "CSDVersion", "InstallDate"],
     )
     if os_rows:
-        row = os_rows[0]
-        if row.get("Caption"):
-            inventory.operatingsystem["full_name"] = str(row["Caption"]).strip()
-        if row.get("OSArchitecture"):
-            inventory.operatingsystem["arch"] = str(row["OSArchitecture"]).strip()
+        os_gaps_from_wmi(inventory.operatingsystem, os_rows[0])
     cs = wmi.query(
         "Win32_ComputerSystem",
         ["Name", "Domain", "Manufacturer", "Model", "TotalPhysicalMemory", "UserName"],
@@ -325,11 +332,22 @@ def _collect_wmi(inventory: Any) -> None:  # pragma: no cover - needs Windows
         where="PartialProductKey IS NOT NULL",
     )
     inventory.licenseinfos.extend(wmi.licenseinfos_from_slp(slp))
-    # Windows' own activation state is the licence whose ApplicationID is Windows'.
-    for item in inventory.licenseinfos:
-        if item.get("application_id") == WINDOWS_APPLICATION_ID:
-            inventory.operatingsystem["license_status"] = item.get("license_status")
-            inventory.hardware["winprodkey"] = item["key"]
+    item = windows_licence(inventory.licenseinfos)
+    if item is not None:
+        inventory.operatingsystem["license_status"] = item.get("license_status")
+        inventory.hardware["winprodkey"] = item["key"]
+
+
+def windows_licence(licenseinfos: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The licence that says whether Windows itself is activated: the one with Windows'
+    ApplicationID, but not an add-on sharing it (Windows 7's Extended Security Updates,
+    "Client-ESU-Year1 add-on for …", are activated with keys of their own)."""
+    own = [i for i in licenseinfos if i.get("application_id") == WINDOWS_APPLICATION_ID]
+    for item in own:
+        name = f"{item.get('name', '')} {item.get('fullname', '')}".lower()
+        if "add-on" not in name and "esu" not in name:
+            return item
+    return own[0] if own else None
 
 
 # SoftwareLicensingProduct.ApplicationID of Windows itself (Office uses 0ff1ce15-...).
