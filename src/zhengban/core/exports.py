@@ -1,16 +1,20 @@
-"""XLSX export shared by every list page. Cell text is untrusted (software names come from
-endpoints), so anything a spreadsheet would read as a formula is neutralised."""
+"""XLSX files: the export shared by every list page, and the check an uploaded workbook passes
+before openpyxl reads it. Cell text is untrusted (software names come from endpoints), so
+anything a spreadsheet would read as a formula is neutralised."""
 
 from __future__ import annotations
 
 import datetime
 import io
+import zipfile
 from collections.abc import Collection, Iterable, Sequence
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -130,6 +134,55 @@ def _text_cells(ws: Any, values: list[Any], text_columns: Collection[int]) -> li
             cell.number_format = "@"
             values[i] = cell
     return values
+
+
+# An uploaded workbook may inflate to this many bytes in all (the ZIP members' declared
+# sizes, which zipfile holds every read to). The upload limit is on the compressed size,
+# which XML shrinks a thousandfold, and openpyxl keeps the whole shared-strings part in
+# memory even in read-only mode: 61 MB of it took 18 s and 420 MB. The importers' largest
+# real files fit: 2 x 20,000 rows of units and people come to about 28 MB, 90,000 rows of
+# the inventory template to about 50 MB; a larger one is to be split. settings.ZHENGBAN
+# ["XLSX_MAX_UNCOMPRESSED_BYTES"] changes it.
+XLSX_MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+
+
+class XlsxRefused(ValueError):
+    """An uploaded workbook not to be opened: not a ZIP archive, or too large inflated.
+    ``message`` is for the person who uploaded it."""
+
+    def __init__(self, message: str, *, too_large: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.too_large = too_large
+
+
+def xlsx_max_uncompressed_bytes() -> int:
+    return int(
+        getattr(settings, "ZHENGBAN", {}).get(
+            "XLSX_MAX_UNCOMPRESSED_BYTES", XLSX_MAX_UNCOMPRESSED_BYTES
+        )
+    )
+
+
+def check_xlsx_archive(fileobj: Any) -> None:
+    """Raises ``XlsxRefused`` unless ``fileobj`` (seekable) is a ZIP archive whose members
+    inflate to at most ``xlsx_max_uncompressed_bytes()`` together. Reads only the archive's
+    directory, and leaves the file at its start for openpyxl."""
+    cap = xlsx_max_uncompressed_bytes()
+    try:
+        fileobj.seek(0)
+        with zipfile.ZipFile(fileobj) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise XlsxRefused(_("不是有效的 XLSX 文件。"), too_large=False) from exc
+    finally:
+        fileobj.seek(0)
+    if total > cap:
+        raise XlsxRefused(
+            _("XLSX 文件解压后超过 %(mb)d MB，请删去多余的内容或分成几个文件导入。")
+            % {"mb": cap // (1024 * 1024)},
+            too_large=True,
+        )
 
 
 def xlsx_response(filename: str, content: bytes) -> HttpResponse:

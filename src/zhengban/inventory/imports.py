@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from zhengban_agent.inventory import Inventory
 from zhengban_agent.regfile import RegParseError, parse_reg, uninstall_entries
 
-from zhengban.core.exports import build_workbook
+from zhengban.core.exports import XlsxRefused, build_workbook, check_xlsx_archive
 from zhengban.inventory import document as d
 from zhengban.inventory import parsers
 from zhengban.inventory.choices import InventorySource
@@ -31,34 +31,55 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # ------------------------------------------------------------------------------- .reg
 
 
-def document_from_regfile(data: bytes | list[bytes], *, hostname: str) -> d.InventoryDocument:
+def document_from_regfile(
+    data: bytes | list[bytes], *, hostname: str, names: list[str] | None = None
+) -> d.InventoryDocument:
     """The software list of ``regedit`` exports of one computer (one file, or several: the
     64-bit, 32-bit (WOW6432Node) and per-user Uninstall keys are exported separately),
     exactly as our Windows agent would send it (the agent's own parser and classification:
     what Programs and Features shows is kind "application", hidden system components and
-    updates are kept with their kind). A key in more than one file is taken once."""
+    updates are kept with their kind). A machine-wide key in more than one file is taken
+    once.
+
+    Every user's HKEY_CURRENT_USER export has the same key paths, so per-user entries are
+    kept per file, their owner the file's name without its extension (``zhangsan.reg``:
+    zhangsan) as the agent records a user's profile folder name; ``names`` are the files'
+    names in the order of ``data``. Without names (or with a blank one) the owner is
+    用户1, 用户2, … by the file's place among the per-user files. Files of one owner are
+    merged like the machine-wide keys."""
     hostname = d.text(hostname, 255)
     if not hostname:
         raise InventoryError("hostname", _("请填写计算机名。"))
     files = [data] if isinstance(data, bytes) else data
     if sum(len(f) for f in files) > MAX_IMPORT_BYTES:
         raise InventoryError("file", _("文件过大。"), status=413)
-    reg: dict = {}
+    machine: dict = {}
+    per_user: dict[str, dict] = {}
     for number, content in enumerate(files, start=1):
         try:
-            reg.update(parse_reg(content))
+            reg = parse_reg(content)
         except (RegParseError, UnicodeDecodeError) as exc:
             where = "file" if len(files) == 1 else f"file[{number}]"
             raise InventoryError(
                 where, _("不是有效的注册表导出文件：%(err)s") % {"err": exc}
             ) from exc
-    entries = uninstall_entries(reg)
+        user_keys = {path: values for path, values in reg.items() if _is_current_user(path)}
+        machine.update((path, values) for path, values in reg.items() if path not in user_keys)
+        if user_keys:
+            name = names[number - 1] if names and number <= len(names) else ""
+            owner = _owner_from_filename(name) or _("用户%(n)d") % {"n": len(per_user) + 1}
+            per_user.setdefault(owner, {}).update(user_keys)
+    # (entry, user_names): the agent's user_names maps an entry's SID to its user, and an
+    # HKEY_CURRENT_USER entry has none: "" stands for it.
+    entries = [(entry, None) for entry in uninstall_entries(machine)]
+    for owner, reg in per_user.items():
+        entries += [(entry, {"": owner}) for entry in uninstall_entries(reg)]
     if not entries:
         raise InventoryError("file", _("文件中没有卸载信息（…\\CurrentVersion\\Uninstall）。"))
     inventory = Inventory()
-    native = _native_arch(entries)
-    for entry in entries:
-        inventory.add_uninstall_entry(entry, native_arch=native)
+    native = _native_arch([entry for entry, _owner in entries])
+    for entry, user_names in entries:
+        inventory.add_uninstall_entry(entry, user_names=user_names, native_arch=native)
     if len(inventory.softwares) > limit("INVENTORY_MAX_SOFTWARE"):
         raise InventoryError("file", _("软件条目数超过上限。"), status=413)
     doc = parsers.document_from_json(
@@ -69,6 +90,18 @@ def document_from_regfile(data: bytes | list[bytes], *, hostname: str) -> d.Inve
     doc.agent_device_id = ""
     doc.hostname = hostname
     return doc
+
+
+def _is_current_user(path: str) -> bool:
+    root = path.split("\\", 1)[0].upper()
+    return root in ("HKEY_CURRENT_USER", "HKCU")
+
+
+def _owner_from_filename(name: str) -> str:
+    """zhangsan.reg, or C:\\导出\\zhangsan.reg as some browsers send it: zhangsan."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    return d.text(stem, 150)
 
 
 def _native_arch(entries: list) -> str:
@@ -93,10 +126,16 @@ def _require_manager(actor: User, unit: Unit) -> None:
 
 
 def import_regfile(
-    *, actor: User, unit: Unit, hostname: str, data: bytes | list[bytes], serial_number: str = ""
+    *,
+    actor: User,
+    unit: Unit,
+    hostname: str,
+    data: bytes | list[bytes],
+    serial_number: str = "",
+    names: list[str] | None = None,
 ) -> IngestResult:
     _require_manager(actor, unit)
-    doc = document_from_regfile(data, hostname=hostname)
+    doc = document_from_regfile(data, hostname=hostname, names=names)
     doc.serial_number = d.hardware_serial(serial_number) or None
     return ingest_inventory(unit=unit, document=doc, actor=actor, message=_("导入注册表导出文件"))
 
@@ -199,8 +238,14 @@ def _rows_from_file(filename: str, data: bytes) -> list[list[Any]]:
         return rows
     from openpyxl import load_workbook
 
+    upload = io.BytesIO(data)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # Before openpyxl: it inflates whole parts in memory, whatever the upload's size.
+        check_xlsx_archive(upload)
+    except XlsxRefused as exc:
+        raise InventoryError("file", exc.message, status=413 if exc.too_large else 400) from exc
+    try:
+        workbook = load_workbook(upload, read_only=True, data_only=True)
         sheet = workbook.worksheets[0]
         # max_col: a read-only sheet pads every row to the width its <dimension> declares
         # (16,384 columns in a hand-made file); the template's columns come first.

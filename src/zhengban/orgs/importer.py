@@ -35,7 +35,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from zhengban.core import audit
 from zhengban.core.choices import AuditAction
-from zhengban.core.exports import safe_cell
+from zhengban.core.exports import XlsxRefused, check_xlsx_archive, safe_cell
 from zhengban.orgs import services
 from zhengban.orgs.choices import IMPORTABLE_ROLES, PLATFORM_ROLES, Role, UnitType
 from zhengban.orgs.models import Department, Region, Unit, User
@@ -288,10 +288,16 @@ def _read_sheet(
 
 def read_workbook(file: Any) -> tuple[dict[str, SheetRows], list[RowError]]:
     errors: list[RowError] = []
+    unreadable = RowError("", 0, _("无法读取文件，请上传由模板填写的 .xlsx 文件。"))
+    try:
+        # Before openpyxl: it inflates whole parts in memory, whatever the upload's size.
+        check_xlsx_archive(file)
+    except XlsxRefused as exc:
+        return {}, [RowError("", 0, exc.message) if exc.too_large else unreadable]
     try:
         wb = load_workbook(file, read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a file that is not XLSX
-        return {}, [RowError("", 0, _("无法读取文件，请上传由模板填写的 .xlsx 文件。"))]
+        return {}, [unreadable]
     try:
         sheets = {
             UNIT_SHEET: _read_sheet(wb, UNIT_SHEET, UNIT_COLUMNS, errors),
@@ -872,13 +878,14 @@ def _report(
         own = {ERROR_HEADER, RESULT_HEADER}
         headers = [h for h in sheet.headers if h not in own]
         keep = [i for i, h in enumerate(sheet.headers) if h not in own]
-        ws.append([*headers, header])
+        # The uploaded headers are untrusted text like the cells below them.
+        ws.append([*(safe_cell(h) for h in headers), header])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         for number, raw, _values in sheet.rows:
             cells = [safe_cell(raw[i]) if i < len(raw) else "" for i in keep]
             message = messages.get((title, number), "")
-            ws.append([*cells, message])
+            ws.append([*cells, safe_cell(message)])
             if message and font is not None:
                 ws.cell(row=ws.max_row, column=len(headers) + 1).font = font
         ws.column_dimensions[get_column_letter(len(headers) + 1)].width = 60

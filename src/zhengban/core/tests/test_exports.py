@@ -1,9 +1,16 @@
 import datetime
 import io
+import zipfile
 
-from openpyxl import load_workbook
+import pytest
+from openpyxl import Workbook, load_workbook
 
-from zhengban.core.exports import WIDTH_SAMPLE_ROWS, build_workbook
+from zhengban.core.exports import (
+    WIDTH_SAMPLE_ROWS,
+    XlsxRefused,
+    build_workbook,
+    check_xlsx_archive,
+)
 
 
 def test_a_long_sheet_streams_every_row_with_its_formats():
@@ -47,3 +54,80 @@ def test_an_export_that_fails_half_way_leaves_no_rows_on_disk(tmp_path, monkeypa
     with pytest.raises(RuntimeError):
         build_workbook([("a", ["x"], [(1,)] * 10), ("b", ["使用人", "序号"], rows())])
     assert list(tmp_path.iterdir()) == []
+
+
+def with_shared_strings(workbook: bytes, inflated_bytes: int) -> bytes:
+    """``workbook`` with a shared-strings part of ``inflated_bytes`` that compresses to a few
+    KB: the shape of a decompression bomb, still a workbook openpyxl reads."""
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    )
+    entry = b"<si><t>xxxxxxxxxxxxxxxx</t></si>"
+    count = (inflated_bytes - len(head) - len(b"</sst>")) // len(entry) + 1
+    source = zipfile.ZipFile(io.BytesIO(workbook))
+    # Our openpyxl writes strings inline: the workbook has no such part of its own.
+    assert "xl/sharedStrings.xml" not in source.namelist()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+                    b"</Types>",
+                )
+            if item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Id="rIdSS" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/sharedStrings" '
+                    b'Target="sharedStrings.xml"/></Relationships>',
+                )
+            target.writestr(item.filename, data)
+        target.writestr("xl/sharedStrings.xml", head + entry * count + b"</sst>")
+    return out.getvalue()
+
+
+def _small_workbook() -> bytes:
+    wb = Workbook()
+    wb.active.append(["计算机名*", "软件名称*"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_an_upload_that_inflates_past_the_cap_is_refused_before_it_is_read(settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "XLSX_MAX_UNCOMPRESSED_BYTES": 1024 * 1024}
+    normal = io.BytesIO(_small_workbook())
+    normal.read(10)
+    check_xlsx_archive(normal)
+    assert normal.tell() == 0  # rewound for openpyxl
+
+    bomb = io.BytesIO(with_shared_strings(_small_workbook(), 2 * 1024 * 1024))
+    assert len(bomb.getvalue()) < 20_000
+    with pytest.raises(XlsxRefused) as refused:
+        check_xlsx_archive(bomb)
+    assert (refused.value.message, refused.value.too_large) == (
+        "XLSX 文件解压后超过 1 MB，请删去多余的内容或分成几个文件导入。",
+        True,
+    )
+    assert bomb.tell() == 0
+
+    for junk in (b"not a zip", b"", _small_workbook()[:500]):
+        with pytest.raises(XlsxRefused) as refused:
+            check_xlsx_archive(io.BytesIO(junk))
+        assert (refused.value.message, refused.value.too_large) == ("不是有效的 XLSX 文件。", False)
+
+
+def test_a_member_that_understates_its_size_cannot_inflate_past_it():
+    # The cap adds up the sizes the archive declares: zipfile stops every read there, so a
+    # part that declares less than it holds ends short (and fails its CRC), never inflates.
+    bomb = with_shared_strings(_small_workbook(), 2 * 1024 * 1024)
+    archive = zipfile.ZipFile(io.BytesIO(bomb))
+    info = archive.getinfo("xl/sharedStrings.xml")
+    info.file_size = 1000
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"), archive.open(info) as part:
+        part.read()

@@ -183,6 +183,38 @@ def _xlsx_with_sheet(sheet_xml_edit) -> bytes:
 
 
 @pytest.mark.django_db
+def test_an_xlsx_that_inflates_past_the_cap_is_refused_before_openpyxl_reads_it(org, settings):
+    from openpyxl import load_workbook
+
+    from zhengban.core.tests.test_exports import with_shared_strings
+
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "XLSX_MAX_UNCOMPRESSED_BYTES": 1024 * 1024}
+    row = ["PC-1", "", "", "", "WPS Office", "12.1", "", ""]
+    bomb = with_shared_strings(_xlsx([HEADER, row]), 2 * 1024 * 1024)
+    audits = AuditLogEntry.objects.count()
+    with pytest.raises(InventoryError) as err:
+        imports.import_table(actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=bomb)
+    assert (err.value.field, err.value.message, err.value.status) == (
+        "file",
+        "XLSX 文件解压后超过 1 MB，请删去多余的内容或分成几个文件导入。",
+        413,
+    )
+    assert (Device.objects.count(), AuditLogEntry.objects.count()) == (0, audits)
+
+    # The template as people download and fill it passes under the same cap.
+    wb = load_workbook(io.BytesIO(imports.template_workbook()))
+    wb.worksheets[0].append(row)
+    filled = io.BytesIO()
+    wb.save(filled)
+    (result,) = imports.import_table(
+        actor=org.officer_a, unit=org.unit_a, filename="x.xlsx", data=filled.getvalue()
+    )
+    assert list(
+        Installation.objects.filter(device=result.device).values_list("name", "version")
+    ) == [("WPS Office", "12.1")]
+
+
+@pytest.mark.django_db
 def test_a_damaged_sheet_is_a_clear_error_not_a_crash(org):
     # The workbook opens; its sheet's XML is cut in half, or a number cell holds text.
     for edit in (
@@ -373,6 +405,57 @@ def test_reg_exports_carry_the_exporting_windows_architecture(org):
         (REGISTRY_SAMPLES / "10_russian-Uninstall.reg").read_bytes(), hostname="W10"
     )
     assert {s.arch for s in win10.software} == {"x86_64"}
+
+
+def _hkcu_reg(version: str, *, machine: str = "") -> bytes:
+    """A user's HKEY_CURRENT_USER Uninstall export (UTF-16, as regedit writes it), with the
+    machine-wide ``machine`` key (HKLM) as well when given."""
+    uninstall = "Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
+    text = (
+        "Windows Registry Editor Version 5.00\r\n\r\n"
+        f"[HKEY_CURRENT_USER\\{uninstall}\\DingTalk]\r\n"
+        f'"DisplayName"="钉钉"\r\n"DisplayVersion"="{version}"\r\n'
+        '"UninstallString"="C:\\\\dt\\\\uninst.exe"\r\n\r\n'
+    )
+    if machine:
+        text += (
+            f"[HKEY_LOCAL_MACHINE\\{uninstall}\\{machine}]\r\n"
+            f'"DisplayName"="{machine}"\r\n"DisplayVersion"="1.0"\r\n'
+            '"UninstallString"="C:\\\\x\\\\uninst.exe"\r\n'
+        )
+    return b"\xff\xfe" + text.encode("utf-16-le")
+
+
+@pytest.mark.django_db
+def test_each_users_current_user_export_is_its_own_install_owned_by_the_file_name(org):
+    files = [_hkcu_reg("7.0", machine="7-Zip"), _hkcu_reg("6.5", machine="7-Zip")]
+    result = imports.import_regfile(
+        actor=org.officer_a,
+        unit=org.unit_a,
+        hostname="PC-SHARED",
+        data=files,
+        names=["zhangsan.reg", "C:\\导出\\lisi.REG"],
+    )
+    # The machine-wide key in both files is one install; each user's key is their own.
+    assert sorted(
+        Installation.objects.filter(device=result.device).values_list("name", "version", "owner")
+    ) == [("7-Zip", "1.0", ""), ("钉钉", "6.5", "lisi"), ("钉钉", "7.0", "zhangsan")]
+
+    # Without the files' names (and one user exporting twice, under one name) the users are
+    # told apart by their files' order.
+    doc = imports.document_from_regfile(files, hostname="PC-SHARED")
+    assert sorted((s.name, s.version, s.owner) for s in doc.software) == [
+        ("7-Zip", "1.0", ""),
+        ("钉钉", "6.5", "用户2"),
+        ("钉钉", "7.0", "用户1"),
+    ]
+    doc = imports.document_from_regfile(
+        files, hostname="PC-SHARED", names=["zhangsan.reg", "zhangsan.reg"]
+    )
+    assert sorted((s.name, s.version, s.owner) for s in doc.software) == [
+        ("7-Zip", "1.0", ""),
+        ("钉钉", "6.5", "zhangsan"),
+    ]
 
 
 @pytest.mark.django_db

@@ -179,6 +179,52 @@ def test_not_a_workbook_and_missing_columns(org):
 
 
 @pytest.mark.django_db
+def test_a_workbook_that_inflates_past_the_cap_is_refused_before_openpyxl_reads_it(org, settings):
+    from zhengban.core.tests.test_exports import with_shared_strings
+
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "XLSX_MAX_UNCOMPRESSED_BYTES": 1024 * 1024}
+    good = workbook([unit_row("历下区统计局", GOOD_1, depts="办公室")]).getvalue()
+    before = snapshot()
+    result = import_orgs(
+        actor=org.sysadmin, file=io.BytesIO(with_shared_strings(good, 2 * 1024 * 1024))
+    )
+    assert [str(e) for e in result.errors] == [
+        "XLSX 文件解压后超过 1 MB，请删去多余的内容或分成几个文件导入。"
+    ]
+    assert (result.units_created, snapshot()) == (0, before)
+    # The report of a refused file is the error alone.
+    report = load_workbook(io.BytesIO(build_error_report(result)))
+    assert [list(ws.values) for ws in report.worksheets] == [
+        [("错误",), ("XLSX 文件解压后超过 1 MB，请删去多余的内容或分成几个文件导入。",)]
+    ]
+
+    # The template as people fill it passes under the same cap.
+    result = import_orgs(actor=org.sysadmin, file=io.BytesIO(good))
+    assert (result.errors, result.units_created) == ([], 1)
+    assert Unit.objects.get(credit_code=GOOD_1).name == "历下区统计局"
+
+
+@pytest.mark.django_db
+def test_uploaded_headers_come_back_in_the_report_as_text_not_formulas(org):
+    wb = load_workbook(workbook([unit_row("历下区统计局", BAD_CHECK)]))
+    sheet = wb["单位"]
+    header = sheet.cell(row=1, column=sheet.max_column + 1)
+    # Stored as text in the upload; openpyxl would write it back as a live formula.
+    header.value = '=HYPERLINK("http://evil.example/","点击查看")'
+    header.data_type = "s"
+    buf = io.BytesIO()
+    wb.save(buf)
+    buf.seek(0)
+    result = import_orgs(actor=org.sysadmin, file=buf)
+    assert [e.row for e in result.errors] == [2]
+    report = load_workbook(io.BytesIO(build_error_report(result)))["单位"]
+    cell = report.cell(row=1, column=header.column)
+    assert (cell.value, cell.data_type) == ('\'=HYPERLINK("http://evil.example/","点击查看")', "s")
+    assert report.cell(row=1, column=header.column + 1).value == "错误"
+    assert [c.data_type for c in report[1]] == ["s"] * (header.column + 1)
+
+
+@pytest.mark.django_db
 def test_command_has_the_same_behaviour(org, tmp_path, capsys):
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(workbook([unit_row("历下区统计局", BAD_CHECK)]).getvalue())
