@@ -439,6 +439,7 @@ class ImportView(LoginRequiredMixin, View):
                         hostname=form.cleaned_data["hostname"],
                         serial_number=form.cleaned_data["serial_number"],
                         data=data,
+                        names=[upload.name for upload in uploads],
                     )
                 ]
             else:

@@ -459,6 +459,22 @@ def test_each_users_current_user_export_is_its_own_install_owned_by_the_file_nam
 
 
 @pytest.mark.django_db
+def test_the_import_page_names_each_users_installs_after_the_uploaded_file(client, org):
+    client.force_login(org.officer_a)
+    zhang, li = io.BytesIO(_hkcu_reg("7.0", machine="7-Zip")), io.BytesIO(_hkcu_reg("6.5"))
+    zhang.name, li.name = "zhangsan.reg", "lisi.reg"
+    response = client.post(
+        reverse("inventory:import"),
+        {"unit": org.unit_a.pk, "kind": "regfile", "hostname": "PC-SHARED", "file": [zhang, li]},
+    )
+    assert response.status_code == 302
+    device = Device.objects.get(hostname="PC-SHARED")
+    assert sorted(
+        Installation.objects.filter(device=device).values_list("name", "version", "owner")
+    ) == [("7-Zip", "1.0", ""), ("钉钉", "6.5", "lisi"), ("钉钉", "7.0", "zhangsan")]
+
+
+@pytest.mark.django_db
 def test_several_reg_exports_of_one_computer_in_one_upload(client, org):
     files = [
         (REGISTRY_SAMPLES / name).read_bytes()
