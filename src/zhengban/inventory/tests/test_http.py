@@ -312,6 +312,10 @@ def test_officer_creates_and_revokes_a_token_in_pages(client, org):
     assert f"msiexec /i GLPI-Agent-x64.msi /quiet RUNNOW=1 SERVER=&quot;{url}&quot;" in html
     assert f"OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}" in html
     assert (
+        f"fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server={url}<"
+        in html
+    )
+    assert (
         "/TR &quot;\\&quot;C:\\Program Files\\zhengban-agent\\zhengban-agent.exe\\&quot;"
         f" --server {url}&quot;" in html
     )
