@@ -79,6 +79,8 @@ def scope_cache_key(provider: Provider | str, user: Any) -> str:
         scope.unit_path,
         str(scope.region_id or ""),
         str(scope.unit_id or ""),
+        # A 软件使用人's figures count their own devices: never shared with a colleague.
+        str(scope.person_id or ""),
         # Panels may name the person's own unit (a bureau's progress) even for region scopes.
         str(getattr(user, "unit_id", "") or ""),
         roles,

@@ -289,6 +289,7 @@ class SoftwareRequest(TimeStampedModel):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    scope_person_path = "requester"
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -344,6 +345,7 @@ class ApprovalStep(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "request__unit"
+    scope_person_path = "request__requester"
 
     class Meta:
         ordering = ["request", "position"]
@@ -455,6 +457,8 @@ class Violation(TimeStampedModel):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    # The person it was found on, and whoever it was handed to for handling.
+    scope_person_path = ("person", "assignee")
 
     class Meta:
         ordering = ["-first_seen", "-id"]
@@ -554,6 +558,7 @@ class SelfReport(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "campaign__unit"
+    scope_person_path = "person"
 
     class Meta:
         ordering = ["campaign", "person"]
@@ -600,6 +605,7 @@ class SelfReportLine(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "report__campaign__unit"
+    scope_person_path = "report__person"
 
     class Meta:
         ordering = ["report", "origin", "name", "id"]
@@ -637,6 +643,7 @@ class CommitmentLetter(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    scope_person_path = "person"
 
     class Meta:
         ordering = ["-year", "person"]
@@ -686,6 +693,7 @@ class PendingInventory(models.Model):
     # like every other page, even though only platform-wide roles may open it.
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["id"]

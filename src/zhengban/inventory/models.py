@@ -120,6 +120,8 @@ class Device(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    # A 软件使用人 sees the devices in their own use and nothing of colleagues' machines.
+    scope_person_path = "assigned_user"
 
     class Meta:
         ordering = ["hostname", "id"]
@@ -193,6 +195,7 @@ class DeviceMAC(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         verbose_name = _("MAC地址")
@@ -222,6 +225,7 @@ class InventoryReport(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["-received", "-id"]
@@ -285,6 +289,7 @@ class Installation(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["name", "version", "id"]
@@ -337,6 +342,7 @@ class InstallationEvent(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "device__unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["-date", "-id"]
@@ -430,6 +436,7 @@ class DeviceMove(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "to_unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["-moved", "-id"]

@@ -364,6 +364,7 @@ class Allocation(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    scope_person_path = ("device__assigned_user", "person")
 
     class Meta:
         ordering = ["entitlement", "id"]
@@ -476,6 +477,7 @@ class ComplianceResult(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_unit_path = "unit"
+    scope_person_path = "device__assigned_user"
 
     class Meta:
         ordering = ["unit", "device", "product"]

@@ -34,6 +34,11 @@ class Role(models.TextChoices):
 PLATFORM_ROLES = frozenset({Role.SYSADMIN, Role.SECADMIN, Role.AUDIT_ADMIN})
 # Roles that look at a whole region subtree rather than one unit.
 REGION_ROLES = frozenset({Role.SUPERVISOR, Role.FINANCE, Role.AUDITOR})
+# Roles that see every row of their unit subtree: the officer runs it, the head answers for
+# it, and an approver (a department head, or the unit's 审批人) decides any colleague's
+# request and looks at the device it names. Anyone else in a unit (a 软件使用人, or an
+# account without a role) sees only their own devices, requests and self-reports.
+UNIT_VIEW_ROLES = frozenset({Role.SAM_OFFICER, Role.APPROVER, Role.HEAD})
 # Roles that may change their unit's data.
 UNIT_EDITOR_ROLES = frozenset({Role.SAM_OFFICER})
 

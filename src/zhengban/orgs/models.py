@@ -13,6 +13,7 @@ from zhengban.core.scoping import Scope, ScopedQuerySet
 from zhengban.orgs.choices import (
     PLATFORM_ROLES,
     REGION_ROLES,
+    UNIT_VIEW_ROLES,
     MechanismRole,
     RegionLevel,
     Role,
@@ -214,7 +215,12 @@ class User(AbstractUser):
         if self.role_set & REGION_ROLES:
             region = unit.region
             return Scope("region", region_path=region.path, region_id=region.pk)
-        return Scope("unit", unit_path=unit.path, unit_id=unit.pk, region_id=unit.region_id)
+        # Without a unit-wide role only the person's own rows (``scope_person_path``): a
+        # role-less account too, so that revoking 软件使用人 never widens what one sees.
+        own = None if self.role_set & UNIT_VIEW_ROLES else self.pk
+        return Scope(
+            "unit", unit_path=unit.path, unit_id=unit.pk, region_id=unit.region_id, person_id=own
+        )
 
 
 class RoleGrant(models.Model):

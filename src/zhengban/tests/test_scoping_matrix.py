@@ -6,6 +6,9 @@ that later apps add are covered without anyone listing them here.
   get for any id, a page their role never opens), and POST/PUT/PATCH/DELETE change nothing.
 - Every URL without arguments (list pages, API lists, home, ...): nothing of unit B shows, not
   in the HTML, not in the JSON, and not in the page's XLSX export.
+- Within unit A, for every model that names its person (`scope_person_path`): an object of
+  a colleague is 404 and absent from lists, JSON and exports for the 软件使用人 `staff_a`,
+  while the unit's officer sees it; the staff member still sees their own device.
 
 A URL whose model has no factory, or that the walker cannot understand, fails the test with
 a message saying what to register.
@@ -27,9 +30,11 @@ from openpyxl import load_workbook
 
 from zhengban.core import testing as registry
 from zhengban.core.models import AuditLogEntry
+from zhengban.core.scoping import person_paths
 from zhengban.core.views import ObjectListView
+from zhengban.orgs.choices import Role
 from zhengban.orgs.models import Unit, User
-from zhengban.orgs.testing import OrgTree, make_unit
+from zhengban.orgs.testing import OrgTree, make_person, make_unit
 
 # Imported for its registrations (core and orgs); other apps' testing.py load below.
 from zhengban.tests import factories  # noqa: F401
@@ -257,6 +262,14 @@ def list_endpoints() -> list[Endpoint]:
     return [ep for ep in all_endpoints() if not ep.arguments and ep.name != "logout"]
 
 
+def _row_ids(body: Any, model: type[models.Model]) -> set[Any]:
+    """The ids an API list answers with: "id", or the primary key's own name (a compliance
+    verdict is keyed by its installation)."""
+    results = body["results"] if isinstance(body, dict) and "results" in body else body
+    key = "id" if model._meta.pk.name == "id" else model._meta.pk.name
+    return {row.get(key) for row in results if isinstance(row, dict)}
+
+
 def _found(text: str, needles: list[str]) -> list[str]:
     return [needle for needle in needles if needle in text]
 
@@ -279,10 +292,7 @@ def test_lists_and_pages_show_nothing_of_another_unit(world, client, username):
             failures.append(f"GET {url} ({ep.name}) shows {found}")
         model = model_of(ep)
         if ep.is_api and response.status_code == 200 and model in ids_by_model:
-            body = response.json()
-            results = body["results"] if isinstance(body, dict) and "results" in body else body
-            ids = {row.get("id") for row in results if isinstance(row, dict)}
-            if ids_by_model[model] in ids:
+            if ids_by_model[model] in _row_ids(response.json(), model):
                 failures.append(f"GET {url}: lists unit B's {model._meta.label}")
     assert failures == [], "\n".join(failures)
 
@@ -337,3 +347,232 @@ def test_the_checks_are_not_vacuous(world, client):
     assert export_endpoints(), "no list page found"
     unit = world.objects[Unit]
     assert client.get(reverse("unit-detail", kwargs={"pk": unit.pk})).status_code == 200
+
+
+# ------------------------------------------------------------------------------ within a unit
+# A 软件使用人 (staff_a) and the unit's officer (officer_a) share unit A's scope; models that
+# name their person show the staff member only their own rows.
+
+
+def person_models() -> list[type[models.Model]]:
+    return [model for model in registry.factories() if person_paths(model)]
+
+
+def _give_to(obj: models.Model, person: User) -> None:
+    """Makes `person` the one `obj` belongs to, along the first of its person paths."""
+    *hops, last = person_paths(type(obj))[0].split("__")
+    owner = obj
+    for hop in hops:
+        owner = getattr(owner, hop)
+    setattr(owner, last, person)
+    owner.save(update_fields=[last])
+
+
+@dataclass
+class Colleagues:
+    org: OrgTree
+    colleague: User
+    objects: dict[type[models.Model], models.Model]
+
+    @property
+    def needles(self) -> list[str]:
+        return sorted({str(obj) for obj in self.objects.values() if len(str(obj)) >= 4})
+
+
+@pytest.fixture
+def colleagues(org) -> Colleagues:
+    objects = {model: registry.factories()[model](org.unit_a) for model in person_models()}
+    # Made after the factories, so that no campaign they open already holds a self-report of
+    # the colleague (one per person and campaign).
+    colleague = make_person("colleague_a", org.unit_a, Role.STAFF, full_name="同事甲")
+    for obj in objects.values():
+        _give_to(obj, colleague)
+    return Colleagues(org=org, colleague=colleague, objects=objects)
+
+
+def test_models_that_name_their_person_are_covered():
+    # Those with pages or API routes (a URL of any other would fail the walk above for want
+    # of a factory): the tests below build one of each for a colleague.
+    assert sorted(model._meta.label for model in person_models()) == [
+        "governance.PendingInventory",
+        "governance.SelfReport",
+        "governance.SoftwareRequest",
+        "governance.Violation",
+        "inventory.Device",
+        "inventory.Installation",
+        "inventory.InstallationEvent",
+        "licensing.Allocation",
+        "licensing.ComplianceResult",
+    ]
+
+
+def _object_get(client, case: ObjectCase, obj: models.Model) -> tuple[str, int, int]:
+    url = reverse(case.endpoint.name, kwargs=case.kwargs(obj))
+    missing = {k: MISSING_PK for k in case.kwargs(obj)}
+    missing_url = reverse(case.endpoint.name, kwargs=missing)
+    return url, client.get(url).status_code, client.get(missing_url).status_code
+
+
+@pytest.mark.django_db
+def test_a_colleagues_objects_are_404_for_staff_and_visible_to_the_officer(colleagues, client):
+    cases = [case for case in object_cases()[0] if case.model in colleagues.objects]
+    assert {case.model for case in cases} == set(colleagues.objects)
+    failures = []
+    client.force_login(colleagues.org.officer_a)
+    for case in cases:
+        url, status, missing = _object_get(client, case, colleagues.objects[case.model])
+        # The officer is not refused the object itself: 200 (or whatever the page answers for
+        # any id, such as 405 for a POST-only URL), never the 404 of an unknown id.
+        if status == 404 or (status != 200 and status != missing):
+            failures.append(f"officer_a GET {url}: {status}")
+    client.force_login(colleagues.org.staff_a)
+    for case in cases:
+        obj = colleagues.objects[case.model]
+        url, status, missing = _object_get(client, case, obj)
+        if status != 404 and not (status in (403, 405) and missing == status):
+            failures.append(f"staff_a GET {url} ({case.endpoint.name}): {status}, expected 404")
+        payload = write_payload(obj)
+        for method in WRITE_METHODS:
+            before = {"counts": counts(), "row": list(type(obj).objects.filter(pk=obj.pk).values())}
+            if method == "post":
+                response = client.post(url, payload)
+            else:
+                response = getattr(client, method)(
+                    url, json.dumps(payload), content_type="application/json"
+                )
+            after = {"counts": counts(), "row": list(type(obj).objects.filter(pk=obj.pk).values())}
+            if response.status_code not in DENIED:
+                failures.append(f"staff_a {method.upper()} {url}: {response.status_code}")
+            if after != before:
+                failures.append(f"staff_a {method.upper()} {url}: changed the database")
+    assert failures == [], "\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_lists_show_staff_nothing_of_a_colleague_and_the_officer_all(colleagues, client):
+    ids_by_model = {model: obj.pk for model, obj in colleagues.objects.items()}
+    failures, officer_saw = [], set()
+    for username in ("staff_a", "officer_a"):
+        client.force_login(User.objects.get(username=username))
+        for ep in list_endpoints():
+            url = reverse(ep.name)
+            response = client.get(url)
+            if response.status_code >= 500:
+                failures.append(f"{username} GET {url}: {response.status_code}")
+                continue
+            found = _found(response.content.decode("utf-8", errors="replace"), colleagues.needles)
+            model = model_of(ep)
+            listed = False
+            if response.status_code == 200 and model in ids_by_model:
+                listed = ids_by_model[model] in _listed_ids(ep, response, model)
+            if username == "staff_a":
+                if found:
+                    failures.append(f"staff_a GET {url} ({ep.name}) shows {found}")
+                if listed:
+                    failures.append(f"staff_a GET {url}: lists a colleague's {model.__name__}")
+            elif model in ids_by_model and response.status_code == 200:
+                officer_saw.add(model)
+                if not listed:
+                    failures.append(f"officer_a GET {url}: misses the {model.__name__}")
+    assert failures == [], "\n".join(failures)
+    # The officer's lists of devices, software, history, requests, violations, allocations
+    # and compliance verdicts were all read and all showed the colleague's object (the
+    # inventory queue is the platform's, and self-reports have pages only).
+    assert sorted(m.__name__ for m in officer_saw) == [
+        "Allocation",
+        "ComplianceResult",
+        "Device",
+        "Installation",
+        "InstallationEvent",
+        "SoftwareRequest",
+        "Violation",
+    ]
+
+
+def _listed_ids(ep: Endpoint, response: Any, model: type[models.Model]) -> set[Any]:
+    """The ids a list page (its table's page) or an API list (its results) shows."""
+    if ep.is_api:
+        return _row_ids(response.json(), model)
+    table = response.context["table"]
+    return {row.record.pk for row in table.page.object_list}
+
+
+@pytest.mark.django_db
+def test_exports_leave_out_a_colleagues_rows_for_staff(colleagues, client):
+    failures, officer_found = [], set()
+    for username in ("staff_a", "officer_a"):
+        client.force_login(User.objects.get(username=username))
+        for ep in export_endpoints():
+            url = reverse(ep.name) + "?export=xlsx"
+            response = client.get(url)
+            if response.status_code == 403:
+                continue
+            if response.status_code != 200:
+                failures.append(f"{username} GET {url}: {response.status_code}")
+                continue
+            workbook = load_workbook(io.BytesIO(response.content), read_only=True)
+            text = "\n".join(
+                str(cell)
+                for sheet in workbook.worksheets
+                for row in sheet.iter_rows(values_only=True)
+                for cell in row
+                if cell is not None
+            )
+            found = _found(text, colleagues.needles)
+            if username == "staff_a" and found:
+                failures.append(f"staff_a {url} exports {found}")
+            if username == "officer_a":
+                officer_found |= set(found)
+    assert failures == [], "\n".join(failures)
+    # Not vacuous: the officer's exports carry the colleague's device.
+    assert str(colleagues.objects[_device_model()]) in officer_found
+
+
+def _device_model() -> type[models.Model]:
+    from zhengban.inventory.models import Device
+
+    return Device
+
+
+@pytest.mark.django_db
+def test_staff_see_exactly_their_own_device(org, client):
+    from zhengban.inventory.models import Device
+    from zhengban.inventory.testing import make_device
+    from zhengban.licensing.testing import install
+
+    colleague = make_person("colleague_a", org.unit_a, Role.STAFF, full_name="同事甲")
+    own = make_device(org.unit_a, "本人终端", assigned_user=org.staff_a)
+    theirs = make_device(org.unit_a, "同事终端", assigned_user=colleague)
+    unassigned = make_device(org.unit_a, "公用终端")
+    for device, n in ((own, 2), (theirs, 3), (unassigned, 1)):
+        for i in range(n):
+            install(device, None, f"{device.hostname}软件{i}", "1.0")
+
+    def seen(username: str) -> tuple[list[str], int, int, list[str]]:
+        client.force_login(User.objects.get(username=username))
+        devices = client.get(reverse("device-list")).json()
+        installs = client.get(reverse("installation-list")).json()
+        sheet = load_workbook(
+            io.BytesIO(client.get(reverse("inventory:device_list") + "?export=xlsx").content),
+            read_only=True,
+        ).active
+        exported = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        return (
+            [row["hostname"] for row in devices["results"]],
+            devices["count"],
+            installs["count"],
+            sorted(exported),
+        )
+
+    assert seen("staff_a") == (["本人终端"], 1, 2, ["本人终端"])
+    assert seen("officer_a") == (
+        ["公用终端", "同事终端", "本人终端"],
+        3,
+        6,
+        ["公用终端", "同事终端", "本人终端"],
+    )
+    client.force_login(org.staff_a)
+    assert client.get(reverse("inventory:device_detail", args=[own.pk])).status_code == 200
+    for other in (theirs, unassigned):
+        assert client.get(reverse("inventory:device_detail", args=[other.pk])).status_code == 404
+    assert Device.objects.visible_to(org.staff_a).get() == own

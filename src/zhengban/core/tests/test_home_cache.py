@@ -76,6 +76,27 @@ def test_people_of_one_scope_but_other_roles_do_not_share_a_panel(org, cached):
 
 
 @pytest.mark.django_db
+def test_two_staff_members_of_one_unit_never_share_their_device_count(client, org, cached):
+    from zhengban.orgs.choices import Role
+    from zhengban.orgs.testing import make_person
+
+    colleague = make_person("colleague_a", org.unit_a, Role.STAFF)
+    make_device(org.unit_a, "pc-own", seen=NOW, assigned_user=org.staff_a)
+    for hostname in ("pc-c1", "pc-c2"):
+        make_device(org.unit_a, hostname, seen=NOW, assigned_user=colleague)
+    # Same unit, same roles: only the person in the scope tells their panels apart.
+    assert home.scope_cache_key(devices_panel, org.staff_a) != home.scope_cache_key(
+        devices_panel, colleague
+    )
+    client.force_login(org.staff_a)
+    assert device_total(client) == 1
+    client.force_login(colleague)
+    assert device_total(client) == 2
+    client.force_login(org.officer_a)
+    assert device_total(client) == 3
+
+
+@pytest.mark.django_db
 def test_without_cache_time_figures_follow_the_data(client, org, settings):
     settings.HOME_CACHE_SECONDS = 0
     cache.clear()

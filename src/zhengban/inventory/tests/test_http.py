@@ -467,6 +467,10 @@ def test_officer_edits_device_and_agents_keep_it(client, token, org):
     entry = AuditLogEntry.objects.get(object_type="inventory.device", action="update")
     assert entry.after["assigned_name"] == "张三"
     client.force_login(org.staff_a)
+    # A 软件使用人 does not see a device that is not theirs; their own they see, not edit.
+    assert client.get(reverse("inventory:device_edit", args=[device.pk])).status_code == 404
+    Device.objects.filter(pk=device.pk).update(assigned_user=org.staff_a)
+    assert client.get(reverse("inventory:device_detail", args=[device.pk])).status_code == 200
     assert client.get(reverse("inventory:device_edit", args=[device.pk])).status_code == 403
 
 
