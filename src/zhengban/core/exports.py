@@ -173,7 +173,15 @@ def check_xlsx_archive(fileobj: Any) -> None:
         fileobj.seek(0)
         with zipfile.ZipFile(fileobj) as archive:
             total = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        # A member claiming a newer ZIP version or an unknown compression method.
+        NotImplementedError,
+    ) as exc:
         raise XlsxRefused(_("不是有效的 XLSX 文件。"), too_large=False) from exc
     finally:
         fileobj.seek(0)

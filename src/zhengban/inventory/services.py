@@ -750,7 +750,10 @@ def _ingest(
 ) -> IngestResult:
     candidates, fetched = ([], []) if skip_match else _candidates(unit, doc, True)
     quick_key = doc.quick_key()
-    if not candidates and _lock_identity(unit, doc):
+    # Agents only: an import runs every machine of its file in the caller's transaction,
+    # so it would hold one lock per new machine until the whole file commits (the server's
+    # lock table holds a few thousand) and two imports could deadlock on them.
+    if not candidates and actor is None and _lock_identity(unit, doc):
         # Another agent of the same machine (FusionInventory and OCS both installed) may
         # have created its device meanwhile: with the document's identifiers locked, such
         # a device has been committed, and this read sees it.

@@ -305,9 +305,11 @@ class EnrollmentTokenListView(ObjectListView):
 def agent_commands(url: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """How to point each supported agent at an ingest URL (shown with a new token), by
     platform. Double quotes: the token URL holds only [A-Za-z0-9_-:/.], and double quotes
-    are quotes to sh, cmd.exe, PowerShell and Task Scheduler alike, where single quotes
-    reach a Windows agent as part of the URL. The installers' switches take the URL bare:
-    it has no spaces, and each installer parses its own command line."""
+    are quotes to sh and cmd.exe alike, where single quotes reach a Windows agent as part
+    of the URL. The Windows lines are for cmd.exe (the page says so): PowerShell reads
+    schtasks' \" differently. The installers' switches take the URL bare (no spaces; each
+    installer parses its own command line), and ".\\" runs them from the current folder in
+    either shell."""
     task = (
         'schtasks /Create /TN "zhengban-agent" /RU SYSTEM /SC DAILY /ST 10:00 /RI 60 /DU 08:00 '
         f'/TR "\\"C:\\Program Files\\zhengban-agent\\zhengban-agent.exe\\" --server {url}"'
@@ -338,11 +340,11 @@ def agent_commands(url: str) -> list[tuple[str, list[tuple[str, str]]]]:
                 (_("本平台客户端 zhengban-agent（计划任务，每天 10:00–18:00 每小时一次）"), task),
                 (
                     _("FusionInventory 客户端（安装包静默安装）"),
-                    f"fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server={url}",
+                    f".\\fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server={url}",
                 ),
                 (
                     _("OCS Inventory 客户端（安装包静默安装）"),
-                    f"OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}",
+                    f".\\OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}",
                 ),
                 (
                     _("GLPI 客户端（MSI 静默安装）"),

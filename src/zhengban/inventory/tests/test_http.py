@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from zhengban.core.models import AuditLogEntry
-from zhengban.inventory import services
+from zhengban.inventory import parsers, services
 from zhengban.inventory.models import Device, EnrollmentToken, Installation
 from zhengban.inventory.testing import GLPI_EXAMPLES, XML_SAMPLES
 
@@ -240,6 +240,41 @@ def test_json_of_millions_of_tiny_values_is_refused_before_parsing(client, token
     assert Device.objects.count() == 1
 
 
+def _xml_inventory(hardware: str, extra: str = "") -> bytes:
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?><REQUEST><DEVICEID>pc-x-2026-11-28-10-00-00"
+        f"</DEVICEID><QUERY>INVENTORY</QUERY><CONTENT><HARDWARE>{hardware}</HARDWARE>{extra}"
+        "<SOFTWARES><NAME>7-Zip</NAME><VERSION>23.01</VERSION></SOFTWARES></CONTENT></REQUEST>"
+    ).encode()
+
+
+@pytest.mark.django_db
+def test_xml_of_many_attributes_is_refused_and_distinct_tags_are_not_kept(client, token, settings):
+    settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_XML_ATTRIBUTES": 10}
+    attributes = " ".join(f'a{i}="1"' for i in range(11))
+    body = _xml_inventory("<NAME>PC-X</NAME>", f"<BIOS {attributes}/>")
+    response = post(client, token, body, "application/xml")
+    assert response.status_code == 413
+    assert response.content.decode() == "body: XML 中的属性过多（上限 10 个“=”）。"
+    assert Device.objects.count() == 0
+    # A section of a thousand distinct elements keeps its first 256 fields, the name
+    # among them, and the inventory is stored.
+    junk = "".join(f"<X{i}>v</X{i}>" for i in range(1000))
+    reader = parsers._XmlReader(100)
+    reader.parse(_xml_inventory("<NAME>PC-X</NAME>" + junk))
+    hardware = reader.sections["HARDWARE"]
+    assert (len(hardware), hardware["NAME"], "X254" in hardware, "X255" in hardware) == (
+        parsers.MAX_SECTION_FIELDS,
+        "PC-X",
+        True,
+        False,
+    )
+    response = post(client, token, _xml_inventory("<NAME>PC-X</NAME>" + junk), "application/xml")
+    assert response.status_code == 200, response.content
+    device = Device.objects.get()
+    assert (device.hostname, Installation.objects.filter(device=device).count()) == ("PC-X", 1)
+
+
 @pytest.mark.django_db
 def test_too_many_software_entries_is_refused(client, token, settings):
     settings.ZHENGBAN = {**settings.ZHENGBAN, "INVENTORY_MAX_SOFTWARE": 100}
@@ -310,9 +345,9 @@ def test_officer_creates_and_revokes_a_token_in_pages(client, org):
     assert f"ocsinventory-agent --nolocal --server &quot;{url}&quot;" in html
     assert f"server={url}" in html
     assert f"msiexec /i GLPI-Agent-x64.msi /quiet RUNNOW=1 SERVER=&quot;{url}&quot;" in html
-    assert f"OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}" in html
+    assert f".\\OCS-Windows-Agent-Setup-x64.exe /S /NOSPLASH /NOW /SERVER={url}<" in html
     assert (
-        f"fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server={url}<"
+        f".\\fusioninventory-agent_windows-x64_2.6.exe /S /acceptlicense /runnow /server={url}<"
         in html
     )
     assert (

@@ -182,6 +182,26 @@ def test_only_a_first_inventory_with_hardware_ids_takes_the_locks(org):
     assert Device.objects.count() == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_import_takes_no_identity_locks(org):
+    """A spreadsheet of new machines with serials runs in one transaction: locks per
+    machine would be held until the whole file commits."""
+    from zhengban.inventory import imports
+
+    rows = "".join(f"PC-{i:03d},SN-IMPORT-{i:03d},WPS Office,11.1\n" for i in range(20))
+    data = ("计算机名,序列号,软件名称,版本\n" + rows).encode("utf-8")
+    with CaptureQueriesContext(connection) as queries:
+        results = imports.import_table(
+            actor=org.officer_a, unit=org.unit_a, filename="pcs.csv", data=data
+        )
+    assert [r.created for r in results] == [True] * 20
+    assert [q["sql"] for q in queries.captured_queries if "pg_advisory" in q["sql"]] == []
+    assert sorted(Device.objects.values_list("serial_number", flat=True))[:2] == [
+        "SN-IMPORT-000",
+        "SN-IMPORT-001",
+    ]
+
+
 def test_identity_lock_keys():
     keys = services.identity_lock_keys(7, fusion())
     # UUID, serial, the burnt-in MAC, the local MAC with the host name; sorted.
