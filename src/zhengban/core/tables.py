@@ -76,12 +76,16 @@ class FastRowsMixin:
     Plain columns (a `Column` without a render_ method, a simple field name) are rendered
     here the way django-tables2 and `{{ cell }}` would (choices shown by label, empty
     values as the default, linkify, localisation, escaping); other cells still go through
-    django-tables2. core/table.html uses `fast_body` when a table has it.
+    django-tables2. A column whose table has a `fast_<name>(record)` method is rendered by
+    it here (the text it returns, escaped), whatever its render_ method does for others.
+    core/table.html uses `fast_body` when a table has it.
     """
 
     fast_rows = True
 
     def _plain(self, bound_column) -> bool:
+        if hasattr(self, f"fast_{bound_column.name}"):
+            return True
         column = bound_column.column
         accessor = str(bound_column.accessor)
         kind_ok = type(column) is tables.Column or (
@@ -132,6 +136,8 @@ class FastRowsMixin:
         return mark_safe("".join(out))
 
     def _fast_cell(self, row, record, plan: _ColumnPlan) -> Any:
+        if plan.fast is not None:
+            return plan.fast(record)
         name = plan.name
         if isinstance(record, models.Model):
             value = getattr(record, name, None)
@@ -175,6 +181,7 @@ class _ColumnPlan:
     def __init__(self, table, bound_column, context: Context) -> None:
         self.column = bound_column
         self.plain = table._plain(bound_column)
+        self.fast = getattr(table, f"fast_{bound_column.name}", None) if self.plain else None
         self.td_open = f"<td {bound_column.attrs['td'].as_html()}>"
         self.name = str(bound_column.accessor)
         self.default = bound_column.default if self.plain else None

@@ -10,6 +10,7 @@ from rest_framework.routers import BaseRouter
 from zhengban.core.api import ScopedReadOnlyViewSet
 from zhengban.core.filtersets import FilterSet
 from zhengban.core.pagination import BoundedLimitOffsetPagination
+from zhengban.inventory.choices import DeviceStatus
 from zhengban.inventory.filtersets import DeviceFilterSet
 from zhengban.inventory.models import Device, Installation, InstallationEvent
 
@@ -89,7 +90,10 @@ class DeviceSerializer(serializers.ModelSerializer):
             "last_seen",
             "last_source",
             "last_agent",
+            "retired",
+            "retired_reason",
         ]
+        read_only_fields = ["retired", "retired_reason"]
 
 
 # A device's history grows with every inventory for as long as it lives (a year of daily
@@ -136,7 +140,10 @@ class DeviceDetailSerializer(DeviceSerializer):
 
 class DeviceApiFilterSet(DeviceFilterSet):
     """The device list page's filters (a unit with its affiliated bodies, "装有软件", …)
-    and a few exact ones for scripts."""
+    and a few exact ones for scripts. Without ?status= it lists every device, retired ones
+    too: scripts that page through devices keep the results they had."""
+
+    default_status = DeviceStatus.ALL
 
     hostname__contains = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
     last_seen__lt = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")

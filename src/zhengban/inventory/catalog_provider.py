@@ -74,8 +74,11 @@ def unrecognised_records(*, user: Any) -> list[dict[str, Any]]:
 def product_devices(
     *, user: Any, product_id: int, limit: int
 ) -> tuple[int, Sequence[Mapping[str, Any]]]:
-    devices = Device.objects.visible_to(user).filter(
-        Exists(Installation.objects.filter(device=OuterRef("pk"), product_id=product_id))
+    # Machines in service: a retired one's installs no longer count anywhere.
+    devices = (
+        Device.objects.in_service()
+        .visible_to(user)
+        .filter(Exists(Installation.objects.filter(device=OuterRef("pk"), product_id=product_id)))
     )
     count = devices.count()
     shown = list(

@@ -41,3 +41,11 @@ class OSActivation(models.TextChoices):
     UNLICENSED = "unlicensed", _("未激活")
     GRACE = "grace", _("宽限期")
     NOTIFICATION = "notification", _("通知状态")
+
+
+class DeviceStatus(models.TextChoices):
+    """The device list's 状态 filter: in service (the page's default), retired, or both."""
+
+    IN_SERVICE = "in_service", _("在用")
+    RETIRED = "retired", _("已退役")
+    ALL = "all", _("全部")

@@ -3,16 +3,24 @@ import datetime
 import django_filters
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.filtersets import BooleanFilter, FilterSet
-from zhengban.inventory.choices import DeviceType
+from zhengban.inventory.choices import DeviceStatus, DeviceType
 from zhengban.inventory.models import Device, EnrollmentToken, Installation
 from zhengban.orgs.models import Unit
 
 
 class DeviceFilterSet(FilterSet):
+    # Without ?status= the page lists devices in service (a retired machine is out of every
+    # list unless asked for); the API keeps all devices (DeviceApiFilterSet).
+    default_status = DeviceStatus.IN_SERVICE
+
+    status = django_filters.ChoiceFilter(
+        choices=DeviceStatus.choices, method="in_status", label=_("状态"), empty_label=None
+    )
     q = django_filters.CharFilter(method="search", label=_("搜索"))
     unit = django_filters.ModelChoiceFilter(
         queryset=Unit.objects.all(), method="in_unit", label=_("单位")
@@ -31,10 +39,23 @@ class DeviceFilterSet(FilterSet):
 
     class Meta:
         model = Device
-        fields = ["q", "unit", "department", "device_type", "os", "stale_days", "software"]
+        fields = [
+            "status",
+            "q",
+            "unit",
+            "department",
+            "device_type",
+            "os",
+            "stale_days",
+            "software",
+        ]
 
-    def __init__(self, *args, request=None, **kwargs):
-        super().__init__(*args, request=request, **kwargs)
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        if not (data or {}).get("status"):
+            # The default applies when the parameter is absent (or empty), as if chosen.
+            data = data.copy() if data is not None else QueryDict(mutable=True)
+            data["status"] = self.default_status
+        super().__init__(data, *args, request=request, **kwargs)
         user = getattr(request, "user", None)
         if user is not None:
             # Choices never list units (or departments) the person may not see.
@@ -42,6 +63,13 @@ class DeviceFilterSet(FilterSet):
             self.filters["department"].queryset = self.filters["department"].queryset.visible_to(
                 user
             )
+
+    def in_status(self, queryset, name, value):
+        if value == DeviceStatus.IN_SERVICE:
+            return queryset.in_service()
+        if value == DeviceStatus.RETIRED:
+            return queryset.filter(retired__isnull=False)
+        return queryset
 
     def search(self, queryset, name, value):
         return queryset.filter(

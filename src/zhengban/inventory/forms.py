@@ -159,3 +159,14 @@ class DeviceMoveForm(forms.Form):
         if unit is not None and department is not None and department.unit_id != unit.pk:
             self.add_error("department", _("部门不属于移交到的单位。"))
         return data
+
+
+class DeviceRetireForm(forms.Form):
+    """Retire a device; the service checks the rules again."""
+
+    reason = forms.CharField(
+        label=_("退役原因"),
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("如：报废、丢失、更换主板后的重复记录。退役后不再计入合规和终端列表。"),
+    )

@@ -20,11 +20,12 @@ STALE_DAYS = 30
 # installations: cached per scope (see core.home).
 @home.register(cache="scope")
 def devices_panel(user: Any) -> home.Panel | None:
-    """Devices the person can see: how many, how many silent for a month, how many carry
+    """Devices in service the person can see: how many, how many silent for a month, how many carry
     software the catalog does not know."""
     if not user.is_authenticated or user.is_platform_operator:
         return None
-    devices = Device.objects.visible_to(user)
+    # Retired machines are out of every figure, as out of the list these link to.
+    devices = Device.objects.in_service().visible_to(user)
     total = devices.count()
     if not total:
         return None

@@ -47,6 +47,12 @@ from zhengban.inventory.choices import (
 )
 
 
+class DeviceQuerySet(ScopedQuerySet):
+    def in_service(self) -> DeviceQuerySet:
+        """Devices not retired: what licensing judges and lists count by default."""
+        return self.filter(retired__isnull=True)
+
+
 class Device(models.Model):
     # No index of its own: every index in Meta but one leads with the unit.
     unit = models.ForeignKey(
@@ -117,8 +123,13 @@ class Device(models.Model):
     # and the raw software section's digest): a repeat whose body differs only in volatile
     # fields is found after parsing everything but the software entries.
     quick_key = models.CharField(_("快速比对摘要"), max_length=64, blank=True)
+    # A scrapped, lost or replaced machine (or a duplicate record left behind by a new
+    # motherboard) stops counting in licensing and lists; its history stays. An agent
+    # report from it puts it back in service (services._ingest).
+    retired = models.DateTimeField(_("退役时间"), null=True, blank=True)
+    retired_reason = models.CharField(_("退役原因"), max_length=200, blank=True)
 
-    objects = ScopedQuerySet.as_manager()
+    objects = DeviceQuerySet.as_manager()
     scope_unit_path = "unit"
     # A 软件使用人 sees the devices in their own use and nothing of colleagues' machines.
     scope_person_path = "assigned_user"
@@ -133,9 +144,13 @@ class Device(models.Model):
             models.Index(fields=["unit", "hostname"], name="device_unit_hostname"),
             models.Index(fields=["unit", "payload_hash"], name="device_unit_payload"),
             # The device list's default order: a page is read from the index, not sorted
-            # out of every device in scope; with the unit in the index (PostgreSQL) a deep
-            # page's scope check needs no visit to the table.
-            models.Index(fields=["hostname", "id"], name="device_hostname_id", include=["unit"]),
+            # out of every device in scope; with the unit and the retirement in the index
+            # (PostgreSQL) a deep page's scope and 在用 checks need no visit to the table.
+            models.Index(
+                fields=["hostname", "id"],
+                name="device_hostname_id",
+                include=["unit", "retired"],
+            ),
             # Devices known by their name alone (imported without any hardware id): an
             # agent's first report looks for one to take over (services._first_inventory_probe),
             # and must not walk every device of a unit whose agents send no UUID or serial.
@@ -167,6 +182,12 @@ class Device(models.Model):
             models.CheckConstraint(
                 condition=Q(last_seen__gte=models.F("first_seen")),
                 name="device_seen_order",
+            ),
+            # A retirement always says why, and a device in service carries no stale reason.
+            models.CheckConstraint(
+                condition=Q(retired__isnull=True, retired_reason="")
+                | (Q(retired__isnull=False) & ~Q(retired_reason="")),
+                name="device_retired_reason",
             ),
         ]
 

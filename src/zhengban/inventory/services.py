@@ -502,7 +502,8 @@ def _touch_for_token(
             row = resolve_token(token, now=now)
         except TokenRejected:
             return None
-        devices = Device.objects.filter(unit_id=row.unit_id, **where)
+        # A retired device's report takes the full path, which reinstates it.
+        devices = Device.objects.filter(unit_id=row.unit_id, retired__isnull=True, **where)
         if "agent_device_id" in where:
             devices = devices.exclude(agent_device_id="")  # SQLite's partial unique index
         touched = devices.update(last_seen=Greatest(F("last_seen"), Value(now)), **also)
@@ -513,7 +514,9 @@ def _touch_for_token(
     tokens = qn(EnrollmentToken._meta.db_table)
     devices = qn(Device._meta.db_table)
     # Column names from this module's own literals, values as parameters.
-    conditions = "".join(f" AND {qn(column)} = %s" for column in where)
+    # A retired device's report takes the full path, which reinstates it.
+    conditions = f" AND {qn('retired')} IS NULL"
+    conditions += "".join(f" AND {qn(column)} = %s" for column in where)
     if "agent_device_id" in where:
         conditions += f" AND NOT ({qn('agent_device_id')} = '')"  # the partial unique index
     assignments = "".join(f", {qn(column)} = %s" for column in also)
@@ -577,13 +580,13 @@ def touch_unchanged_software(
     if not candidates:
         return None
     device = candidates[0][1]
-    if device.quick_key != key:
-        return False
+    if device.quick_key != key or device.retired is not None:
+        return False  # a retired device's report takes the full path, which reinstates it
     received = received or timezone.now()
     with transaction.atomic():
         _heartbeat_commit()
         # The key is checked again in the UPDATE: a concurrent inventory may have changed it.
-        updated = Device.objects.filter(pk=device.pk, quick_key=key).update(
+        updated = Device.objects.filter(pk=device.pk, quick_key=key, retired__isnull=True).update(
             last_seen=Greatest(F("last_seen"), Value(received)), payload_hash=digest
         )
     return updated > 0
@@ -767,6 +770,7 @@ def _ingest(
         if namesake is not None:
             candidates = [(RANK_HOSTNAME_ONLY, namesake)]
     created = not candidates
+    reinstated = False
     if created:
         device = Device(unit=unit, first_seen=received, last_seen=received)
         rank = None
@@ -774,7 +778,13 @@ def _ingest(
         rank, device = candidates[0]
         if actor is not None:
             _refuse_import_over_agent(device, doc, received)
-        if device.inventory_hash == doc_hash and actor is None:
+            _refuse_import_of_retired(device)
+        elif device.retired is not None:
+            # An agent reporting means the machine is in use: nobody hides it from
+            # licensing by retiring it. The full path follows (INVENTORY_INGESTED).
+            _reinstate(device, actor=None, message=_("退役终端再次上报，自动恢复在用"))
+            reinstated = True
+        if device.inventory_hash == doc_hash and actor is None and not reinstated:
             touched: dict[str, Any] = {}
             if received > device.last_seen:
                 touched["last_seen"] = device.last_seen = received
@@ -1032,6 +1042,22 @@ def _refuse_import_over_agent(
             "date": timezone.localtime(device.last_seen).strftime("%Y-%m-%d"),
             "days": AGENT_AUTHORITY_DAYS,
         },
+        status=409,
+    )
+
+
+def _refuse_import_of_retired(device: Device) -> None:
+    """An import names a retired device: a person's file may be an old one, so it does not
+    bring the machine back by itself (an agent's report does); an officer reinstates it
+    first, on the device's page."""
+    if device.retired is None:
+        return
+    raise parsers.InventoryError(
+        "hostname",
+        _(
+            "终端“%(name)s”已于 %(date)s 退役，不能导入其软件清单；如仍在使用，请先在终端页面恢复在用。"
+        )
+        % {"name": device, "date": timezone.localtime(device.retired).strftime("%Y-%m-%d")},
         status=409,
     )
 
@@ -1654,3 +1680,80 @@ def move_device(
     # Licensing re-judges both units: the device's installs and seats leave the old one.
     hooks.fire(hooks.DEVICE_CHANGED, device=row, fields=changed, old_unit_id=old_unit.pk)
     return row
+
+
+# --------------------------------------------------------------------------- retirement
+
+RETIRE_REASON_MAX = 200
+
+
+def can_retire_device(user: Any, device: Device) -> bool:
+    """Whoever may edit the unit's devices may retire them and put them back in service."""
+    return can_manage_unit(user, device.unit)
+
+
+@transaction.atomic
+def retire_device(*, actor: User, device: Device, reason: str) -> Device:
+    """Retire a scrapped, lost or replaced machine (or a duplicate record): it stops
+    counting in licensing and in lists; its installs, history and moves are kept. An agent
+    report from it puts it back in service (``_ingest``)."""
+    row = Device.objects.select_for_update().get(pk=device.pk)
+    if not can_retire_device(actor, row):
+        raise PermissionDenied(_("无权退役该终端。"))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("请填写退役原因。")})
+    if len(reason) > RETIRE_REASON_MAX:
+        raise ValidationError(
+            {"reason": _("退役原因不能超过 %(n)d 个字符。") % {"n": RETIRE_REASON_MAX}}
+        )
+    if row.retired is not None:
+        raise ValidationError(
+            _("终端“%(name)s”已于 %(date)s 退役。")
+            % {"name": row, "date": timezone.localtime(row.retired).strftime("%Y-%m-%d")}
+        )
+    before = audit.snapshot(row)
+    row.retired = timezone.now()
+    row.retired_reason = reason
+    row.save(update_fields=["retired", "retired_reason"])
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=row,
+        before=before,
+        after=audit.snapshot(row),
+        message=_("终端退役；原因：%(reason)s") % {"reason": reason},
+    )
+    # Licensing re-judges the unit without the device's installs.
+    hooks.fire(hooks.DEVICE_CHANGED, device=row, fields={"retired"})
+    return row
+
+
+@transaction.atomic
+def reinstate_device(*, actor: User, device: Device) -> Device:
+    """Put a retired device back in service: its installs count again."""
+    row = Device.objects.select_for_update().get(pk=device.pk)
+    if not can_retire_device(actor, row):
+        raise PermissionDenied(_("无权恢复该终端。"))
+    if row.retired is None:
+        raise ValidationError(_("终端“%(name)s”在用，无需恢复。") % {"name": row})
+    _reinstate(row, actor=actor, message=_("终端恢复在用"))
+    return row
+
+
+def _reinstate(row: Device, *, actor: User | None, message: str) -> None:
+    """Clear ``row``'s retirement (locked by the caller), with its audit record, and let
+    licensing count its installs again."""
+    before = audit.snapshot(row)
+    row.retired = None
+    row.retired_reason = ""
+    row.save(update_fields=["retired", "retired_reason"])
+    audit.record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=row,
+        before=before,
+        after=audit.snapshot(row),
+        message=message,
+    )
+    hooks.fire(hooks.DEVICE_CHANGED, device=row, fields={"retired"})

@@ -1,3 +1,4 @@
+import datetime
 from collections.abc import Iterable
 from html import escape
 
@@ -7,6 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from zhengban.core.tables import DateColumn, DateTimeColumn, FastRowsMixin, numeric_date_pattern
+from zhengban.inventory.choices import DeviceStatus
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 
 
@@ -16,11 +18,16 @@ class DeviceTable(FastRowsMixin, tables.Table):
     # (25 million rows in a province) for each page.
     software_count = tables.Column(verbose_name=_("软件数"), orderable=False)
     last_seen = DateTimeColumn()
+    # 在用, or 已退役 with the day: in the page and the XLSX export alike.
+    status = tables.Column(
+        verbose_name=_("状态"), accessor="retired", orderable=False, empty_values=()
+    )
 
     class Meta:
         model = Device
         fields = [
             "hostname",
+            "status",
             "unit",
             "department",
             "assigned_name",
@@ -33,6 +40,22 @@ class DeviceTable(FastRowsMixin, tables.Table):
             "last_seen",
             "last_source",
         ]
+
+    def fast_status(self, record: Device) -> str:
+        return device_status_label(record.retired)
+
+    def render_status(self, value: datetime.datetime | None) -> str:
+        return device_status_label(value)
+
+    def value_status(self, value: datetime.datetime | None) -> str:
+        return device_status_label(value)
+
+
+def device_status_label(retired: datetime.datetime | None) -> str:
+    if retired is None:
+        return str(DeviceStatus.IN_SERVICE.label)
+    day = timezone.localtime(retired).strftime("%Y-%m-%d")
+    return _("已退役（%(date)s）") % {"date": day}
 
 
 class InstallationTable(FastRowsMixin, tables.Table):

@@ -112,6 +112,8 @@ def _register_matrix() -> None:
     register_url("inventory:token_revoke", EnrollmentToken)
     register_url("inventory:device_edit", Device)
     register_url("inventory:device_move", Device)
+    register_url("inventory:device_retire", Device)
+    register_url("inventory:device_reinstate", Device)
     register_url(
         "inventory:ingest",
         skip="agents authenticate with the enrolment token in the URL; the token fixes the unit",

@@ -12,6 +12,16 @@ urlpatterns = [
     path("inventory/devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device_detail"),
     path("inventory/devices/<int:pk>/edit/", views.DeviceEditView.as_view(), name="device_edit"),
     path("inventory/devices/<int:pk>/move/", views.DeviceMoveView.as_view(), name="device_move"),
+    path(
+        "inventory/devices/<int:pk>/retire/",
+        views.DeviceRetireView.as_view(),
+        name="device_retire",
+    ),
+    path(
+        "inventory/devices/<int:pk>/reinstate/",
+        views.DeviceReinstateView.as_view(),
+        name="device_reinstate",
+    ),
     path("inventory/import/", views.ImportView.as_view(), name="import"),
     path("inventory/enrollment/", views.EnrollmentTokenListView.as_view(), name="token_list"),
     path(

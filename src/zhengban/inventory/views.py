@@ -26,7 +26,13 @@ from zhengban.core.tables import BoundedRequestConfig
 from zhengban.core.views import ObjectListView, ScopedQuerysetMixin
 from zhengban.inventory import imports, services
 from zhengban.inventory.filtersets import DeviceFilterSet, EnrollmentTokenFilterSet
-from zhengban.inventory.forms import DeviceForm, DeviceMoveForm, EnrollmentTokenForm, ImportForm
+from zhengban.inventory.forms import (
+    DeviceForm,
+    DeviceMoveForm,
+    DeviceRetireForm,
+    EnrollmentTokenForm,
+    ImportForm,
+)
 from zhengban.inventory.models import Device, EnrollmentToken, Installation, InstallationEvent
 from zhengban.inventory.parsers import InventoryError
 from zhengban.inventory.tables import (
@@ -228,6 +234,61 @@ class DeviceMoveView(LoginRequiredMixin, View):
                 )
                 return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
         return render(request, self.template_name, self._context(form, device), status=400)
+
+
+class DeviceRetireView(LoginRequiredMixin, View):
+    """退役: a scrapped, lost or replaced machine stops counting (reason required)."""
+
+    template_name = "core/form.html"
+
+    def _device(self, request: HttpRequest, pk: int) -> Device:
+        device = get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+        if not services.can_retire_device(request.user, device):
+            raise PermissionDenied
+        return device
+
+    def _context(self, form: DeviceRetireForm, device: Device) -> dict[str, Any]:
+        return {
+            "form": form,
+            "title": _("退役终端 %(name)s") % {"name": device},
+            "back": reverse("inventory:device_detail", args=[device.pk]),
+            "submit_label": _("退役"),
+        }
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        return render(request, self.template_name, self._context(DeviceRetireForm(), device))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = self._device(request, pk)
+        form = DeviceRetireForm(request.POST)
+        if form.is_valid():
+            try:
+                services.retire_device(actor=request.user, device=device, **form.cleaned_data)
+            except ValidationError as exc:
+                errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+                for field, problems in errors.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                messages.success(request, _("终端已退役，不再计入合规和终端列表。"))
+                return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
+        return render(request, self.template_name, self._context(form, device), status=400)
+
+
+class DeviceReinstateView(LoginRequiredMixin, View):
+    """恢复在用 (POST only): the device's installs count again."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = get_visible_or_404(Device.objects.select_related("unit"), request.user, pk=pk)
+        if not services.can_retire_device(request.user, device):
+            raise PermissionDenied
+        try:
+            services.reinstate_device(actor=request.user, device=device)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("终端已恢复在用。"))
+        return HttpResponseRedirect(reverse("inventory:device_detail", args=[device.pk]))
 
 
 class DeviceEditView(LoginRequiredMixin, View):

@@ -169,7 +169,10 @@ class AllocationForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, unit: Unit, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["device"].queryset = Device.objects.visible_to(user).filter(unit=unit)
+        # Seats go to machines in service only.
+        self.fields["device"].queryset = (
+            Device.objects.in_service().visible_to(user).filter(unit=unit)
+        )
         self.fields["person"].queryset = User.objects.visible_to(user).filter(unit=unit)
 
     def clean(self) -> dict[str, Any]:

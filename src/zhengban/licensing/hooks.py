@@ -34,6 +34,8 @@ def on_catalog_changed(
 # other device fields change no verdict.
 SEAT_FIELDS = frozenset({"assigned_user", "assigned_name"})
 UNIT_FIELDS = frozenset({"unit", "unit_id"})
+# A retired device's installs leave its unit's positions; a reinstated one's come back.
+SERVICE_FIELDS = frozenset({"retired"})
 
 
 def on_device_changed(
@@ -50,7 +52,7 @@ def on_device_changed(
         units = {device.unit_id, *units_judging_device(device.pk)}
         if old_unit_id is not None:
             units.add(old_unit_id)
-    elif fields & SEAT_FIELDS:
+    elif fields & (SEAT_FIELDS | SERVICE_FIELDS):
         units = {device.unit_id}
     if not units:
         return 0

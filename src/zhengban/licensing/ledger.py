@@ -41,15 +41,19 @@ def summary_rows(units: QuerySet[Unit]) -> tuple[list[str], list[list[Any]]]:
         _("杀毒软件正版率"),
     ]
     unit_ids = list(units.values_list("id", flat=True))
+    # Retired machines are out of the ledger (附表1, 2); their past changes stay in 附表3.
     computers = dict(
-        Device.objects.filter(unit_id__in=unit_ids)
+        Device.objects.in_service()
+        .filter(unit_id__in=unit_ids)
         .values("unit_id")
         .annotate(n=Count("id"))
         .values_list("unit_id", "n")
     )
     free = dict(
         Installation.objects.filter(
-            device__unit_id__in=unit_ids, product__license_model__in=FREE_MODELS
+            device__unit_id__in=unit_ids,
+            device__retired__isnull=True,
+            product__license_model__in=FREE_MODELS,
         )
         .values("device__unit_id")
         .annotate(n=Count("id"))
@@ -128,7 +132,9 @@ def detail_rows(units: QuerySet[Unit]) -> tuple[list[str], Iterable[list[Any]]]:
 
     def rows() -> Iterable[list[Any]]:
         installs = (
-            Installation.objects.filter(device__unit__in=units, product__isnull=False)
+            Installation.objects.filter(
+                device__unit__in=units, device__retired__isnull=True, product__isnull=False
+            )
             .exclude(kind="update")
             .select_related(
                 "device__unit",

@@ -1342,7 +1342,9 @@ def recompute_units(unit_ids: Iterable[int], *, as_of: datetime.date | None = No
     units = set(unit_ids)
     if not units:
         return 0
-    return _recompute(units, *device_facts(Device.objects.filter(unit_id__in=units)), as_of)
+    return _recompute(
+        units, *device_facts(Device.objects.in_service().filter(unit_id__in=units)), as_of
+    )
 
 
 def recompute_after_inventory(
@@ -1375,7 +1377,9 @@ def recompute_after_inventory(
 
 # One query for everything the changed devices' recompute needs to know about them: their
 # assessed installs (0), their stored verdicts (1), installs their inventories removed (2,
-# appended) and the devices themselves (3: unit, assigned user and name).
+# appended) and the devices themselves (3: unit, assigned user and name; none for a device
+# retired since its inventory was queued, whose unit then takes the slow path, which
+# leaves it out).
 _DEVICE_STATE_SQL = """
 SELECT 0, device_id, id, product_id, name, version, NULL, NULL, NULL, NULL, NULL, NULL
     FROM inventory_installation
@@ -1385,7 +1389,7 @@ UNION ALL SELECT 1, device_id, installation_id, product_id, '', version, unit_id
     FROM licensing_complianceresult WHERE device_id IN ({devices})
 UNION ALL SELECT 3, id, assigned_user_id, NULL, assigned_name, '', unit_id, NULL, NULL, NULL,
     NULL, NULL
-    FROM inventory_device WHERE id IN ({devices})
+    FROM inventory_device WHERE id IN ({devices}) AND retired IS NULL
 """
 _REMOVED_SQL = """
 UNION ALL SELECT 2, device_id, 0, product_id, '', '', NULL, NULL, NULL, NULL, NULL, NULL
@@ -1506,7 +1510,7 @@ def _recompute_changed(
                 preloaded = loaded[2:]
             written += _recompute(
                 slow,
-                *device_facts(Device.objects.filter(unit_id__in=slow)),
+                *device_facts(Device.objects.in_service().filter(unit_id__in=slow)),
                 as_of,
                 products=products,
                 devices_changed=changed,
@@ -2419,12 +2423,14 @@ def recompute_all(
         # Requests already queued (committed) are answered by this recompute: their
         # inventories are read below. Taken first, so none of them is newer than that read.
         answered = list(RecomputeRequest.objects.values_list("id", flat=True))
-        devices, _regions = device_facts(Device.objects.all())
+        devices, _regions = device_facts(Device.objects.in_service())
         by_unit: dict[int, list[tuple]] = defaultdict(list)
         for row in (
             _assessed_installations(meta).values_list(*INSTALL_COLUMNS).iterator(chunk_size=20000)
         ):
-            by_unit[devices[row[1]][0]].append(row)
+            judged = devices.get(row[1])
+            if judged is not None:  # else a retired device's install: not judged
+                by_unit[judged[0]].append(row)
         facts, allocations = load_entitlement_facts(meta)
         fact_units = {u for f in facts if f.quantity is not None for u in f.units}
         all_units = sorted({u for u, _p in devices.values()} | fact_units)
