@@ -146,6 +146,15 @@ def last_seen_of(device_ids: Collection[int]) -> dict[int, Any]:
     return dict(Device.objects.filter(pk__in=list(device_ids)).values_list("pk", "last_seen"))
 
 
+def retired_of(device_ids: Collection[int]) -> dict[int, Any]:
+    """When each of these devices that is retired was retired."""
+    return dict(
+        Device.objects.filter(pk__in=list(device_ids), retired__isnull=False).values_list(
+            "pk", "retired"
+        )
+    )
+
+
 # ------------------------------------------------------------------------------ licensing
 
 

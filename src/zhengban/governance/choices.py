@@ -63,6 +63,8 @@ class Resolution(models.TextChoices):
     APPROVED = "approved", _("已补办审批")
     REINSTALLED = "reinstalled", _("已重新安装")
     DISMISSED = "dismissed", _("经核实撤销")
+    # Set by the system only: the device was retired with the install on it.
+    RETIRED = "retired", _("终端已退役")
 
 
 class CampaignStatus(models.TextChoices):

@@ -105,7 +105,11 @@ class AssignForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    resolution = forms.ChoiceField(choices=Resolution.choices, label=_("处理结果"))
+    # "终端已退役" is the system's, when a device is retired.
+    resolution = forms.ChoiceField(
+        choices=[c for c in Resolution.choices if c[0] != Resolution.RETIRED],
+        label=_("处理结果"),
+    )
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, label=_("处理说明")
     )

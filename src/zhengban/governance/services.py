@@ -1370,17 +1370,25 @@ def sync_unlicensed(
 
     settled = {pair: pk for pair, pk in open_pairs.items() if pair not in wanted}
     if settled:
+        # A retired device's installs are no longer judged: its findings end as "retired",
+        # not "licensed" (the install is still there, and no licence covers it).
+        retired = adapters.retired_of({d for d, _p in settled})
+        settlements = [
+            _Settlement(pk, Resolution.RETIRED, min(retired[pair[0]], now))
+            for pair, pk in settled.items()
+            if pair[0] in retired
+        ]
+        settled = {pair: pk for pair, pk in settled.items() if pair[0] not in retired}
         present = adapters.present_pairs({d for d, _p in settled}, {p for _d, p in settled})
         notes = adapters.coverage_notes([pair for pair in settled if pair in present])
         gone_at = adapters.last_seen_of({d for d, p in settled if (d, p) not in present})
-        outcome.resolved = _settle(
-            [
-                _Settlement(pk, Resolution.LICENSED, now, notes[pair])
-                if pair in present
-                else _Settlement(pk, Resolution.REMOVED, min(gone_at[pair[0]], now))
-                for pair, pk in settled.items()
-            ]
-        )
+        settlements += [
+            _Settlement(pk, Resolution.LICENSED, now, notes[pair])
+            if pair in present
+            else _Settlement(pk, Resolution.REMOVED, min(gone_at[pair[0]], now))
+            for pair, pk in settled.items()
+        ]
+        outcome.resolved = _settle(settlements)
     return outcome
 
 
@@ -1456,7 +1464,9 @@ def resolve_violation(
     """An officer closes a violation by hand (e.g. licence bought, finding dismissed)."""
     if not can_handle_violations(actor, violation.unit):
         raise PermissionDenied
-    _require(resolution in Resolution.values, _("处理结果无效。"))
+    _require(
+        resolution in Resolution.values and resolution != Resolution.RETIRED, _("处理结果无效。")
+    )
     _require(violation.status in OPEN_STATUSES, _("该违规已处理完毕。"))
     _require(resolution != Resolution.DISMISSED or bool(note.strip()), _("撤销时请填写说明。"))
     _resolve(violation, resolution=resolution, actor=actor, now=_now(now), note=note.strip())
@@ -1664,6 +1674,7 @@ def violation_rates(user: User, *, limit: int = 30) -> list[UnitRate]:
     units = Unit.objects.visible_to(user)
     devices = dict(
         Device.objects.visible_to(user)
+        .in_service()
         .values("unit")
         .annotate(n=Count("pk"))
         .values_list("unit", "n")

@@ -222,6 +222,39 @@ def test_unlicensed_commercial_software_from_licensing(gov):
 
 
 @pytest.mark.django_db
+def test_a_retired_devices_findings_end_as_retired_and_come_back_with_it(gov):
+    from django.core.exceptions import ValidationError
+
+    from zhengban.inventory import services as inventory
+
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
+    assert rows(gov.org.unit_a) == [("unlicensed", "adobe-photoshop", "张三", "open", "")]
+    # Nobody closes a finding as "retired" by hand.
+    with pytest.raises(ValidationError):
+        services.resolve_violation(
+            actor=gov.org.officer_a,
+            violation=Violation.objects.get(),
+            resolution=Resolution.RETIRED,
+        )
+    device = inventory.retire_device(actor=gov.org.officer_a, device=gov.device, reason="报废")
+    licensing.drain_recompute_queue()
+    # Not "licensed": the install is still there and nothing covers it.
+    violation = Violation.objects.get()
+    assert (violation.status, violation.resolution, violation.resolved_at) == (
+        ViolationStatus.RESOLVED,
+        Resolution.RETIRED,
+        device.retired,
+    )
+    # Back in service: licensing judges it again and a new finding is raised.
+    inventory.reinstate_device(actor=gov.org.officer_a, device=device)
+    licensing.drain_recompute_queue()
+    assert rows(gov.org.unit_a) == [
+        ("unlicensed", "adobe-photoshop", "张三", "resolved", "retired"),
+        ("unlicensed", "adobe-photoshop", "张三", "open", ""),
+    ]
+
+
+@pytest.mark.django_db
 def test_licence_withdrawn_raises_again_and_removal_settles(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     entitlement = t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)
