@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -521,17 +521,20 @@ def rates(request: HttpRequest) -> HttpResponse:
 @login_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    campaigns = (
-        SelfReportCampaign.objects.visible_to(user)
-        .select_related("unit")
-        .annotate(
-            people=Count("reports"),
-            submitted=Count("reports", filter=Q(reports__status=SelfReportStatus.SUBMITTED)),
-            differing=Count("reports", filter=Q(reports__differences__gt=0)),
-        )
-    )
+    campaigns = SelfReportCampaign.objects.visible_to(user).select_related("unit")
+    # A staff member's campaigns are those with their own report, and the counts are of
+    # that report only: filtered after the counts, they counted every colleague's.
+    own = Q()
     if not services.is_overseer(user):
-        campaigns = campaigns.filter(reports__person=user)
+        own = Q(reports__person=user)
+        campaigns = campaigns.filter(
+            Exists(SelfReport.objects.filter(campaign=OuterRef("pk"), person=user))
+        )
+    campaigns = campaigns.annotate(
+        people=Count("reports", filter=own),
+        submitted=Count("reports", filter=own & Q(reports__status=SelfReportStatus.SUBMITTED)),
+        differing=Count("reports", filter=own & Q(reports__differences__gt=0)),
+    )
     can_open = user.unit is not None and services.can_run_campaigns(user, user.unit)
     year = timezone.localdate().year
     commitments = None

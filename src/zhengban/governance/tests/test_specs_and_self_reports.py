@@ -192,6 +192,34 @@ def test_officer_sees_commitment_progress(client, gov):
 
 
 @pytest.mark.django_db
+def test_a_staff_member_sees_only_their_own_report_in_the_campaign_counts(client, gov):
+    org = gov.org
+    campaign = services.open_campaign(
+        actor=org.officer_a,
+        unit=org.unit_a,
+        title="2026年上半年软件使用自查",
+        opens=datetime.date(2026, 3, 1),
+        due=datetime.date(2026, 3, 31),
+    )
+    colleague_report = campaign.reports.get(person=gov.colleague)
+    services.submit_self_report(
+        actor=gov.colleague, report=colleague_report, confirmed_line_ids=[], now=T1
+    )
+
+    def counts(user) -> list[tuple[str, int, int, int]]:
+        client.force_login(user)
+        return [
+            (c.title, c.submitted, c.people, c.differing)
+            for c in client.get("/governance/self-reports/").context["campaigns"]
+        ]
+
+    people = campaign.reports.count()
+    assert counts(org.officer_a) == [("2026年上半年软件使用自查", 1, people, 0)]
+    # The staff member's own report, not submitted: not how many colleagues did.
+    assert counts(gov.staff) == [("2026年上半年软件使用自查", 0, 1, 0)]
+
+
+@pytest.mark.django_db
 def test_templates_below_a_unit_region_are_not_offered_to_it(gov):
     org = gov.org
     county = services.create_spec(actor=None, region=org.county_a1, name="历下区模板")
