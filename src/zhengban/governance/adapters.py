@@ -19,7 +19,8 @@ JUDGED_KINDS = frozenset({InstallationKind.APPLICATION, InstallationKind.OS})
 
 
 def devices_of(person: Any) -> models.QuerySet[Device]:
-    return Device.objects.filter(assigned_user=person)
+    # In service only: a retired machine is not what the person uses now.
+    return Device.objects.in_service().filter(assigned_user=person)
 
 
 def current_installations(device: Device) -> models.QuerySet[Installation]:

@@ -21,7 +21,7 @@ class RequestForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["device"].queryset = Device.objects.filter(assigned_user=user)
+        self.fields["device"].queryset = Device.objects.in_service().filter(assigned_user=user)
         self.fields["product"].queryset = Product.objects.visible_to(user).select_related("family")
 
 

@@ -4,6 +4,7 @@
   task then matches its changes to approved requests and judges them by the unit's specs.
 - "licensing.recomputed": licensing's new verdicts raise and settle "unlicensed" violations,
   so buying a licence settles them at once, without waiting for the device's next inventory.
+- "inventory.device_changed": a retired device's open findings end as "终端已退役".
 """
 
 from typing import Any
@@ -30,5 +31,14 @@ def on_licensing_recomputed(
     return sync_unlicensed(unit_ids=unit_ids, device_ids=device_ids)
 
 
+def on_device_changed(*, device: Any, fields: Any = (), **kwargs: Any) -> Any:
+    if "retired" not in fields or getattr(device, "retired", None) is None:
+        return None
+    from zhengban.governance.services import settle_retired_device
+
+    return settle_retired_device(device_id=device.pk, when=device.retired)
+
+
 hooks.register(hooks.INVENTORY_INGESTED, on_inventory_ingested)
+hooks.register(hooks.DEVICE_CHANGED, on_device_changed)
 hooks.register(hooks.LICENSING_RECOMPUTED, on_licensing_recomputed)

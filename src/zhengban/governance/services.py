@@ -1010,6 +1010,10 @@ def process_inventory(
     (prohibited software, settlements) is judged with the later report, at its time."""
     now = _now(now)
     outcome = IngestOutcome()
+    if device.retired is not None:
+        # Retired after this inventory was queued: its findings ended with the retirement
+        # (`settle_retired_device`), and a retired machine is not judged.
+        return outcome
     events = adapters.events_of_report(device, report)
     spec = effective_spec_for_device(device)
     seen = max((e.date for e in events), default=now)
@@ -1392,6 +1396,16 @@ def sync_unlicensed(
     return outcome
 
 
+def settle_retired_device(*, device_id: int, when: datetime.datetime) -> list[Violation]:
+    """A retired device's open findings, of every kind, end as "终端已退役" at its
+    retirement ("inventory.device_changed" hook, in the retirement's transaction): the
+    machine is out of service, and its findings would otherwise stay open for good."""
+    pks = Violation.objects.filter(device_id=device_id, status__in=OPEN_STATUSES).values_list(
+        "pk", flat=True
+    )
+    return _settle([_Settlement(pk, Resolution.RETIRED, when) for pk in pks])
+
+
 # ------------------------------------------------------------------------------ violations
 
 
@@ -1679,7 +1693,12 @@ def violation_rates(user: User, *, limit: int = 30) -> list[UnitRate]:
         .annotate(n=Count("pk"))
         .values_list("unit", "n")
     )
-    open_v = Violation.objects.visible_to(user).filter(status__in=OPEN_STATUSES)
+    # Findings of devices in service, like the devices counted.
+    open_v = (
+        Violation.objects.visible_to(user)
+        .filter(status__in=OPEN_STATUSES)
+        .exclude(device__retired__isnull=False)
+    )
     counts = dict(open_v.values("unit").annotate(n=Count("pk")).values_list("unit", "n"))
     with_v = dict(
         open_v.values("unit").annotate(n=Count("device", distinct=True)).values_list("unit", "n")

@@ -85,7 +85,11 @@ def mine(request: HttpRequest) -> HttpResponse:
     """软件使用人: what I may install, my devices, my requests, my violations."""
     user = request.user
     spec = services.effective_spec_for_person(user) if user.unit_id else None
-    devices = Device.objects.filter(assigned_user=user).annotate(software=Count("installations"))
+    devices = (
+        Device.objects.in_service()
+        .filter(assigned_user=user)
+        .annotate(software=Count("installations"))
+    )
     year = timezone.localdate().year
     return render(
         request,
@@ -613,7 +617,7 @@ def self_report(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if not editable:
             raise PermissionDenied
-        devices = {d.pk: d for d in Device.objects.filter(assigned_user=request.user)}
+        devices = {d.pk: d for d in Device.objects.in_service().filter(assigned_user=request.user)}
         declared = []
         for raw in request.POST.get("declared", "").splitlines():
             name, _sep, version = raw.strip().partition("|")
@@ -646,7 +650,9 @@ def self_report(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": lines,
             "editable": editable,
             "errors": errors,
-            "devices": Device.objects.filter(assigned_user=request.user) if editable else [],
+            "devices": Device.objects.in_service().filter(assigned_user=request.user)
+            if editable
+            else [],
             "inventory_origin": LineOrigin.INVENTORY,
         },
     )

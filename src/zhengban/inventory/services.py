@@ -895,7 +895,8 @@ def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, 
     - the one device of ``unit`` imported under the document's host name and known by
       nothing else (no agent id, UUID or serial), which an agent reporting that name takes
       over: units import a machine's list first and install the agent later. It is
-      returned locked."""
+      returned locked. A retired one is not: a new machine often keeps the scrapped
+      one's name."""
     qn = connection.ops.quote_name
     device_table = qn(Device._meta.db_table)
     parts: list[str] = []
@@ -925,7 +926,7 @@ def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, 
             f"SELECT * FROM (SELECT 1 AS k, d.{qn('id')} AS i FROM {device_table} d "
             f"WHERE d.{qn('unit_id')} = %s AND d.{qn('agent_device_id')} = '' "
             f"AND d.{qn('hardware_uuid')} = '' AND d.{qn('serial_number')} = '' "
-            f"AND d.{qn('last_source')} IN (%s, %s) "
+            f"AND d.{qn('last_source')} IN (%s, %s) AND d.{qn('retired')} IS NULL "
             f"AND UPPER(d.{qn('hostname')}) = UPPER(%s) LIMIT 2) namesakes"
         )
         params += [unit.pk, *sorted(IMPORT_SOURCES), doc.hostname]
@@ -950,6 +951,7 @@ def _first_inventory_probe(unit: Unit, doc: d.InventoryDocument) -> tuple[bool, 
             hardware_uuid="",
             serial_number="",
             last_source__in=IMPORT_SOURCES,
+            retired__isnull=True,
             hostname__iexact=doc.hostname,
         )
         .first()

@@ -506,9 +506,13 @@ def allocate(
     if unit is None:
         raise ValidationError(_("该人员不属于任何单位。"))
     _require_manage(actor, unit)
+    if device is not None and device.retired is not None:
+        raise ValidationError(_("该终端已退役，不能分配授权。"))
     seats = _seats_for(entitlement, unit.pk)
     if seats is not None:
-        used = entitlement.allocations.filter(unit=unit).count()
+        used = (
+            entitlement.allocations.filter(unit=unit).exclude(device__retired__isnull=False).count()
+        )
         if used >= seats:
             raise ValidationError(_("该授权在本单位已无可分配的数量。"))
     if entitlement.metric == Metric.OEM:
@@ -995,7 +999,8 @@ def load_entitlement_facts(
             )
     if not facts:
         return facts, []  # allocations are only ever of loaded entitlements
-    alloc_qs = AllocationRow.objects.order_by()
+    # An allocation to a retired device holds no seat: the machine is out of service.
+    alloc_qs = AllocationRow.objects.order_by().exclude(device__retired__isnull=False)
     if unit_ids is not None:
         # Allocations of entitlements not loaded find no fact and are ignored by the engine.
         alloc_qs = alloc_qs.filter(unit_id__in=unit_ids)

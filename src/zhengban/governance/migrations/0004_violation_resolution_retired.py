@@ -4,6 +4,12 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def retired_back_to_dismissed(apps, schema_editor):
+    # Going back to a schema without "retired": such findings read as dismissed, with why.
+    Violation = apps.get_model("governance", "Violation")
+    Violation.objects.filter(resolution="retired").update(resolution="dismissed", note="终端已退役")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -28,4 +34,6 @@ class Migration(migrations.Migration):
             model_name='violation',
             constraint=models.CheckConstraint(condition=models.Q(('resolution__in', ['', 'removed', 'licensed', 'approved', 'reinstalled', 'dismissed', 'retired'])), name='violation_resolution_valid'),
         ),
+        # Last, so that going back runs it first, while "retired" is still valid.
+        migrations.RunPython(migrations.RunPython.noop, retired_back_to_dismissed),
     ]

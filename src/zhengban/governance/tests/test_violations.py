@@ -255,6 +255,42 @@ def test_a_retired_devices_findings_end_as_retired_and_come_back_with_it(gov):
 
 
 @pytest.mark.django_db
+def test_retiring_a_device_ends_every_finding_and_its_queued_inventory_raises_none(gov, spec):
+    from zhengban.inventory import services as inventory
+    from zhengban.inventory.models import Device
+
+    # Two devices with the prohibited 360 (one also with unlicensed Photoshop), one clean.
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.SAFE_360, t.PHOTOSHOP], received=T1)
+    t.ingest(gov.org.unit_a, "dev-a2", [t.WPS, t.TIANQING, t.SAFE_360], received=T1)
+    t.ingest(gov.org.unit_a, "dev-a3", [t.WPS, t.TIANQING], received=T1)
+    a1, a2 = (Device.objects.get(agent_device_id=a) for a in ("dev-a1", "dev-a2"))
+    kinds = ["prohibited", "unauthorised_install", "unlicensed"]
+    assert sorted(Violation.objects.filter(device=a1).values_list("kind", "status")) == [
+        (kind, "open") for kind in kinds
+    ]
+    retired = inventory.retire_device(actor=gov.org.officer_a, device=a1, reason="报废")
+    # At once, in the retirement's transaction, whatever their kind.
+    assert sorted(
+        Violation.objects.filter(device=a1).values_list("kind", "status", "resolution")
+    ) == [(kind, "resolved", "retired") for kind in kinds]
+    assert set(Violation.objects.filter(device=a1).values_list("resolved_at", flat=True)) == {
+        retired.retired
+    }
+    # An inventory of it queued before the retirement raises nothing when processed.
+    again = services.process_inventory(device=retired, now=T2)
+    assert (again.raised, again.resolved) == ([], [])
+    # Rates: devices in service and their findings (a2's one of three, not 2 of 2).
+    rate = {r.unit_id: r for r in services.violation_rates(gov.org.officer_a)}[gov.org.unit_a.pk]
+    in_service = Device.objects.filter(unit=gov.org.unit_a, retired__isnull=True).count()
+    assert (rate.devices, rate.devices_with_violations, rate.open_violations) == (
+        in_service,
+        1,
+        1,
+    )
+    assert a2.pk in Violation.objects.filter(status="open").values_list("device", flat=True)
+
+
+@pytest.mark.django_db
 def test_licence_withdrawn_raises_again_and_removal_settles(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     entitlement = t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)

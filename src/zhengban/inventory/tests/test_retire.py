@@ -425,3 +425,26 @@ def test_a_products_device_list_leaves_retired_devices_out(org, fleet):
         )
     count, rows = product_devices(user=org.officer_a, product_id=seven.pk, limit=10)
     assert (count, [r["name"] for r in rows]) == (1, ["A-在用"])
+
+
+@pytest.mark.django_db
+def test_a_new_machine_with_a_retired_machines_name_is_a_new_device(org):
+    """Replacement PCs often keep the scrapped one's name: the agent must not take over the
+    retired record (and bring it back), nor be kept by it from the live one."""
+    doc = parsers.document_from_json(json.loads((GLPI_EXAMPLES / "computer_3.json").read_bytes()))
+    old = make_device(org.unit_a, doc.hostname, last_source="spreadsheet")
+    services.retire_device(actor=org.officer_a, device=old, reason="报废，已更换新机")
+    result = services.ingest_inventory(unit=org.unit_a, document=doc)
+    old.refresh_from_db()
+    assert (result.created, result.device.pk == old.pk, old.retired is not None) == (
+        True,
+        False,
+        True,
+    )
+
+    # A retired duplicate and the live imported record of one name: the live one is taken.
+    Device.objects.filter(pk=result.device.pk).delete()
+    live = make_device(org.unit_a, doc.hostname, last_source="spreadsheet")
+    result = services.ingest_inventory(unit=org.unit_a, document=doc)
+    assert (result.created, result.device.pk) == (False, live.pk)
+    assert Device.objects.filter(hostname=doc.hostname).count() == 2

@@ -177,3 +177,38 @@ def test_allocations_offer_devices_in_service_only(org, office):
     inventory.retire_device(actor=org.officer_a, device=office[1], reason="报废")
     form = AllocationForm(user=org.officer_a, unit=org.unit_a)
     assert [d.hostname for d in form.fields["device"].queryset.order_by("hostname")] == ["a1"]
+
+
+def test_a_seat_allocated_to_a_retired_device_is_free_again(org):
+    from django.core.exceptions import ValidationError
+
+    from zhengban.licensing.choices import Status as ComplianceStatus
+
+    a1, a2 = make_device(org.unit_a, "a1"), make_device(org.unit_a, "a2")
+    for device in (a1, a2):
+        install(device, OFFICE, "Microsoft Office 专业增强版 2019", "16.0.10827")
+    entitlement = services.create_entitlement(
+        actor=None,
+        unit=org.unit_a,
+        product=product(OFFICE),
+        versions=["2019"],
+        metric=Metric.PER_DEVICE,
+        term=Term.PERPETUAL,
+        quantity=1,
+    )
+    services.allocate(actor=org.officer_a, entitlement=entitlement, device=a1)
+    services.drain_recompute_queue()
+    assert ComplianceResult.objects.get(device=a2).status == ComplianceStatus.UNLICENSED
+
+    inventory.retire_device(actor=org.officer_a, device=a1, reason="报废")
+    services.drain_recompute_queue()
+    # The scrapped machine's hand-allocated seat covers the other one now.
+    assert list(ComplianceResult.objects.values_list("device__hostname", "status")) == [
+        ("a2", ComplianceStatus.COVERED)
+    ]
+    a1.refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        services.allocate(actor=org.officer_a, entitlement=entitlement, device=a1)
+    assert refused.value.messages == ["该终端已退役，不能分配授权。"]
+    # Its seat is free to allocate: the row to a1 no longer counts as used.
+    services.allocate(actor=org.officer_a, entitlement=entitlement, device=a2)
