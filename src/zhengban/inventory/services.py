@@ -326,7 +326,9 @@ def _candidates(
         rank = _rank(device, macs_by_device[device.pk], document)
         if rank is not None:
             ranked.append((rank, position, device))
-    ranked.sort(key=lambda item: (item[0], item[1]))
+    # Within a rank, devices in service first: a retired duplicate left beside the live
+    # record must not be the one a report reinstates (or an import is refused on).
+    ranked.sort(key=lambda item: (item[0], item[2].retired is not None, item[1]))
     return [(rank, device) for rank, _pos, device in ranked], devices
 
 

@@ -448,3 +448,34 @@ def test_a_new_machine_with_a_retired_machines_name_is_a_new_device(org):
     result = services.ingest_inventory(unit=org.unit_a, document=doc)
     assert (result.created, result.device.pk) == (False, live.pk)
     assert Device.objects.filter(hostname=doc.hostname).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_retired_duplicate_loses_a_tie_to_the_record_in_service(org):
+    """Two records known by the same MAC only (a duplicate left behind, then retired): the
+    report updates the one in service, even when the retired one reported last."""
+    mac = "00:1a:2b:3c:4d:5e"
+    live = make_device(org.unit_a, "PC-LIVE", last_source="spreadsheet")
+    duplicate = make_device(org.unit_a, "PC-OLD", last_source="spreadsheet")
+    for device in (live, duplicate):
+        device.macs.create(unit=org.unit_a, mac=mac)
+    Device.objects.filter(pk=duplicate.pk).update(last_seen=timezone.now())
+    services.retire_device(actor=org.officer_a, device=duplicate, reason="重复记录")
+    doc = parsers.document_from_json(
+        {
+            "deviceid": "pc-live-2026-11-28-10-00-00",
+            "content": {
+                "versionclient": "GLPI-Agent_v1.7",
+                "hardware": {"name": "PC-LIVE"},
+                "networks": [{"description": "eth0", "mac": mac}],
+                "softwares": [{"name": "7-Zip", "version": "23.01"}],
+            },
+        }
+    )
+    result = services.ingest_inventory(unit=org.unit_a, document=doc)
+    duplicate.refresh_from_db()
+    assert (result.created, result.device.pk, duplicate.retired is not None) == (
+        False,
+        live.pk,
+        True,
+    )
