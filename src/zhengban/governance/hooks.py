@@ -4,7 +4,8 @@
   task then matches its changes to approved requests and judges them by the unit's specs.
 - "licensing.recomputed": licensing's new verdicts raise and settle "unlicensed" violations,
   so buying a licence settles them at once, without waiting for the device's next inventory.
-- "inventory.device_changed": a retired device's open findings end as "终端已退役".
+- "inventory.device_changed": a retired device's open findings end as "终端已退役", and
+  come back when it is back in service.
 """
 
 from typing import Any
@@ -32,10 +33,12 @@ def on_licensing_recomputed(
 
 
 def on_device_changed(*, device: Any, fields: Any = (), **kwargs: Any) -> Any:
-    if "retired" not in fields or getattr(device, "retired", None) is None:
+    if "retired" not in fields:
         return None
-    from zhengban.governance.services import settle_retired_device
+    from zhengban.governance.services import reopen_reinstated_device, settle_retired_device
 
+    if getattr(device, "retired", None) is None:
+        return reopen_reinstated_device(device_id=device.pk)
     return settle_retired_device(device_id=device.pk, when=device.retired)
 
 

@@ -1406,6 +1406,51 @@ def settle_retired_device(*, device_id: int, when: datetime.datetime) -> list[Vi
     return _settle([_Settlement(pk, Resolution.RETIRED, when) for pk in pks])
 
 
+def reopen_reinstated_device(*, device_id: int) -> list[Violation]:
+    """A device back in service gets back the findings its retirement closed (every one
+    closed as "终端已退役": each reinstatement reopens them all). Unauthorised installs and
+    removals are raised only by change events, which the software still there will not
+    send again; licensing's next verdicts settle the unlicensed ones as usual. A finding of
+    the same kind and key raised meanwhile stays, and the old one stays closed."""
+    closed = list(
+        Violation.objects.filter(
+            device_id=device_id,
+            status=ViolationStatus.RESOLVED,
+            resolution=Resolution.RETIRED,
+        ).order_by("pk")
+    )
+    taken = set(
+        Violation.objects.filter(device_id=device_id, status__in=OPEN_STATUSES).values_list(
+            "kind", "key"
+        )
+    )
+    reopened = []
+    stamp = timezone.now()
+    for violation in closed:
+        if (violation.kind, violation.key) in taken:
+            continue
+        taken.add((violation.kind, violation.key))
+        before = audit.snapshot(violation)
+        violation.status = ViolationStatus.OPEN
+        violation.resolution = ""
+        violation.resolved_at = None
+        violation.resolved_by = None
+        violation.updated = stamp
+        violation.save(
+            update_fields=["status", "resolution", "resolved_at", "resolved_by", "updated"]
+        )
+        audit.record(
+            actor=None,
+            action=AuditAction.UPDATE,
+            obj=violation,
+            before=before,
+            after=audit.snapshot(violation),
+            message=_("终端恢复在用，违规重新打开"),
+        )
+        reopened.append(violation)
+    return reopened
+
+
 # ------------------------------------------------------------------------------ violations
 
 

@@ -45,8 +45,14 @@ def on_device_changed(
     another unit, its old unit too (``old_unit_id``, else the unit its stored verdicts
     still name): the device's installs and seats leave that unit's positions."""
     from zhengban.licensing.choices import RecomputeReason
-    from zhengban.licensing.services import queue_recompute, units_judging_device
+    from zhengban.licensing.services import (
+        queue_recompute,
+        release_retired_allocations,
+        units_judging_device,
+    )
 
+    if fields & SERVICE_FIELDS and getattr(device, "retired", None) is not None:
+        release_retired_allocations(device_id=device.pk)
     units: set[int] = set()
     if fields & UNIT_FIELDS:
         units = {device.unit_id, *units_judging_device(device.pk)}

@@ -540,6 +540,24 @@ def deallocate(*, actor: Any, allocation: AllocationRow) -> None:
     recompute_units({unit_id})
 
 
+def release_retired_allocations(*, device_id: int) -> int:
+    """A retired device's seats allocated by hand are released ("inventory.device_changed"
+    hook, in the retirement's transaction), each with its audit record: kept, they would
+    count again on its reinstatement beside the seats given away meanwhile. Reinstated, it
+    is allocated again like any device."""
+    rows = list(AllocationRow.objects.filter(device_id=device_id).order_by("pk"))
+    for row in rows:
+        audit.record(
+            actor=None,
+            action=AuditAction.REVOKE,
+            obj=row,
+            before=audit.snapshot(row),
+            message=_("终端退役，释放其分配的授权"),
+        )
+        row.delete()
+    return len(rows)
+
+
 @transaction.atomic
 def dispose(
     *,

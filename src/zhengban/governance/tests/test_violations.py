@@ -291,6 +291,51 @@ def test_retiring_a_device_ends_every_finding_and_its_queued_inventory_raises_no
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("back_by", ["officer", "agent"])
+def test_a_device_back_in_service_gets_its_findings_back(gov, spec, back_by):
+    """Findings raised from change events (an unauthorised install) are not raised again by
+    software still there: reinstating (by hand, or by the agent's next report) reopens
+    what the retirement closed."""
+    from zhengban.inventory import services as inventory
+    from zhengban.inventory.models import Device
+
+    def open_kinds(device) -> list[str]:
+        return sorted(
+            Violation.objects.filter(device=device, status="open").values_list("kind", flat=True)
+        )
+
+    software = [t.WPS, t.TIANQING, t.SAFE_360, t.PHOTOSHOP]
+    t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING], received=T1)
+    t.ingest(gov.org.unit_a, "dev-a1", software, received=T2)
+    device = Device.objects.get(agent_device_id="dev-a1")
+    kinds = ["prohibited", "unauthorised_install", "unlicensed"]
+    assert open_kinds(device) == kinds
+    opened = dict(Violation.objects.filter(device=device).values_list("kind", "pk"))
+    device = inventory.retire_device(actor=gov.org.officer_a, device=device, reason="误操作")
+    licensing.drain_recompute_queue()
+    assert open_kinds(device) == []
+    if back_by == "officer":
+        inventory.reinstate_device(actor=gov.org.officer_a, device=device)
+    else:
+        t.ingest(gov.org.unit_a, "dev-a1", software, received=T3)
+    licensing.drain_recompute_queue()
+    # The same findings, reopened (not new ones), and they stay through the next report.
+    # Licensing may judge the device again first and raise "unlicensed" anew: then that
+    # one stays and the old one stays closed.
+    assert open_kinds(device) == kinds
+    now_open = dict(
+        Violation.objects.filter(device=device, status="open").values_list("kind", "pk")
+    )
+    assert [now_open[k] == opened[k] for k in ("prohibited", "unauthorised_install")] == [
+        True,
+        True,
+    ]
+    t.ingest(gov.org.unit_a, "dev-a1", software, received=T3 + datetime.timedelta(days=1))
+    licensing.drain_recompute_queue()
+    assert open_kinds(device) == kinds
+
+
+@pytest.mark.django_db
 def test_licence_withdrawn_raises_again_and_removal_settles(gov):
     t.ingest(gov.org.unit_a, "dev-a1", [t.WPS, t.TIANQING, t.PHOTOSHOP], received=T1)
     entitlement = t.buy(gov.org.unit_a, "adobe-photoshop", quantity=1)

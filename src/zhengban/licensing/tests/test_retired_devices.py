@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from zhengban.core.models import AuditLogEntry
 from zhengban.inventory import services as inventory
 from zhengban.inventory.models import Device
 from zhengban.inventory.testing import GLPI_EXAMPLES
@@ -210,5 +211,20 @@ def test_a_seat_allocated_to_a_retired_device_is_free_again(org):
     with pytest.raises(ValidationError) as refused:
         services.allocate(actor=org.officer_a, entitlement=entitlement, device=a1)
     assert refused.value.messages == ["该终端已退役，不能分配授权。"]
-    # Its seat is free to allocate: the row to a1 no longer counts as used.
+    # The allocation was released with the retirement (and audited); the seat goes to a2.
+    assert list(entitlement.allocations.values_list("device__hostname", flat=True)) == []
+    assert (
+        AuditLogEntry.objects.filter(
+            object_type="licensing.allocation", message="终端退役，释放其分配的授权"
+        ).count()
+        == 1
+    )
     services.allocate(actor=org.officer_a, entitlement=entitlement, device=a2)
+    # Back in service, a1 holds no seat: one licence never covers two machines.
+    inventory.reinstate_device(actor=org.officer_a, device=a1)
+    services.drain_recompute_queue()
+    assert sorted(ComplianceResult.objects.values_list("device__hostname", "status")) == [
+        ("a1", ComplianceStatus.UNLICENSED),
+        ("a2", ComplianceStatus.COVERED),
+    ]
+    assert position(org.unit_a) == (2, 1, 1, 1, 1, 0)
