@@ -1596,7 +1596,18 @@ def _check_assigned_user(device: Device, person: User) -> None:
         raise ValidationError({"assigned_user": _("使用人账号已停用。")})
 
 
-MOVE_REASON_MAX = 200
+# A hand-over's or a retirement's reason (DeviceMove.reason, Device.retired_reason).
+REASON_MAX = 200
+
+
+def _reason(reason: str, missing: str, too_long: str) -> str:
+    """The stripped reason a hand-over or a retirement requires."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": missing})
+    if len(reason) > REASON_MAX:
+        raise ValidationError({"reason": too_long % {"n": REASON_MAX}})
+    return reason
 
 
 def can_move_device(user: Any, device: Device, unit: Unit | None = None) -> bool:
@@ -1622,13 +1633,7 @@ def move_device(
     old_unit = row.unit
     if not (can_manage_unit(actor, old_unit) and can_manage_unit(actor, unit)):
         raise PermissionDenied(_("无权在这两个单位之间移交终端。"))
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": _("请填写移交原因。")})
-    if len(reason) > MOVE_REASON_MAX:
-        raise ValidationError(
-            {"reason": _("移交原因不能超过 %(n)d 个字符。") % {"n": MOVE_REASON_MAX}}
-        )
+    reason = _reason(reason, _("请填写移交原因。"), _("移交原因不能超过 %(n)d 个字符。"))
     if unit.pk == old_unit.pk:
         raise ValidationError({"unit": _("终端已在该单位，无需移交。")})
     if department is not None and department.unit_id != unit.pk:
@@ -1688,8 +1693,6 @@ def move_device(
 
 # --------------------------------------------------------------------------- retirement
 
-RETIRE_REASON_MAX = 200
-
 
 def can_retire_device(user: Any, device: Device) -> bool:
     """Whoever may edit the unit's devices may retire them and put them back in service."""
@@ -1704,32 +1707,19 @@ def retire_device(*, actor: User, device: Device, reason: str) -> Device:
     row = Device.objects.select_for_update().get(pk=device.pk)
     if not can_retire_device(actor, row):
         raise PermissionDenied(_("无权退役该终端。"))
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": _("请填写退役原因。")})
-    if len(reason) > RETIRE_REASON_MAX:
-        raise ValidationError(
-            {"reason": _("退役原因不能超过 %(n)d 个字符。") % {"n": RETIRE_REASON_MAX}}
-        )
+    reason = _reason(reason, _("请填写退役原因。"), _("退役原因不能超过 %(n)d 个字符。"))
     if row.retired is not None:
         raise ValidationError(
             _("终端“%(name)s”已于 %(date)s 退役。")
             % {"name": row, "date": timezone.localtime(row.retired).strftime("%Y-%m-%d")}
         )
-    before = audit.snapshot(row)
-    row.retired = timezone.now()
-    row.retired_reason = reason
-    row.save(update_fields=["retired", "retired_reason"])
-    audit.record(
+    _set_retirement(
+        row,
+        timezone.now(),
+        reason,
         actor=actor,
-        action=AuditAction.UPDATE,
-        obj=row,
-        before=before,
-        after=audit.snapshot(row),
         message=_("终端退役；原因：%(reason)s") % {"reason": reason},
     )
-    # Licensing re-judges the unit without the device's installs.
-    hooks.fire(hooks.DEVICE_CHANGED, device=row, fields={"retired"})
     return row
 
 
@@ -1748,9 +1738,23 @@ def reinstate_device(*, actor: User, device: Device) -> Device:
 def _reinstate(row: Device, *, actor: User | None, message: str) -> None:
     """Clear ``row``'s retirement (locked by the caller), with its audit record, and let
     licensing count its installs again."""
+    _set_retirement(row, None, "", actor=actor, message=message)
+
+
+def _set_retirement(
+    row: Device,
+    retired: datetime.datetime | None,
+    reason: str,
+    *,
+    actor: User | None,
+    message: str,
+) -> None:
+    """Retire or reinstate ``row`` (locked by the caller) with its audit record; licensing
+    re-judges the unit with or without its installs, governance closes or reopens its
+    findings ("inventory.device_changed")."""
     before = audit.snapshot(row)
-    row.retired = None
-    row.retired_reason = ""
+    row.retired = retired
+    row.retired_reason = reason
     row.save(update_fields=["retired", "retired_reason"])
     audit.record(
         actor=actor,

@@ -308,27 +308,35 @@ def export_endpoints() -> list[Endpoint]:
     ]
 
 
+def _export(client, ep: Endpoint) -> tuple[str, int, str]:
+    """The list page's XLSX export: its URL, status and every cell's text."""
+    url = reverse(ep.name) + "?export=xlsx"
+    response = client.get(url)
+    if response.status_code != 200:
+        return url, response.status_code, ""
+    workbook = load_workbook(io.BytesIO(response.content), read_only=True)
+    text = "\n".join(
+        str(cell)
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+        if cell is not None
+    )
+    return url, 200, text
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("username", A_USERS)
 def test_xlsx_exports_are_scoped_the_same_way(world, client, username):
     client.force_login(User.objects.get(username=username))
     failures = []
     for ep in export_endpoints():
-        url = reverse(ep.name) + "?export=xlsx"
-        response = client.get(url)
-        if response.status_code == 403:
+        url, status, text = _export(client, ep)
+        if status == 403:
             continue
-        if response.status_code != 200:
-            failures.append(f"GET {url}: {response.status_code}")
+        if status != 200:
+            failures.append(f"GET {url}: {status}")
             continue
-        workbook = load_workbook(io.BytesIO(response.content), read_only=True)
-        text = "\n".join(
-            str(cell)
-            for sheet in workbook.worksheets
-            for row in sheet.iter_rows(values_only=True)
-            for cell in row
-            if cell is not None
-        )
         found = _found(text, world.needles)
         if found:
             failures.append(f"{url} exports {found}")
@@ -503,21 +511,12 @@ def test_exports_leave_out_a_colleagues_rows_for_staff(colleagues, client):
     for username in ("staff_a", "officer_a"):
         client.force_login(User.objects.get(username=username))
         for ep in export_endpoints():
-            url = reverse(ep.name) + "?export=xlsx"
-            response = client.get(url)
-            if response.status_code == 403:
+            url, status, text = _export(client, ep)
+            if status == 403:
                 continue
-            if response.status_code != 200:
-                failures.append(f"{username} GET {url}: {response.status_code}")
+            if status != 200:
+                failures.append(f"{username} GET {url}: {status}")
                 continue
-            workbook = load_workbook(io.BytesIO(response.content), read_only=True)
-            text = "\n".join(
-                str(cell)
-                for sheet in workbook.worksheets
-                for row in sheet.iter_rows(values_only=True)
-                for cell in row
-                if cell is not None
-            )
             found = _found(text, colleagues.needles)
             if username == "staff_a" and found:
                 failures.append(f"staff_a {url} exports {found}")
